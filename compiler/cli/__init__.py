@@ -1,0 +1,47 @@
+"""The ``snnc`` command line: one module per subcommand, each with ``add_parser``/``run``.
+
+A :class:`~snnc.ir.errors.SnncError` (anything the user can cause) prints one line
+``snnc: error: ...`` and exits 2; a bug prints its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from snnc._version import __version__
+from snnc.ir.errors import SnncError
+
+# subcommand -> module in snnc.cli (each defines add_parser(subparsers) and run(args))
+COMMANDS = ["export", "show", "check", "opt", "simulate", "report", "compile", "verify", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snnc", description="snnc: a deployment compiler for spiking neural networks.")
+    parser.add_argument("--version", action="version", version=f"snnc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"snnc.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except SnncError as err:
+        for i, line in enumerate(err.lines()):
+            print(f"snnc: error: {line}" if i == 0 else line, file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("snnc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,15 @@
+"""``snnc report``: not built yet (see the open issues)."""
+
+from __future__ import annotations
+
+from snnc.ir.errors import SnncError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="(not built yet)")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise SnncError("snnc report is not built yet")

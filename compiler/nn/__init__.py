@@ -1,0 +1,9 @@
+"""Spiking network modules for PyTorch, exportable to the snnc ONNX dialect.
+
+Tensors carry a leading time axis: ``[T, N, ...]`` (SpikingJelly's multi-step mode).
+"""
+
+from .encoding import MeanDecoder, RepeatEncoder, SeqToBatch
+from .neurons import IF, LIF, SpikingNeuron
+
+__all__ = ["IF", "LIF", "MeanDecoder", "RepeatEncoder", "SeqToBatch", "SpikingNeuron"]

@@ -1,0 +1,139 @@
+"""The ``snnc`` ONNX domain, version 1: op schemas and their function bodies.
+
+Every stateful spiking op is one node in domain ``snnc`` with typed attributes. The
+model carries one local :class:`onnx.FunctionProto` per op type whose body, in standard
+ONNX ops, is the op's exact semantics, so onnxruntime and ``onnx.reference`` run the
+file as is. A body reshapes ``X: [T, ...]`` to ``[T, M]`` and scans over T with a
+rank-1 state ``V: [M]`` (an anonymous dimension: untyped Scan bodies fail on
+onnxruntime <= 1.23, named ones collide). Each formula is written op for op like
+:mod:`snnc.nn.neurons`, choosing branches with ``Where`` so that no value is ever
+rounded differently from PyTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorProto, helper
+
+DOMAIN = "snnc"
+VERSION = 1
+#: the default-domain opset the exporter writes and every function body uses
+OPSET = 18
+
+_FLOAT, _INT = AttributeProto.FLOAT, AttributeProto.INT
+
+
+@dataclass(frozen=True)
+class OpSchema:
+    """An ``snnc`` op: its attributes (name -> ONNX attribute type) and required ones."""
+
+    name: str
+    attributes: dict[str, int]
+    doc: str
+
+
+SCHEMAS: dict[str, OpSchema] = {
+    "LIF": OpSchema("LIF", {"tau": _FLOAT, "v_threshold": _FLOAT, "v_reset": _FLOAT,
+                            "soft_reset": _INT, "decay_input": _INT},
+                    "Leaky integrate-and-fire over [T, ...] (Spikingformer Eq. 1-2)."),
+    "IF": OpSchema("IF", {"v_threshold": _FLOAT, "v_reset": _FLOAT, "soft_reset": _INT},
+                   "Integrate-and-fire over [T, ...]: H = V + X."),
+}
+
+
+def _attr_const(out: str, attr: str, kind: int) -> NodeProto:
+    """``out = Constant(value_float|value_int = @attr)``: a scalar read from the call site."""
+    field = "value_float" if kind == _FLOAT else "value_int"
+    node = helper.make_node("Constant", [], [out], name=f"attr_{attr}")
+    a = AttributeProto()
+    a.name, a.ref_attr_name, a.type = field, attr, kind
+    node.attribute.append(a)
+    return node
+
+
+def _const(out: str, value: float) -> NodeProto:
+    return helper.make_node("Constant", [], [out], value_float=value, name=f"const_{out}")
+
+
+def _vector(name: str, elem: int = TensorProto.FLOAT):
+    # rank 1 with an anonymous dimension (see module docstring)
+    return helper.make_tensor_value_info(name, elem, [None])
+
+
+def _scan_body(charge: list[NodeProto], name: str) -> GraphProto:
+    """Body ``(V, X) -> (V', S)``: ``charge`` computes H from V and X, then fire and reset."""
+    fire_reset = [
+        helper.make_node("GreaterOrEqual", ["H", "v_th"], ["fired"]),      # Θ(H - v_th)
+        helper.make_node("Cast", ["fired"], ["S"], to=TensorProto.FLOAT),
+        helper.make_node("Sub", ["H", "v_th"], ["V_soft"]),
+        helper.make_node("Where", ["soft", "V_soft", "v_reset"], ["V_fired"]),
+        helper.make_node("Where", ["fired", "V_fired", "H"], ["V_next"]),
+    ]
+    return helper.make_graph(charge + fire_reset, name, [_vector("V"), _vector("X")],
+                             [_vector("V_next"), _vector("S")])
+
+
+def _neuron_function(op: str, charge: list[NodeProto], extra: list[NodeProto]) -> FunctionProto:
+    schema = SCHEMAS[op]
+    nodes = [_attr_const(a, a, t) for a, t in schema.attributes.items()]
+    nodes += [
+        helper.make_node("Identity", ["v_threshold"], ["v_th"]),
+        helper.make_node("Cast", ["soft_reset"], ["soft"], to=TensorProto.BOOL),
+        _const("zero", 0.0),
+        helper.make_node("Where", ["soft", "zero", "v_reset"], ["v_init"]),
+        *extra,
+        helper.make_node("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1]),
+        helper.make_node("Reshape", ["X", "tm"], ["X_tm"]),                # [T, M]
+        helper.make_node("Shape", ["X_tm"], ["m"], start=1, end=2),
+        helper.make_node("Expand", ["v_init", "m"], ["V0"]),                # [M]
+        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "S_tm"], num_scan_inputs=1,
+                         body=_scan_body(charge, f"{op}_step")),
+        helper.make_node("Reshape", ["S_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(
+        DOMAIN, op, ["X"], ["Y"], nodes,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        attributes=list(schema.attributes), doc_string=schema.doc)
+
+
+def lif_function() -> FunctionProto:
+    """LIF's body. Charge, formula for formula as :class:`snnc.nn.LIF`."""
+    charge = [
+        # decay_input:  H = V + (X - (V - v_reset)) / tau
+        helper.make_node("Sub", ["V", "v_reset"], ["v_minus_r"]),
+        helper.make_node("Sub", ["X", "v_minus_r"], ["x_minus"]),
+        helper.make_node("Div", ["x_minus", "tau"], ["x_minus_tau"]),
+        helper.make_node("Add", ["V", "x_minus_tau"], ["H_decay_input"]),
+        # no decay_input, v_reset != 0:  H = V - (V - v_reset) / tau + X
+        helper.make_node("Div", ["v_minus_r", "tau"], ["leak"]),
+        helper.make_node("Sub", ["V", "leak"], ["v_leaked"]),
+        helper.make_node("Add", ["v_leaked", "X"], ["H_general"]),
+        # no decay_input, v_reset == 0:  H = V * (1 - 1/tau) + X
+        helper.make_node("Mul", ["V", "keep"], ["v_kept"]),
+        helper.make_node("Add", ["v_kept", "X"], ["H_reset0"]),
+        helper.make_node("Where", ["reset_is_zero", "H_reset0", "H_general"], ["H_no_decay_input"]),
+        helper.make_node("Where", ["decay", "H_decay_input", "H_no_decay_input"], ["H"]),
+    ]
+    extra = [
+        helper.make_node("Cast", ["decay_input"], ["decay"], to=TensorProto.BOOL),
+        _const("one", 1.0),
+        helper.make_node("Div", ["one", "tau"], ["inv_tau"]),
+        helper.make_node("Sub", ["one", "inv_tau"], ["keep"]),
+        helper.make_node("Equal", ["v_reset", "zero"], ["reset_is_zero"]),
+    ]
+    return _neuron_function("LIF", charge, extra)
+
+
+def if_function() -> FunctionProto:
+    """IF's body: ``H = V + X``."""
+    return _neuron_function("IF", [helper.make_node("Add", ["V", "X"], ["H"])], [])
+
+
+FUNCTIONS = {"LIF": lif_function, "IF": if_function}
+
+
+def function_protos(op_types) -> list[FunctionProto]:
+    """The function bodies for the given ``snnc`` op types, in a stable order."""
+    return [FUNCTIONS[op]() for op in sorted(set(op_types))]

@@ -1,0 +1,77 @@
+"""Reading and writing ONNX files: atomic writes, external data, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+
+from snnc.ir.errors import SnncError
+
+# protobuf refuses to serialise a single message past 2 GiB; larger models keep their
+# weights in an external data file next to the .onnx (ONNX's own convention).
+_PROTO_LIMIT = 2**31 - 1
+
+
+def save_model(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
+    """Write ``proto`` to ``path`` atomically (temp file in the same folder + rename).
+
+    Models over 2 GB are written with their tensors in ``<name>.data`` beside the file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if proto.ByteSize() < _PROTO_LIMIT:
+        _atomic_write(path, proto.SerializeToString())
+        return
+    data_name = path.name + ".data"
+    tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=".snnc-"))
+    try:
+        onnx.save_model(proto, tmp_dir / path.name, save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
+        os.replace(tmp_dir / data_name, path.parent / data_name)
+        os.replace(tmp_dir / path.name, path)
+    finally:
+        for leftover in tmp_dir.iterdir():
+            leftover.unlink()
+        tmp_dir.rmdir()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def load_model(path: str | os.PathLike) -> onnx.ModelProto:
+    """Read an ONNX file (and its external data), or raise a one-line :class:`SnncError`."""
+    path = Path(path)
+    if not path.exists():
+        raise SnncError(f"{path}: no such file")
+    if path.is_dir():
+        raise SnncError(f"{path} is a directory; pass an .onnx file")
+    try:
+        proto = onnx.load_model(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError, OSError) as err:
+        raise SnncError(f"{path}: not a readable ONNX file ({_first_line(err)}); "
+                        "re-export it or check that it was copied whole") from err
+    if not proto.graph.node and not proto.graph.output:
+        raise SnncError(f"{path}: not an ONNX model (empty or not protobuf)")
+    try:
+        onnx.external_data_helper.load_external_data_for_model(proto, str(path.parent))
+    except (OSError, ValueError) as err:
+        raise SnncError(f"{path}: external data missing or unreadable ({_first_line(err)}); "
+                        "keep the .data file next to the .onnx file") from err
+    return proto
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

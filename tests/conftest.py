@@ -1,0 +1,29 @@
+"""Shared fixtures. Models and data are made here, never downloaded."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def randomize_batchnorm(model, seed: int = 0) -> None:
+    """Give every BatchNorm non-trivial statistics, so folding and rounding are exercised."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) * 1.5 + 0.5)
+            m.bias.data.copy_(torch.rand(n, generator=g) - 0.5)

@@ -1,0 +1,52 @@
+"""The command line: help, version, export, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+import snnc
+from snnc.cli import COMMANDS, main
+
+
+def snnc_cli(*args, check=False):
+    """Run ``python -m snnc`` as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", "snnc", *map(str, args)], capture_output=True,
+                          text=True, check=check)
+
+
+def test_version_and_help():
+    assert snnc_cli("--version").stdout.strip() == f"snnc {snnc.__version__}"
+    out = snnc_cli("--help").stdout
+    for command in ["show", "check", "simulate", "report", "compile"]:
+        assert command in out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: snnc" in capsys.readouterr().out
+
+
+def test_export_writes_a_checked_model_and_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "tiny.onnx"
+    done = snnc_cli("export", "spikingformer-tiny", "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out}" in done.stdout and "snnc: 11 LIF" in done.stdout
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+    again = snnc_cli("export", "spikingformer-tiny", "-o", out)
+    assert again.returncode == 2
+    assert again.stderr.strip() == f"snnc: error: {out} exists; pass --force to overwrite it"
+    assert snnc_cli("export", "spikingformer-tiny", "-o", out, "--force").returncode == 0
+
+
+def test_unknown_model_is_one_line_exit_2(tmp_path):
+    done = snnc_cli("export", "resnet-50", "-o", tmp_path / "m.onnx")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "unknown model 'resnet-50'" in done.stderr
+    assert not (tmp_path / "m.onnx").exists()
