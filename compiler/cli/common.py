@@ -1,0 +1,45 @@
+"""What the subcommands share: loading a model, writing outputs safely."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from snnc.ir.errors import SnncError
+from snnc.ir.graph import Graph
+
+
+def add_model_argument(parser) -> None:
+    parser.add_argument("model", type=Path, help="an ONNX file (.onnx) or snnc IR JSON (.json)")
+
+
+def load_graph(path: Path) -> Graph:
+    """An ONNX file or an IR JSON document (``snnc show --json``), as a Graph."""
+    if not path.exists():
+        raise SnncError(f"{path}: no such file")
+    if path.suffix == ".json":
+        from snnc.ir.serialize import from_json
+
+        try:
+            return from_json(path.read_text())
+        except UnicodeDecodeError as err:
+            raise SnncError(f"{path}: not a text file ({err})") from err
+    from snnc.onnx.importer import import_onnx
+
+    return import_onnx(path)
+
+
+def write_text(path: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``path`` atomically; an existing file needs ``force``."""
+    if path.exists() and not force:
+        raise SnncError(f"{path} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

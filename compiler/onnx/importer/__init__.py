@@ -1,0 +1,193 @@
+"""ONNX -> spiking IR.
+
+    graph = import_onnx("model.onnx")
+
+1. validate: opset, names, order, and every op has a converter (all listed at once);
+2. probe twice, at two (T, N) pairs: concrete shapes, folded shape arithmetic
+   (:mod:`.probe`);
+3. read each tensor's time/batch layout off the probes (:mod:`.layout`);
+4. convert each network node with its op's converter (``convert_*.py``), dropping the
+   time and batch axes: per-sample shapes, decoders where time is reduced;
+5. name nodes after their modules (:mod:`.naming`) and verify the result.
+
+A file exported by snnc records its time and batch axes (``snnc.layout``); a file from
+another tool has no time axis: its inputs are ``[N, ...]`` (an ANN, or an SNN that
+repeats its input over a constant number of steps, which the importer recognises).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+
+from snnc.ir import verify as ir_verify
+from snnc.ir.errors import SnncError
+from snnc.ir.graph import Graph, Value
+from snnc.ir.kinds import ANALOG
+from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, convert_snnc  # noqa: F401
+from snnc.onnx.importer.context import CONVERTERS, Context
+from snnc.onnx.importer.layout import Sizes
+from snnc.onnx.importer.probe import DATA, Prober
+from snnc.onnx.importer.naming import rename
+from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, sorted_nodes
+from snnc.onnx.io import load_model
+
+LAYOUT_KEY, TIMESTEPS_KEY = "snnc.layout", "snnc.timesteps"
+# two (T, N) pairs at which every dimension reads unambiguously as T, N, T*N or constant
+PROBES = [(2, 3), (5, 7)]
+
+
+@dataclass
+class InputSpec:
+    name: str
+    time_axis: int | None
+    batch_axis: int
+    dims: list          # int, or None where the file leaves the dimension open
+    elem_type: int
+
+
+@dataclass
+class ImportResult:
+    """The graph, and how every ONNX node was treated (for tests and ``snnc show -v``)."""
+
+    graph: Graph
+    converted: dict[str, list[str]] = field(default_factory=dict)   # ONNX node -> IR nodes
+    folded: list[str] = field(default_factory=list)                  # constant/shape arithmetic
+    aliased: list[str] = field(default_factory=list)                 # per-sample no-ops
+
+
+def _input_specs(model: onnx.ModelProto) -> tuple[list[InputSpec], int | None]:
+    meta = {p.key: p.value for p in model.metadata_props}
+    try:
+        layouts = json.loads(meta.get(LAYOUT_KEY, "{}"))
+        timesteps = int(meta[TIMESTEPS_KEY]) if TIMESTEPS_KEY in meta else None
+    except (ValueError, TypeError) as err:
+        raise SnncError(f"metadata {LAYOUT_KEY}/{TIMESTEPS_KEY} is malformed ({err}); re-export the model") from err
+    initializers = {i.name for i in model.graph.initializer}
+    specs = []
+    for inp in model.graph.input:
+        if inp.name in initializers:
+            continue
+        tt = inp.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+        spec = layouts.get(inp.name, {"batch_axis": 0})
+        time_axis, batch_axis = spec.get("time_axis"), spec.get("batch_axis", 0)
+        if (time_axis, batch_axis) not in ((0, 1), (None, 0)):
+            raise SnncError(f"input {inp.name!r}: layout {spec} is not supported; inputs are [T, N, ...] or [N, ...]")
+        lead = 2 if time_axis is not None else 1
+        if len(dims) < lead:
+            raise SnncError(f"input {inp.name!r} has rank {len(dims)}; it needs a batch axis first")
+        open_dims = [i for i, d in enumerate(dims[lead:], lead) if d is None]
+        if open_dims:
+            raise SnncError(f"input {inp.name!r} has open dimension(s) {open_dims}; snnc needs fixed per-sample "
+                            "shapes (export with a fixed input size)")
+        specs.append(InputSpec(inp.name, time_axis, batch_axis, dims, tt.elem_type))
+    if not specs:
+        raise SnncError("the graph has no inputs")
+    return specs, timesteps
+
+
+def _probe_sizes(specs: list[InputSpec]) -> list[Sizes]:
+    """Where the file leaves T/N open, probe at :data:`PROBES`; else at its fixed sizes."""
+    timed = any(s.time_axis is not None for s in specs)
+    open_ = [s for s in specs if any(s.dims[a] is None for a in (s.time_axis, s.batch_axis) if a is not None)]
+    if open_:
+        return [Sizes(t if timed else None, n) for t, n in PROBES]
+    fixed = {(s.dims[s.time_axis] if s.time_axis is not None else None, s.dims[s.batch_axis]) for s in specs}
+    if len(fixed) > 1:
+        raise SnncError(f"inputs disagree on their time/batch sizes: {sorted(fixed, key=str)}")
+    t, n = fixed.pop()
+    return [Sizes(t, n)]
+
+
+def _shape_at(spec: InputSpec, sizes: Sizes) -> tuple[int, ...]:
+    dims = list(spec.dims)
+    if spec.time_axis is not None:
+        dims[spec.time_axis] = sizes.T
+    dims[spec.batch_axis] = sizes.N
+    return tuple(dims)
+
+
+def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
+    """Lift an in-memory ONNX model into the IR (see the module docstring)."""
+    opset = default_opset(model)
+    check_inputs(model)
+    nodes = sorted_nodes(model)
+    check_ops(nodes)
+    specs, timesteps = _input_specs(model)
+    sizes = _probe_sizes(specs)
+    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    prober = Prober(model, initializers, nodes)
+    probes = [prober.run({s.name: _shape_at(s, z) for s in specs}) for z in sizes]
+    network = {n.name or n.output[0] for n in nodes
+               if any(probes[0].status.get(o) == DATA for o in n.output if o)}
+    check_ops(nodes, network)
+
+    graph = Graph(name)
+    ctx = Context(graph, probes, sizes, timesteps, opset)
+    result = ImportResult(graph)
+    for spec in specs:
+        layout = ctx.layout(spec.name)
+        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(spec.elem_type))
+        graph.add_input(Value(spec.name, layout.sample, dtype, ANALOG, layout.axes))
+        ctx.ir[spec.name] = spec.name
+    converted = {}
+    for node in nodes:
+        label = node.name or node.output[0]
+        if not any(probes[0].status.get(o) == DATA for o in node.output if o):
+            result.folded.append(label)
+            continue
+        ctx.node, ctx.created = node, []
+        CONVERTERS[("" if node.domain in ("", "ai.onnx") else node.domain, node.op_type)](ctx, node)
+        if ctx.created:
+            converted[label] = ctx.created
+        else:
+            result.aliased.append(label)
+    fixed = {name: name for name in graph.inputs}
+    outputs = []
+    for out in model.graph.output:
+        if ctx.is_data(out.name):
+            value = ctx.ir[out.name]
+        else:                           # a model that returns a constant
+            value = ctx.constant(out.name, probes[0].values[out.name])
+        if value in fixed:              # an input returned as is, or one value returned twice
+            value = _identity(graph, value, out.name)
+        fixed[value] = out.name
+        outputs.append(value)
+    graph.outputs = outputs
+    graph.meta = {"timesteps": ctx.timesteps}
+    renamed, names = rename(graph, fixed)
+    ir_verify.verify(renamed)
+    result.graph = renamed
+    result.converted = {k: [names[n] for n in v] for k, v in converted.items()}
+    return result
+
+
+def _identity(graph: Graph, value: str, name: str) -> str:
+    from snnc.ir.build import emit
+
+    node = emit(graph, "identity", [value], name=graph.fresh_name(f"{name}:identity"), source=name)
+    return node.outputs[0]
+
+
+def import_onnx(source: str | os.PathLike | onnx.ModelProto) -> Graph:
+    """ONNX file (or ModelProto) -> :class:`~snnc.ir.graph.Graph`. User errors raise
+    :class:`~snnc.ir.errors.SnncError` with one line (and one per problem)."""
+    if isinstance(source, onnx.ModelProto):
+        return import_model(source).graph
+    path = Path(source)
+    model = load_model(path)
+    return import_model(model, name=_graph_name(path)).graph
+
+
+def _graph_name(path: Path) -> str:
+    stem = path.stem
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in stem) or "main"
+
+
+__all__ = ["ImportResult", "import_model", "import_onnx"]

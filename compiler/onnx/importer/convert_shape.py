@@ -1,0 +1,280 @@
+"""Converters for ops that move values: reshapes, transposes, slices, joins, reductions.
+
+These are where the time axis disappears. A reshape that only folds T into the batch
+(``[T, N, C] <-> [T*N, C]``) is the identity per sample and becomes an alias, not a
+node. A reduction, slice or gather over the time axis becomes a decoder
+(``mean_time``, ``sum_time``, ``select_time``); a Tile/Expand that creates it, an
+encoder (``repeat_time``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.onnx.importer.context import Context, converter
+from snnc.onnx.importer.layout import Layout
+
+def _same_time(a: Layout, b: Layout) -> bool:
+    return (a.axes == "TN") == (b.axes == "TN") and bool(a.batch) == bool(b.batch)
+
+
+def _reshape_to_probe(ctx: Context, node) -> None:
+    """Reshape, Flatten, Squeeze, Unsqueeze: the output shape is read off the probe."""
+    x, out = node.input[0], node.output[0]
+    src, dst = ctx.layout(x), ctx.layout(out)
+    if not _same_time(src, dst):
+        raise ctx.fail(f"it reshapes [{', '.join(src.batch)}, ...] into [{', '.join(dst.batch)}, ...]: "
+                       "time and batch axes must stay leading and only fold or unfold together")
+    if src.sample == dst.sample:
+        ctx.alias(out, ctx.value(x))
+    else:
+        ctx.emit("reshape", [ctx.value(x)], attrs={"shape": list(dst.sample)})
+
+
+for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+    converter(_op)(_reshape_to_probe)
+
+
+@converter("Transpose")
+def transpose(ctx: Context, node) -> None:
+    x = node.input[0]
+    layout = ctx.layout(x)
+    rank = layout.rank + len(layout.sample)
+    perm = list(ctx.attr("perm", list(reversed(range(rank)))))
+    k = layout.rank
+    if perm[:k] != list(range(k)):
+        raise ctx.fail(f"perm {perm} moves the {'/'.join(layout.batch)} axis; snnc keeps time and batch leading")
+    sample_perm = [p - k for p in perm[k:]]
+    if sample_perm == sorted(sample_perm):
+        ctx.alias(node.output[0], ctx.value(x))
+    else:
+        ctx.emit("transpose", [ctx.value(x)], attrs={"perm": sample_perm})
+
+
+@converter("Concat")
+def concat(ctx: Context, node) -> None:
+    out = node.output[0]
+    layout = ctx.layout(out)
+    axis = ctx.sample_axis(out, ctx.attr("axis"))
+    rank = layout.rank + len(layout.sample)
+    ctx.emit("concat", [ctx.operand(t, rank, layout) for t in node.input], attrs={"axis": axis})
+
+
+def _time_axis(layout: Layout) -> int | None:
+    return layout.batch.index("T") if "T" in layout.batch else None
+
+
+def _ints(ctx: Context, tensor: str | None, default=None):
+    return default if not tensor else [int(v) for v in np.asarray(ctx.const(tensor)).reshape(-1)]
+
+
+@converter("Slice")
+def slice_(ctx: Context, node) -> None:
+    x = node.input[0]
+    layout = ctx.layout(x)
+    rank = layout.rank + len(layout.sample)
+    if ctx.opset < 10:
+        starts, ends, axes, steps = ctx.attr("starts"), ctx.attr("ends"), ctx.attr("axes"), None
+    else:
+        ins = list(node.input) + [""] * (5 - len(node.input))
+        starts, ends = _ints(ctx, ins[1]), _ints(ctx, ins[2])
+        axes, steps = _ints(ctx, ins[3]), _ints(ctx, ins[4])
+    axes = list(axes or range(len(starts)))
+    steps = list(steps or [1] * len(axes))
+    full = ctx.shapes(x)[0]
+    sample = {"starts": [], "ends": [], "axes": [], "steps": []}
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis %= rank
+        if axis < layout.rank:
+            if layout.batch[axis] == "T":
+                _slice_time(ctx, node, layout, start, end, step)
+                return
+            if range(*slice(start, end, step).indices(full[axis])) == range(full[axis]):
+                continue            # a no-op slice over the batch
+            raise ctx.fail(f"it slices the {layout.batch[axis]} axis")
+        lo, hi, st = slice(start, end, step).indices(full[axis])
+        for key, v in zip(sample, (lo, hi, axis - layout.rank, st)):
+            sample[key].append(v)
+    if not sample["axes"]:
+        ctx.alias(node.output[0], ctx.value(x))
+        return
+    ctx.emit("slice", [ctx.value(x)], attrs=sample)
+
+
+def _slice_time(ctx: Context, node, layout: Layout, start: int, end: int, step: int) -> None:
+    steps = [range(*slice(start, end, step).indices(shape[0])) for shape in ctx.shapes(node.input[0])]
+    if any(len(r) != 1 for r in steps):
+        raise ctx.fail("it slices several time steps; only one step (x[t:t+1]) can leave the time axis")
+    index = steps[0][0] if start >= 0 else start
+    ctx.set_layout(node.output[0], Layout(("1", "N"), layout.sample))
+    ctx.emit("select_time", [ctx.value(node.input[0])], attrs={"index": int(index)})
+
+
+@converter("Gather")
+def gather(ctx: Context, node) -> None:
+    x, idx = node.input
+    if not ctx.is_data(x) or ctx.is_data(idx):
+        raise ctx.fail("only Gather from the network's values at constant indices is supported")
+    layout = ctx.layout(x)
+    rank = layout.rank + len(layout.sample)
+    axis = ctx.attr("axis", 0) % rank
+    indices = ctx.const(idx)
+    if axis < layout.rank and layout.batch[axis] == "T" and indices.ndim == 0:
+        ctx.set_layout(node.output[0], Layout(("N",), layout.sample))
+        ctx.emit("select_time", [ctx.value(x)], attrs={"index": int(indices)})
+        return
+    ctx.emit("gather", [ctx.value(x)], attrs={"axis": ctx.sample_axis(x, axis)},
+             params={"indices": indices.astype(np.int64)})
+
+
+@converter("Split")
+def split(ctx: Context, node) -> None:
+    x = node.input[0]
+    axis = ctx.sample_axis(x, ctx.attr("axis", 0))
+    sizes = [ctx.layout(o).sample[axis] for o in node.output]
+    start = 0
+    for i, (out, size) in enumerate(zip(node.output, sizes)):
+        ctx.emit("slice", [ctx.value(x)], output=out, suffix=f":{i}" if i else "",
+                 attrs={"starts": [start], "ends": [start + size], "axes": [axis], "steps": [1]})
+        start += size
+
+
+@converter("Pad")
+def pad(ctx: Context, node) -> None:
+    x = node.input[0]
+    layout = ctx.layout(x)
+    rank = layout.rank + len(layout.sample)
+    if ctx.opset < 11:
+        pads, value = list(ctx.attr("pads")), float(ctx.attr("value", 0.0))
+    else:
+        pads = _ints(ctx, node.input[1])
+        value = float(ctx.const(node.input[2])) if len(node.input) > 2 and node.input[2] else 0.0
+        axes = _ints(ctx, node.input[3] if len(node.input) > 3 else None)
+        if axes is not None:
+            full = [0] * 2 * rank
+            for i, a in enumerate(axes):
+                full[a % rank], full[a % rank + rank] = pads[i], pads[i + len(axes)]
+            pads = full
+    k = layout.rank
+    if any(pads[:k]) or any(pads[rank:rank + k]):
+        raise ctx.fail(f"it pads the {'/'.join(layout.batch)} axis")
+    mode = ctx.attr("mode", "constant")
+    ctx.emit("pad", [ctx.value(x)], attrs={"pads": pads[k:rank] + pads[rank + k:], "mode": mode, "value": value})
+
+
+@converter("Resize")
+def resize(ctx: Context, node) -> None:
+    x, out = node.input[0], node.output[0]
+    if ctx.attr("mode", "nearest") != "nearest":
+        raise ctx.fail(f"Resize mode {ctx.attr('mode')!r} is not supported (nearest is)")
+    src, dst = ctx.layout(x), ctx.layout(out)
+    scales = [b / a for a, b in zip(src.sample, dst.sample)]
+    ctx.emit("resize", [ctx.value(x)], attrs={
+        "scales": scales, "mode": "nearest",
+        "coordinate_transformation_mode": ctx.attr("coordinate_transformation_mode", "half_pixel"),
+        "nearest_mode": ctx.attr("nearest_mode", "round_prefer_floor")})
+
+
+def _repeat_steps(ctx: Context, node) -> int | None:
+    """k when this Tile/Expand puts a static ``[N, ...]``/``[1, N, ...]`` value on a new
+    leading time axis of k steps (``x.unsqueeze(0).repeat(T, ...)``), else None."""
+    x, out = node.input[0], node.output[0]
+    src = ctx.layout(x)
+    if src.axes != "N":
+        return None
+    shapes = ctx.shapes(out)
+    if len(shapes[0]) != 2 + len(src.sample) or any(s[1] != p.N for s, p in zip(shapes, ctx.sizes)):
+        return None
+    if any(s[2:] != src.sample for s in shapes):
+        raise ctx.fail("it repeats over time and broadcasts per sample at once; split the two")
+    steps = {s[0] for s in shapes}
+    if len(steps) != 1:
+        raise ctx.fail("it repeats a static value over a time axis whose length comes from another input; "
+                       "repeat by a constant number of steps")
+    return steps.pop()
+
+
+def _broadcast_like(ctx: Context, node, op: str, attrs_of) -> None:
+    x, out = node.input[0], node.output[0]
+    steps = _repeat_steps(ctx, node)
+    if steps is not None:
+        if ctx.timesteps is not None and ctx.timesteps != steps:
+            raise ctx.fail(f"it repeats over {steps} time steps, but the model already has {ctx.timesteps}")
+        ctx.timesteps = steps
+        ctx.set_layout(out, Layout(("T", "N"), ctx.layout(x).sample))
+        ctx.emit("repeat_time", [ctx.value(x)], attrs={"timesteps": steps})
+        return
+    src, dst = ctx.layout(x), ctx.layout(out)
+    if not _same_time(src, dst):
+        raise ctx.fail(f"it broadcasts [{', '.join(src.batch)}, ...] to [{', '.join(dst.batch)}, ...]")
+    if src.sample == dst.sample:
+        ctx.alias(out, ctx.value(x))
+    else:
+        ctx.emit(op, [ctx.value(x)], attrs=attrs_of(src, dst))
+
+
+@converter("Expand")
+def expand(ctx: Context, node) -> None:
+    _broadcast_like(ctx, node, "expand", lambda src, dst: {"shape": list(dst.sample)})
+
+
+@converter("Tile")
+def tile(ctx: Context, node) -> None:
+    def repeats(src, dst):
+        if len(dst.sample) != len(src.sample):
+            raise ctx.fail("Tile changes the per-sample rank")
+        return {"repeats": [b // a for a, b in zip(src.sample, dst.sample)]}
+
+    _broadcast_like(ctx, node, "tile", repeats)
+
+
+_REDUCE = {"ReduceMean": ("reduce_mean", "mean_time"), "ReduceSum": ("reduce_sum", "sum_time"),
+           "ReduceMax": ("reduce_max", None)}
+# opset from which each reduction reads its axes from an input instead of an attribute
+_AXES_AS_INPUT = {"ReduceMean": 18, "ReduceSum": 13, "ReduceMax": 18}
+
+
+@converter(*_REDUCE)
+def reduce(ctx: Context, node) -> None:
+    x, out = node.input[0], node.output[0]
+    layout = ctx.layout(x)
+    rank = layout.rank + len(layout.sample)
+    if ctx.opset >= _AXES_AS_INPUT[node.op_type]:
+        axes = _ints(ctx, node.input[1] if len(node.input) > 1 else None)
+    else:
+        axes = ctx.attr("axes")
+    keepdims = int(ctx.attr("keepdims", 1))
+    if not axes:
+        if ctx.attr("noop_with_empty_axes", 0):
+            ctx.alias(out, ctx.value(x))
+            return
+        axes = list(range(rank))
+    axes = sorted({a % rank for a in axes})
+    batch = [a for a in axes if a < layout.rank]
+    sample = [a - layout.rank for a in axes if a >= layout.rank]
+    per_sample, over_time = _REDUCE[node.op_type]
+    if any(layout.batch[a] != "T" for a in batch):
+        raise ctx.fail(f"it reduces over the {'/'.join(layout.batch[a] for a in batch)} axis; "
+                       "only per-sample axes and time can be reduced")
+    value = ctx.value(x)
+    if sample:
+        final = not batch
+        value = ctx.emit(per_sample, [value], attrs={"axes": sample, "keepdims": keepdims},
+                         output=out if final else "", suffix="" if final else ":features")
+    if batch:
+        if over_time is None:
+            raise ctx.fail(f"{node.op_type} over time is not supported")
+        ctx.set_layout(out, Layout(("1", "N") if keepdims else ("N",),
+                                   _reduced_sample(layout.sample, sample, keepdims)))
+        ctx.emit(over_time, [value], attrs={"timesteps": _steps(ctx, x)})
+
+
+def _reduced_sample(shape, axes, keepdims):
+    return tuple(1 if i in axes else n for i, n in enumerate(shape)) if keepdims else \
+        tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _steps(ctx: Context, tensor: str) -> int:
+    """T when every probe agrees on it (a constant of the file), else 0 (unknown)."""
+    sizes = {shape[0] for shape in ctx.shapes(tensor)}
+    return sizes.pop() if len(sizes) == 1 else 0

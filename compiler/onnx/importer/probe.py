@@ -1,0 +1,171 @@
+"""Probing: the concrete shape of every tensor, and the value of every constant, at one
+choice of input shapes.
+
+The importer removes the time and batch axes by running this at two concrete (T, N)
+pairs: every dimension then reads as T, N, T·N or a constant, and the shape arithmetic
+that PyTorch exporters write (``Shape -> Gather -> Concat -> Reshape``) folds to plain
+numbers. Each tensor is one of
+
+- ``CONST``: fixed by the file (initializers, Constant nodes, and what folds from them);
+- ``SHAPE``: computed from input *shapes* only (it may differ between probes);
+- ``DATA``: depends on input values: the network itself.
+
+CONST and SHAPE tensors get values (numpy, folded here); DATA tensors get shapes (from
+ONNX's own per-node shape inference, fed the folded values of its shape inputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import defs, helper, numpy_helper, shape_inference
+from onnx.reference import ReferenceEvaluator
+
+from snnc.ir.errors import SnncError
+from snnc.onnx import dialect
+
+CONST, SHAPE, DATA = "const", "shape", "data"
+
+# values bigger than this are never handed to ONNX shape inference as data (weights)
+_DATA_LIMIT = 1 << 16
+# ops that read only the type (CastLike's target) or shape (Shape, Size) of these inputs
+_TYPE_ONLY = {"CastLike": {1}, "Shape": {0}, "Size": {0}}
+
+
+@dataclass
+class Probe:
+    """Shapes and folded values of one run (see module docstring)."""
+
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    dtypes: dict[str, int] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+
+
+def node_label(node: onnx.NodeProto) -> str:
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+    return f"node {node.name or node.output[0]!r} ({op})"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
+
+
+class Prober:
+    """Runs probes over one model; constants are folded once and shared by every probe."""
+
+    def __init__(self, model: onnx.ModelProto, initializers: dict[str, np.ndarray],
+                 nodes: list[onnx.NodeProto]):
+        self.graph = model.graph
+        self.nodes = nodes
+        self.opsets = {o.domain or "": o.version for o in model.opset_import}
+        self.opset_protos = [helper.make_opsetid(d, v) for d, v in self.opsets.items()]
+        self.consts: dict[str, np.ndarray] = dict(initializers)
+        self._folded = False
+
+    def run(self, input_shapes: dict[str, tuple[int, ...]]) -> Probe:
+        probe = Probe()
+        for name, value in self.consts.items():
+            self._set_value(probe, name, value, CONST)
+        for inp in self.graph.input:
+            if inp.name in self.consts:
+                continue            # an initializer listed as input (old exporters)
+            probe.shapes[inp.name] = tuple(input_shapes[inp.name])
+            probe.dtypes[inp.name] = inp.type.tensor_type.elem_type
+            probe.status[inp.name] = DATA
+        for node in self.nodes:
+            self._run_node(probe, node)
+        self._folded = True
+        return probe
+
+    # -- one node ---------------------------------------------------------------
+    def _run_node(self, probe: Probe, node: onnx.NodeProto) -> None:
+        ins = [i for i in node.input if i]
+        standard = node.domain in ("", "ai.onnx")
+        type_only = _TYPE_ONLY.get(node.op_type, set()) if standard else set()
+        status = {probe.status[i] for k, i in enumerate(node.input) if i and k not in type_only}
+        if type_only and any(probe.status[node.input[k]] == DATA for k in type_only):
+            if node.op_type in ("Shape", "Size"):
+                shape = probe.shapes[ins[0]]
+                value = np.array(shape[_attr(node, "start", 0):_attr(node, "end", None)], dtype=np.int64) \
+                    if node.op_type == "Shape" else np.array(int(np.prod(shape)), dtype=np.int64)
+                self._set_value(probe, node.output[0], value, SHAPE)
+                return
+            if DATA not in status:      # CastLike of a known value to a network value's type
+                target = helper.tensor_dtype_to_np_dtype(probe.dtypes[node.input[1]])
+                kind = SHAPE if SHAPE in status else CONST
+                self._set_value(probe, node.output[0], probe.values[node.input[0]].astype(target), kind)
+                if kind == CONST:
+                    self.consts[node.output[0]] = probe.values[node.output[0]]
+                return
+        if DATA not in status and standard:
+            if SHAPE not in status and self._folded:
+                for out in node.output:    # folded by an earlier probe
+                    if out:
+                        self._set_value(probe, out, self.consts[out], CONST)
+                return
+            outs = self._evaluate(node, [probe.values[i] if i else None for i in node.input])
+            kind = SHAPE if SHAPE in status else CONST
+            for name, value in zip(node.output, outs):
+                if name:
+                    self._set_value(probe, name, value, kind)
+                    if kind == CONST:
+                        self.consts[name] = value
+            return
+        for name, (shape, dtype) in zip(node.output, self._infer(probe, node)):
+            if name:
+                probe.shapes[name], probe.dtypes[name], probe.status[name] = shape, dtype, DATA
+
+    def _set_value(self, probe: Probe, name: str, value: np.ndarray, status: str) -> None:
+        value = np.asarray(value)
+        probe.values[name] = value
+        probe.shapes[name] = tuple(value.shape)
+        probe.dtypes[name] = helper.np_dtype_to_tensor_dtype(value.dtype)
+        probe.status[name] = status
+
+    def _evaluate(self, node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+        """Fold a node whose inputs are all known, with onnx's reference implementation."""
+        feeds = {n: v for n, v in zip(node.input, inputs) if n}
+        try:
+            evaluator = ReferenceEvaluator(node, opsets=self.opsets)
+            return [np.asarray(v) for v in evaluator.run(None, feeds)]
+        except Exception as err:   # the reference raises anything; report it in one line
+            raise SnncError(f"{node_label(node)}: cannot evaluate its constant inputs ({_first_line(err)})") from err
+
+    def _infer(self, probe: Probe, node: onnx.NodeProto) -> list[tuple[tuple[int, ...], int]]:
+        """Output shapes of a DATA node at this probe."""
+        ins = [i for i in node.input if i]
+        if node.domain == dialect.DOMAIN:
+            # every snnc op maps [T, ...] to the same shape
+            return [(probe.shapes[ins[0]], probe.dtypes[ins[0]])] * len(node.output)
+        types = {i: helper.make_tensor_type_proto(probe.dtypes[i], probe.shapes[i]) for i in ins}
+        data = {i: numpy_helper.from_array(probe.values[i], i) for i in ins
+                if i in probe.values and probe.values[i].size <= _DATA_LIMIT}
+        try:
+            schema = defs.get_schema(node.op_type, self.opsets.get(node.domain or "", 1), node.domain or "")
+            out = shape_inference.infer_node_outputs(schema, node, types, data, opset_imports=self.opset_protos)
+        except (onnx.shape_inference.InferenceError, RuntimeError, ValueError, KeyError) as err:
+            raise SnncError(f"{node_label(node)}: {_first_line(err)} (input shapes "
+                            f"{[list(probe.shapes[i]) for i in ins]})") from err
+        results = []
+        for name in node.output:
+            t = out.get(name)
+            if not name:
+                results.append(((), 0))
+                continue
+            tt = t.tensor_type if t is not None else None
+            if tt is None or not tt.HasField("shape") or any(not d.HasField("dim_value") for d in tt.shape.dim):
+                raise SnncError(f"{node_label(node)}: the shape of output {name!r} cannot be "
+                                f"determined from input shapes {[list(probe.shapes[i]) for i in ins]}")
+            results.append((tuple(d.dim_value for d in tt.shape.dim), tt.elem_type))
+        return results
+
+
+def _attr(node: onnx.NodeProto, name: str, default):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default

@@ -1,0 +1,114 @@
+"""Checks a model is usable before anything runs on it: opset, names, order, ops.
+
+Each problem is one line naming the node and its op; every unsupported op is listed at
+once, so a user sees the whole list before changing their model.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import onnx
+
+from snnc.ir.errors import SnncError, UnsupportedError
+from snnc.onnx import dialect
+from snnc.onnx.importer.context import CONVERTERS
+from snnc.onnx.importer.probe import node_label
+
+MIN_OPSET = 11
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    opsets = {o.domain or "": o.version for o in model.opset_import}
+    opset = opsets.get("", opsets.get("ai.onnx"))
+    max_opset = onnx.defs.onnx_opset_version()
+    if opset is None:
+        raise SnncError("the model imports no default-domain (ai.onnx) opset; it is not a valid ONNX model")
+    if not MIN_OPSET <= opset <= max_opset:
+        raise SnncError(f"opset {opset} is not supported (snnc reads {MIN_OPSET}..{max_opset}); "
+                        "convert it with onnx.version_converter.convert_version")
+    if dialect.DOMAIN in opsets and opsets[dialect.DOMAIN] != dialect.VERSION:
+        raise SnncError(f"snnc dialect version {opsets[dialect.DOMAIN]} is not supported (this snnc reads "
+                        f"{dialect.VERSION}); re-export the model with this snnc")
+    return opset
+
+
+def sorted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The graph's nodes in a topological order, after checking every name is defined once."""
+    graph = model.graph
+    if not graph.node:
+        raise SnncError("the graph has no nodes")
+    if not graph.output:
+        raise SnncError("the graph has no outputs")
+    defined: dict[str, str] = {}
+    for init in graph.initializer:
+        defined[init.name] = "initializer"
+    for inp in graph.input:
+        if inp.name in defined and defined[inp.name] != "initializer":
+            raise SnncError(f"input {inp.name!r} is declared twice")
+        defined.setdefault(inp.name, "input")
+    producer: dict[str, int] = {}
+    for idx, node in enumerate(graph.node):
+        for out in node.output:
+            if not out:
+                continue
+            if out in defined or out in producer:
+                raise SnncError(f"{node_label(node)}: output {out!r} is already defined elsewhere")
+            producer[out] = idx
+    problems = []
+    deps = nx.DiGraph()
+    deps.add_nodes_from(range(len(graph.node)))
+    for idx, node in enumerate(graph.node):
+        for name in node.input:
+            if not name:
+                continue
+            if name in producer:
+                deps.add_edge(producer[name], idx)
+            elif name not in defined:
+                problems.append(f"{node_label(node)} reads {name!r}, which no input, initializer or node defines")
+    for out in graph.output:
+        if out.name not in producer and out.name not in defined:
+            problems.append(f"graph output {out.name!r} is not computed by any node")
+    if problems:
+        raise SnncError(f"the graph reads {len(problems)} undefined tensor(s); the file is incomplete",
+                        problems=problems)
+    try:
+        order = list(nx.lexicographical_topological_sort(deps))
+    except nx.NetworkXUnfeasible:
+        cycle = nx.find_cycle(deps)
+        names = " -> ".join(graph.node[u].name or graph.node[u].op_type for u, _ in cycle)
+        raise SnncError(f"the graph has a cycle ({names}); ONNX graphs must be acyclic") from None
+    return [graph.node[i] for i in order]
+
+
+def check_ops(nodes: list[onnx.NodeProto], network: set[str] | None = None) -> None:
+    """Raise listing every node snnc cannot convert, all at once: nodes of foreign domains,
+    unknown ops, and (given ``network``, the nodes that compute on the input's values)
+    network nodes whose op has no converter. Other nodes fold to constants."""
+    lines = []
+    for node in nodes:
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if domain not in ("", dialect.DOMAIN):
+            lines.append(node_label(node))
+        elif domain == dialect.DOMAIN and node.op_type not in dialect.SCHEMAS:
+            lines.append(node_label(node))
+        elif domain == "" and not onnx.defs.has(node.op_type):
+            lines.append(node_label(node))
+        elif network is not None and (node.name or node.output[0]) in network \
+                and (domain, node.op_type) not in CONVERTERS:
+            lines.append(node_label(node))
+    if lines:
+        kinds = sorted({ln.rsplit("(", 1)[-1].rstrip(")") for ln in lines})
+        raise UnsupportedError(f"{len(lines)} node(s) use ops snnc does not support: {', '.join(kinds)}",
+                               problems=lines)
+
+
+def check_inputs(model: onnx.ModelProto) -> None:
+    initializers = {i.name for i in model.graph.initializer}
+    for inp in model.graph.input:
+        if inp.name in initializers:
+            continue
+        if not inp.type.HasField("tensor_type"):
+            raise SnncError(f"input {inp.name!r} is not a tensor")
+        tt = inp.type.tensor_type
+        if not tt.HasField("shape"):
+            raise SnncError(f"input {inp.name!r} has no shape; export with a known rank")

@@ -1,0 +1,189 @@
+"""Spike kinds: what values an edge can carry.
+
+A kind is a set of values: a finite set of levels, or every real number (``analog``).
+Sets are ordered by inclusion, which makes them a lattice (join = union). The names a
+user reads are the sets that matter on neuromorphic hardware:
+
+| kind            | levels                | made by                                         |
+|-----------------|-----------------------|-------------------------------------------------|
+| ``spike``       | {0, 1}                | LIF/IF neurons, MaxPool/reshape of spikes       |
+| ``signed``      | {-1, 0, 1}            | two-sided neurons                               |
+| ``count(k)``    | {0, 1, …, k}          | Add of spike tensors (Spikformer's residual)    |
+| ``graded(n)``   | any other finite set  | scaled spikes, multi-threshold neurons          |
+| ``analog``      | all reals             | Conv/Linear/BN outputs, images, softmax         |
+
+Arithmetic on kinds is arithmetic on their level sets (``add``: {a + b}), capped at
+:data:`MAX_LEVELS` levels, past which a kind is treated as analog.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+#: a finite kind with more levels than this is analog for every purpose here
+MAX_LEVELS = 4096
+
+
+def _canon(x: float) -> float:
+    # one float per level: -0.0 and 0.0 are the same level; ints print without ".0"
+    x = float(x) + 0.0
+    return x
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A set of values an edge can carry; ``levels is None`` means every real (analog)."""
+
+    levels: frozenset[float] | None = None
+
+    @staticmethod
+    def of(levels) -> Kind:
+        """The kind holding exactly ``levels`` (analog if there are too many)."""
+        levels = frozenset(_canon(v) for v in levels)
+        if len(levels) > MAX_LEVELS or any(not np.isfinite(v) for v in levels):
+            return ANALOG
+        return Kind(levels)
+
+    @staticmethod
+    def of_array(value: np.ndarray) -> Kind:
+        """The kind of a constant: its distinct values, if there are few enough."""
+        value = np.asarray(value)
+        if value.size > 16 * MAX_LEVELS and value.dtype.kind == "f":
+            return ANALOG            # a weight-sized float tensor: not worth a unique()
+        if value.dtype == bool:
+            value = value.astype(np.int8)
+        if value.dtype.kind not in "iuf":
+            return ANALOG
+        distinct = np.unique(value)
+        return ANALOG if distinct.size > MAX_LEVELS else Kind.of(distinct.tolist())
+
+    # -- what it is ---------------------------------------------------------
+    @property
+    def is_analog(self) -> bool:
+        return self.levels is None
+
+    @property
+    def is_binary(self) -> bool:
+        """Carries only 0 and 1: an event is "a 1 happened", what neurocores send."""
+        return self.levels is not None and self.levels <= {0.0, 1.0}
+
+    @property
+    def is_spike_like(self) -> bool:
+        """Binary or signed: every nonzero is ±1, so a synapse needs no multiplier."""
+        return self.levels is not None and self.levels <= {-1.0, 0.0, 1.0}
+
+    @property
+    def count_max(self) -> int | None:
+        """k if the levels are a subset of {0, …, k} with k >= 2 (an integer count), else None."""
+        if self.levels is None or not all(v >= 0 and v == int(v) for v in self.levels):
+            return None
+        k = int(max(self.levels, default=0))
+        return k if k >= 2 else None
+
+    @property
+    def name(self) -> str:
+        if self.levels is None:
+            return "analog"
+        if self.is_binary:
+            return "spike"
+        if self.levels <= {-1.0, 0.0, 1.0}:
+            return "signed"
+        k = self.count_max
+        if k is not None and self.levels == frozenset(float(i) for i in range(k + 1)):
+            return f"count({k})"
+        return f"graded({len(self.levels)})"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def describe(self) -> str:
+        """The name, and the levels when there are few: ``graded(3){0,0.125,0.25}``."""
+        if self.levels is None or len(self.levels) > 8 or self.name in ("spike", "signed") \
+                or self.name.startswith("count"):
+            return self.name
+        return self.name + "{" + ",".join(f"{v:g}" for v in sorted(self.levels)) + "}"
+
+    # -- serialisation ------------------------------------------------------
+    def to_json(self):
+        return None if self.levels is None else sorted(self.levels)
+
+    @staticmethod
+    def from_json(data) -> Kind:
+        return ANALOG if data is None else Kind.of(data)
+
+
+ANALOG = Kind(None)
+SPIKE = Kind(frozenset({0.0, 1.0}))
+SIGNED = Kind(frozenset({-1.0, 0.0, 1.0}))
+
+
+def count(k: int) -> Kind:
+    """{0, 1, …, k}: the sum of k spike tensors."""
+    return Kind.of(range(k + 1))
+
+
+def graded(levels) -> Kind:
+    return Kind.of(levels)
+
+
+def _combine(a: Kind, b: Kind, op) -> Kind:
+    if a.levels is None or b.levels is None or len(a.levels) * len(b.levels) > MAX_LEVELS ** 2:
+        return ANALOG
+    return Kind.of(op(x, y) for x, y in itertools.product(a.levels, b.levels))
+
+
+def join(*kinds: Kind) -> Kind:
+    """The least kind holding every value of every kind (set union)."""
+    if any(k.levels is None for k in kinds):
+        return ANALOG
+    return Kind.of(itertools.chain.from_iterable(k.levels for k in kinds))
+
+
+def add(a: Kind, b: Kind) -> Kind:
+    """``a + b``: spike + spike = count(2); count(a) + count(b) = count(a + b)."""
+    return _combine(a, b, lambda x, y: x + y)
+
+
+def sub(a: Kind, b: Kind) -> Kind:
+    return _combine(a, b, lambda x, y: x - y)
+
+
+def mul(a: Kind, b: Kind) -> Kind:
+    """``a * b``: a spike times a constant c is graded({0, c})."""
+    return _combine(a, b, lambda x, y: x * y)
+
+
+def div(a: Kind, b: Kind) -> Kind:
+    if b.levels is not None and 0.0 in b.levels:
+        return ANALOG
+    return _combine(a, b, lambda x, y: x / y)
+
+
+def apply(kind: Kind, fn) -> Kind:
+    """The kind of ``fn`` applied elementwise (ReLU, Clip, Neg, …)."""
+    return ANALOG if kind.levels is None else Kind.of(fn(v) for v in kind.levels)
+
+
+def dot(a: Kind, b: Kind, inner: int) -> Kind:
+    """A sum of ``inner`` products of values from a and b: MatMul of two kinds.
+
+    spike @ spike over an inner dimension d gives count(d) (Spikformer's Q Kᵀ).
+    """
+    if a.levels is None or b.levels is None or inner <= 0:
+        return ANALOG
+    products = mul(a, b)
+    if products.levels is None:
+        return ANALOG
+    if all(v >= 0 and v == int(v) for v in products.levels):
+        return count(int(max(products.levels, default=0)) * inner)
+    lo, hi = min(products.levels), max(products.levels)
+    if len(products.levels) * inner > MAX_LEVELS:
+        return ANALOG
+    # integers times a common step: the sums are multiples of the step
+    step = min((abs(v) for v in products.levels if v), default=1.0)
+    if all(float(v / step).is_integer() for v in products.levels):
+        return Kind.of(step * i for i in range(int(round(lo / step * inner)), int(round(hi / step * inner)) + 1))
+    return ANALOG

@@ -1,0 +1,95 @@
+"""The IR as JSON, and back: ``from_json(to_json(g))`` is equal to ``g``.
+
+Parameters are stored exactly (raw little-endian bytes, base64); attributes, kinds and
+shapes as plain JSON. A malformed document raises :class:`~snnc.ir.errors.IRError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+
+from snnc.ir.errors import IRError
+from snnc.ir.graph import Graph, Node, Value
+from snnc.ir.kinds import Kind
+
+FORMAT = "snnc-ir"
+VERSION = 1
+
+
+def _array_to_json(arr: np.ndarray) -> dict:
+    arr = np.ascontiguousarray(arr)
+    little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return {"dtype": str(arr.dtype), "shape": list(arr.shape),
+            "data": base64.b64encode(little.tobytes()).decode("ascii")}
+
+
+def _array_from_json(data: dict) -> np.ndarray:
+    dtype = np.dtype(data["dtype"]).newbyteorder("<")
+    raw = base64.b64decode(data["data"])
+    return np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="), copy=True).reshape(data["shape"])
+
+
+def _attr_to_json(v: Any):
+    if isinstance(v, (list, tuple)):
+        return [_attr_to_json(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def graph_to_dict(graph: Graph) -> dict:
+    return {
+        "format": FORMAT, "version": VERSION, "name": graph.name, "meta": graph.meta,
+        "inputs": list(graph.inputs), "outputs": list(graph.outputs),
+        "values": [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype, "kind": v.kind.to_json(),
+                    "axes": v.axes} for v in graph.values.values()],
+        "nodes": [{"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs,
+                   "attrs": {k: _attr_to_json(v) for k, v in n.attrs.items()},
+                   "params": {k: _array_to_json(v) for k, v in n.params.items()},
+                   "source": n.source} for n in graph.nodes],
+    }
+
+
+def to_json(graph: Graph, indent: int | None = None) -> str:
+    return json.dumps(graph_to_dict(graph), indent=indent)
+
+
+def graph_from_dict(data: dict) -> Graph:
+    try:
+        if data.get("format") != FORMAT:
+            raise IRError(f"not an snnc IR document (format {data.get('format')!r})")
+        if data.get("version") != VERSION:
+            raise IRError(f"snnc IR version {data.get('version')} is not supported (this snnc reads {VERSION})")
+        graph = Graph(data["name"])
+        graph.meta = dict(data.get("meta", {}))
+        values = {v["name"]: Value(v["name"], tuple(v["shape"]), v["dtype"], Kind.from_json(v["kind"]), v["axes"])
+                  for v in data["values"]}
+        for name in data["inputs"]:
+            graph.add_input(values[name])
+        for n in data["nodes"]:
+            node = Node(n["name"], n["op"], list(n["inputs"]), list(n["outputs"]), dict(n["attrs"]),
+                        {k: _array_from_json(v) for k, v in n["params"].items()}, n.get("source", ""))
+            graph.add_node(node, [values[o] for o in node.outputs])
+        for name, value in values.items():
+            if name not in graph.values:
+                graph.add_value(value)
+        graph.outputs = list(data["outputs"])
+        # keep the document's value order, so equality and printing are stable
+        graph.values = {name: graph.values[name] for name in values}
+        return graph
+    except (KeyError, TypeError, ValueError) as err:
+        raise IRError(f"malformed snnc IR document: {err}") from err
+
+
+def from_json(text: str) -> Graph:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise IRError(f"not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise IRError("not an snnc IR document (expected a JSON object)")
+    return graph_from_dict(data)

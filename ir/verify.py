@@ -1,0 +1,53 @@
+"""The IR verifier: structure, then every node's outputs re-inferred from the registry.
+
+Like MLIR's verifier, each op checks itself by re-running its own inference; a pass
+manager runs this after every pass with ``--verify-each`` and names the pass that broke
+the graph.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from snnc.ir.build import infer_outputs
+from snnc.ir.errors import IRError
+from snnc.ir.graph import Graph
+
+
+def problems(graph: Graph) -> list[str]:
+    """Every invariant ``graph`` breaks, one line each (empty when it is well formed)."""
+    found = []
+    if not nx.is_directed_acyclic_graph(graph.nx):
+        cycle = nx.find_cycle(graph.nx)
+        found.append("cycle: " + " -> ".join(str(u) for u, *_ in cycle))
+        return found
+    for name in graph.outputs:
+        if name not in graph.values:
+            found.append(f"graph output {name!r} is not defined")
+    for name in graph.inputs:
+        if graph.producer(name) is not None:
+            found.append(f"graph input {name!r} is also written by {graph.producer(name).name!r}")
+    for node in graph.nodes:
+        missing = [v for v in node.inputs if v not in graph.values]
+        if missing:
+            found.append(f"node {node.name!r} reads undefined {missing}")
+            continue
+        try:
+            inferred = infer_outputs(node, graph.ins(node))
+        except IRError as err:
+            found.append(str(err))
+            continue
+        for want in inferred:
+            have = graph.values[want.name]
+            for field in ("shape", "dtype", "kind", "axes"):
+                if getattr(have, field) != getattr(want, field):
+                    found.append(f"node {node.name!r}: output {want.name!r} has {field} "
+                                 f"{getattr(have, field)}, its op infers {getattr(want, field)}")
+    return found
+
+
+def verify(graph: Graph) -> None:
+    """Raise :class:`IRError` listing every problem of ``graph``."""
+    found = problems(graph)
+    if found:
+        raise IRError(f"graph {graph.name!r} is malformed ({len(found)} problems)", problems=found)
