@@ -33,7 +33,7 @@ def describe(proto: onnx.ModelProto, path: str | Path | None = None) -> str:
         f"  nodes      {len(graph.node)} ({sum(ops.values()) - sum(snnc_ops.values())} standard, "
         f"{sum(snnc_ops.values())} snnc: "
         + ", ".join(f"{k} {op}" for op, k in sorted(snnc_ops.items())) + ")",
-        f"  functions  " + (", ".join(f"{f.domain}::{f.name}" for f in proto.functions) or "none"),
+        "  functions  " + (", ".join(f"{f.domain}::{f.name}" for f in proto.functions) or "none"),
         f"  weights    {params:,} numbers in {len(graph.initializer)} initializers",
     ]
     meta = {p.key: p.value for p in proto.metadata_props if p.key.startswith("snnc.")}

@@ -92,17 +92,18 @@ def _input_specs(model: onnx.ModelProto) -> tuple[list[InputSpec], int | None]:
     return specs, timesteps
 
 
-def _probe_sizes(specs: list[InputSpec]) -> list[Sizes]:
-    """Where the file leaves T/N open, probe at :data:`PROBES`; else at its fixed sizes."""
+def _probe_sizes(specs: list[InputSpec]) -> tuple[list[Sizes], bool]:
+    """Where the file leaves T/N open, probe at :data:`PROBES`; else at its fixed sizes
+    and, if the graph allows it (``True``: try), at a second, larger pair."""
     timed = any(s.time_axis is not None for s in specs)
     open_ = [s for s in specs if any(s.dims[a] is None for a in (s.time_axis, s.batch_axis) if a is not None)]
     if open_:
-        return [Sizes(t if timed else None, n) for t, n in PROBES]
+        return [Sizes(t if timed else None, n) for t, n in PROBES], False
     fixed = {(s.dims[s.time_axis] if s.time_axis is not None else None, s.dims[s.batch_axis]) for s in specs}
     if len(fixed) > 1:
         raise SnncError(f"inputs disagree on their time/batch sizes: {sorted(fixed, key=str)}")
     t, n = fixed.pop()
-    return [Sizes(t, n)]
+    return [Sizes(t, n), Sizes(None if t is None else t + 3, n + 2)], True
 
 
 def _shape_at(spec: InputSpec, sizes: Sizes) -> tuple[int, ...]:
@@ -120,10 +121,17 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     nodes = sorted_nodes(model)
     check_ops(nodes)
     specs, timesteps = _input_specs(model)
-    sizes = _probe_sizes(specs)
+    sizes, optional_second = _probe_sizes(specs)
     initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     prober = Prober(model, initializers, nodes)
-    probes = [prober.run({s.name: _shape_at(s, z) for s in specs}) for z in sizes]
+    probes = [prober.run({s.name: _shape_at(s, sizes[0]) for s in specs})]
+    try:
+        probes.append(prober.run({s.name: _shape_at(s, sizes[1]) for s in specs}))
+    except SnncError:
+        if not optional_second:
+            raise
+        # the file fixes its batch size (constants shaped by it): read layouts at that size
+        sizes = sizes[:1]
     network = {n.name or n.output[0] for n in nodes
                if any(probes[0].status.get(o) == DATA for o in n.output if o)}
     check_ops(nodes, network)

@@ -14,7 +14,7 @@ import onnx
 from onnx import helper
 
 from snnc.ir.build import emit
-from snnc.ir.errors import IRError, SnncError, UnsupportedError
+from snnc.ir.errors import IRError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.onnx.importer.layout import Layout, Sizes, classify, constant_layout
 from snnc.onnx.importer.probe import CONST, DATA, Probe, node_label
@@ -95,7 +95,7 @@ class Context:
             return self._layouts[tensor]
         if self.status(tensor) != DATA:
             return constant_layout(self.probes[0].shapes[tensor])
-        sizes = [Sizes(self.timesteps if s.T is None else s.T, s.N) for s in self.sizes]
+        sizes = self._sizes()
         found = classify(self.shapes(tensor), sizes)
         if found is None:
             shapes = " and ".join(str(list(s)) for s in self.shapes(tensor))
@@ -156,40 +156,49 @@ class Context:
         self.bind(tensor, value)
         self.aliases[tensor] = value
 
-    def operand(self, tensor: str, out_rank: int, out_layout: Layout) -> str:
-        """An input of an op that broadcasts: a network value as is, or a constant stripped
-        of the axes that fall on the output's time/batch axes (they must be 1 there)."""
+    def operand(self, tensor: str, out: Layout) -> str:
+        """An input of an op that broadcasts to a tensor of layout ``out``: a network value
+        as is, or a constant without the axes that fall on the output's time/batch axes
+        (they must be 1 there)."""
         if self.is_data(tensor):
             return self.value(tensor)
         if self.status(tensor) == CONST:
             value = self.const(tensor)
-            lead = value.ndim - (out_rank - out_layout.rank)
-            if lead > 0:
-                if any(d != 1 for d in value.shape[:lead]):
-                    raise self.fail(f"constant {tensor!r} of shape {list(value.shape)} varies along the "
-                                    f"{'/'.join(out_layout.batch)} axis")
-                value = value.reshape(value.shape[lead:])
-            return self.constant(tensor, value)
-        # computed from input shapes only: broadcast over the batch, e.g. an expanded token
-        layout = classify(self.shapes(tensor), [Sizes(self.timesteps if s.T is None else s.T, s.N)
-                                                 for s in self.sizes])
+            offset = out.full_rank - value.ndim          # numpy aligns shapes on the right
+            drop = [j for j in range(value.ndim) if out.is_batch_axis(j + offset)]
+            for j in drop:      # a file with a fixed batch may hold a batch-sized constant
+                first = np.take(value, [0], axis=j)
+                if not np.array_equal(np.broadcast_to(first, value.shape), value):
+                    raise self.fail(f"constant {tensor!r} of shape {list(value.shape)} differs between samples "
+                                    f"(along the {'/'.join(out.batch)} axis)")
+                value = first
+            return self.constant(tensor, value.squeeze(axis=tuple(drop)) if drop else value)
+        # computed from input shapes only, broadcast over the batch (an expanded class token)
+        layout = classify(self.shapes(tensor), self._sizes())
         values = self.probe_values(tensor)
-        if layout is None or not all(np.all(v == v.reshape(-1, *layout.sample)[:1].reshape(
-                (1,) * layout.rank + layout.sample)) for v in values):
+        if layout is None or layout.axes != "N":
             raise self.fail(f"input {tensor!r} is computed from the input's shape in a way snnc cannot lift")
-        return self.constant(tensor, values[0].reshape(-1, *layout.sample)[0])
+        per_sample = [np.moveaxis(v, layout.pos + 1, 0) if layout.batch == ("1", "N") else np.moveaxis(v, layout.pos, 0)
+                      for v in values]
+        first = per_sample[0][0].reshape(layout.sample)
+        if not all(np.all(v == v[:1]) for v in per_sample):
+            raise self.fail(f"input {tensor!r} differs between samples; snnc supports per-sample constants only")
+        return self.constant(tensor, first)
+
+    def _sizes(self) -> list[Sizes]:
+        return [Sizes(self.timesteps if s.T is None else s.T, s.N) for s in self.sizes]
 
     def sample_axis(self, tensor: str, axis: int) -> int:
         """An ONNX axis of ``tensor`` as a per-sample axis; fails on a time/batch axis."""
         layout = self.layout(tensor)
-        rank = layout.rank + len(layout.sample)
+        rank = layout.full_rank
         if not -rank <= axis < rank:
             raise self.fail(f"axis {axis} is out of range for rank {rank}")
         axis %= rank
-        if axis < layout.rank:
-            raise self.fail(f"it works across the {'/'.join(layout.batch)} axis (axis {axis}), which "
-                            "snnc keeps implicit; only per-sample axes can be reduced, sliced or joined")
-        return axis - layout.rank
+        if layout.is_batch_axis(axis):
+            raise self.fail(f"it works across the {'/'.join(layout.batch)} axis (axis {axis}), which snnc "
+                            "keeps implicit; only per-sample axes can be reduced, sliced or joined")
+        return layout.to_sample(axis)
 
     def data_inputs(self) -> list[str]:
         return [i for i in self.node.input if self.is_data(i)]

@@ -12,10 +12,8 @@ _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "L
 
 
 def _broadcast(ctx: Context, op: str, tensors: list[str], attrs=None) -> str:
-    out = ctx.node.output[0]
-    layout = ctx.layout(out)
-    rank = layout.rank + len(layout.sample)
-    return ctx.emit(op, [ctx.operand(t, rank, layout) for t in tensors], attrs=attrs)
+    layout = ctx.layout(ctx.node.output[0])
+    return ctx.emit(op, [ctx.operand(t, layout) for t in tensors], attrs=attrs)
 
 
 @converter(*_BINARY)

@@ -10,9 +10,9 @@ from snnc.onnx.importer.context import Context, converter
 
 def _one_batch_axis(ctx: Context, tensor: str) -> None:
     layout = ctx.layout(tensor)
-    if layout.rank != 1:
-        raise ctx.fail(f"it reads {tensor!r} with layout [{', '.join(layout.batch)}, ...]; "
-                       "fold time into the batch first (x.flatten(0, 1))")
+    if layout.n_batch != 1 or layout.pos != 0:
+        raise ctx.fail(f"it reads {tensor!r} laid out as {layout.describe()}; it needs one leading "
+                       "batch axis: fold time into the batch first (x.flatten(0, 1))")
 
 
 def _explicit_pads(ctx: Context, tensor: str, kernel, strides, dilations) -> list[int]:

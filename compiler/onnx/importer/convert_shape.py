@@ -19,12 +19,17 @@ def _same_time(a: Layout, b: Layout) -> bool:
 
 
 def _reshape_to_probe(ctx: Context, node) -> None:
-    """Reshape, Flatten, Squeeze, Unsqueeze: the output shape is read off the probe."""
+    """Reshape, Flatten, Squeeze, Unsqueeze: the output shape is read off the probe.
+
+    It is a reshape per sample when the axes before the batch block hold as many values
+    before and after (row-major order then maps each sample's values onto themselves)."""
     x, out = node.input[0], node.output[0]
     src, dst = ctx.layout(x), ctx.layout(out)
-    if not _same_time(src, dst):
-        raise ctx.fail(f"it reshapes [{', '.join(src.batch)}, ...] into [{', '.join(dst.batch)}, ...]: "
-                       "time and batch axes must stay leading and only fold or unfold together")
+    before = [int(np.prod(shape[:layout.pos])) for shape, layout in ((ctx.shapes(x)[0], src),
+                                                                      (ctx.shapes(out)[0], dst))]
+    if not _same_time(src, dst) or before[0] != before[1]:
+        raise ctx.fail(f"it reshapes {src.describe()} into {dst.describe()}: time and batch axes may "
+                       "only fold or unfold together, with the same values in front of them")
     if src.sample == dst.sample:
         ctx.alias(out, ctx.value(x))
     else:
@@ -38,13 +43,14 @@ for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
 @converter("Transpose")
 def transpose(ctx: Context, node) -> None:
     x = node.input[0]
-    layout = ctx.layout(x)
-    rank = layout.rank + len(layout.sample)
-    perm = list(ctx.attr("perm", list(reversed(range(rank)))))
-    k = layout.rank
-    if perm[:k] != list(range(k)):
-        raise ctx.fail(f"perm {perm} moves the {'/'.join(layout.batch)} axis; snnc keeps time and batch leading")
-    sample_perm = [p - k for p in perm[k:]]
+    src = ctx.layout(x)
+    rank = src.full_rank
+    perm = [p % rank for p in ctx.attr("perm", list(reversed(range(rank))))]
+    block = list(range(src.pos, src.pos + src.n_batch))
+    starts = [j for j in range(rank - src.n_batch + 1) if perm[j:j + src.n_batch] == block]
+    if not starts:
+        raise ctx.fail(f"perm {perm} splits or reorders the {'/'.join(src.batch)} axes")
+    sample_perm = [src.to_sample(p) for p in perm if not src.is_batch_axis(p)]
     if sample_perm == sorted(sample_perm):
         ctx.alias(node.output[0], ctx.value(x))
     else:
@@ -56,12 +62,7 @@ def concat(ctx: Context, node) -> None:
     out = node.output[0]
     layout = ctx.layout(out)
     axis = ctx.sample_axis(out, ctx.attr("axis"))
-    rank = layout.rank + len(layout.sample)
-    ctx.emit("concat", [ctx.operand(t, rank, layout) for t in node.input], attrs={"axis": axis})
-
-
-def _time_axis(layout: Layout) -> int | None:
-    return layout.batch.index("T") if "T" in layout.batch else None
+    ctx.emit("concat", [ctx.operand(t, layout) for t in node.input], attrs={"axis": axis})
 
 
 def _ints(ctx: Context, tensor: str | None, default=None):
@@ -72,7 +73,7 @@ def _ints(ctx: Context, tensor: str | None, default=None):
 def slice_(ctx: Context, node) -> None:
     x = node.input[0]
     layout = ctx.layout(x)
-    rank = layout.rank + len(layout.sample)
+    rank = layout.full_rank
     if ctx.opset < 10:
         starts, ends, axes, steps = ctx.attr("starts"), ctx.attr("ends"), ctx.attr("axes"), None
     else:
@@ -85,15 +86,16 @@ def slice_(ctx: Context, node) -> None:
     sample = {"starts": [], "ends": [], "axes": [], "steps": []}
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis %= rank
-        if axis < layout.rank:
-            if layout.batch[axis] == "T":
+        if layout.is_batch_axis(axis):
+            tag = layout.batch[axis - layout.pos]
+            if tag == "T" and layout.pos == 0:
                 _slice_time(ctx, node, layout, start, end, step)
                 return
             if range(*slice(start, end, step).indices(full[axis])) == range(full[axis]):
                 continue            # a no-op slice over the batch
-            raise ctx.fail(f"it slices the {layout.batch[axis]} axis")
+            raise ctx.fail(f"it slices the {tag} axis")
         lo, hi, st = slice(start, end, step).indices(full[axis])
-        for key, v in zip(sample, (lo, hi, axis - layout.rank, st)):
+        for key, v in zip(sample, (lo, hi, layout.to_sample(axis), st)):
             sample[key].append(v)
     if not sample["axes"]:
         ctx.alias(node.output[0], ctx.value(x))
@@ -116,10 +118,9 @@ def gather(ctx: Context, node) -> None:
     if not ctx.is_data(x) or ctx.is_data(idx):
         raise ctx.fail("only Gather from the network's values at constant indices is supported")
     layout = ctx.layout(x)
-    rank = layout.rank + len(layout.sample)
-    axis = ctx.attr("axis", 0) % rank
+    axis = ctx.attr("axis", 0) % layout.full_rank
     indices = ctx.const(idx)
-    if axis < layout.rank and layout.batch[axis] == "T" and indices.ndim == 0:
+    if layout.pos == 0 and layout.batch == ("T", "N") and axis == 0 and indices.ndim == 0:
         ctx.set_layout(node.output[0], Layout(("N",), layout.sample))
         ctx.emit("select_time", [ctx.value(x)], attrs={"index": int(indices)})
         return
@@ -143,7 +144,7 @@ def split(ctx: Context, node) -> None:
 def pad(ctx: Context, node) -> None:
     x = node.input[0]
     layout = ctx.layout(x)
-    rank = layout.rank + len(layout.sample)
+    rank = layout.full_rank
     if ctx.opset < 11:
         pads, value = list(ctx.attr("pads")), float(ctx.attr("value", 0.0))
     else:
@@ -155,11 +156,12 @@ def pad(ctx: Context, node) -> None:
             for i, a in enumerate(axes):
                 full[a % rank], full[a % rank + rank] = pads[i], pads[i + len(axes)]
             pads = full
-    k = layout.rank
-    if any(pads[:k]) or any(pads[rank:rank + k]):
+    if any(pads[a] or pads[a + rank] for a in range(rank) if layout.is_batch_axis(a)):
         raise ctx.fail(f"it pads the {'/'.join(layout.batch)} axis")
+    keep = [a for a in range(rank) if not layout.is_batch_axis(a)]
     mode = ctx.attr("mode", "constant")
-    ctx.emit("pad", [ctx.value(x)], attrs={"pads": pads[k:rank] + pads[rank + k:], "mode": mode, "value": value})
+    ctx.emit("pad", [ctx.value(x)], attrs={"pads": [pads[a] for a in keep] + [pads[a + rank] for a in keep],
+                                           "mode": mode, "value": value})
 
 
 @converter("Resize")
@@ -205,8 +207,8 @@ def _broadcast_like(ctx: Context, node, op: str, attrs_of) -> None:
         ctx.emit("repeat_time", [ctx.value(x)], attrs={"timesteps": steps})
         return
     src, dst = ctx.layout(x), ctx.layout(out)
-    if not _same_time(src, dst):
-        raise ctx.fail(f"it broadcasts [{', '.join(src.batch)}, ...] to [{', '.join(dst.batch)}, ...]")
+    if not _same_time(src, dst) or src.pos != dst.pos:
+        raise ctx.fail(f"it broadcasts {src.describe()} to {dst.describe()}")
     if src.sample == dst.sample:
         ctx.alias(out, ctx.value(x))
     else:
@@ -238,7 +240,7 @@ _AXES_AS_INPUT = {"ReduceMean": 18, "ReduceSum": 13, "ReduceMax": 18}
 def reduce(ctx: Context, node) -> None:
     x, out = node.input[0], node.output[0]
     layout = ctx.layout(x)
-    rank = layout.rank + len(layout.sample)
+    rank = layout.full_rank
     if ctx.opset >= _AXES_AS_INPUT[node.op_type]:
         axes = _ints(ctx, node.input[1] if len(node.input) > 1 else None)
     else:
@@ -250,12 +252,12 @@ def reduce(ctx: Context, node) -> None:
             return
         axes = list(range(rank))
     axes = sorted({a % rank for a in axes})
-    batch = [a for a in axes if a < layout.rank]
-    sample = [a - layout.rank for a in axes if a >= layout.rank]
+    batch = [layout.batch[a - layout.pos] for a in axes if layout.is_batch_axis(a)]
+    sample = [layout.to_sample(a) for a in axes if not layout.is_batch_axis(a)]
     per_sample, over_time = _REDUCE[node.op_type]
-    if any(layout.batch[a] != "T" for a in batch):
-        raise ctx.fail(f"it reduces over the {'/'.join(layout.batch[a] for a in batch)} axis; "
-                       "only per-sample axes and time can be reduced")
+    if any(tag != "T" for tag in batch) or (batch and layout.pos != 0):
+        raise ctx.fail(f"it reduces over the {'/'.join(batch)} axis; only per-sample axes and time "
+                       "can be reduced")
     value = ctx.value(x)
     if sample:
         final = not batch

@@ -17,8 +17,8 @@ def neuron(ctx: Context, node) -> None:
     schema = dialect.SCHEMAS[node.op_type]
     x = node.input[0]
     layout = ctx.layout(x)
-    if layout.batch != ("T", "N"):
-        raise ctx.fail(f"a neuron reads [T, N, ...]; {x!r} is [{', '.join(layout.batch) or 'const'}, ...]")
+    if layout.batch != ("T", "N") or layout.pos != 0:
+        raise ctx.fail(f"a neuron reads [T, N, ...]; {x!r} is laid out as {layout.describe()}")
     attrs = {}
     for a in node.attribute:
         if a.name not in schema.attributes:

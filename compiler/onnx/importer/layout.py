@@ -1,6 +1,6 @@
-"""Which leading axes of an ONNX tensor are time and batch.
+"""Which axes of an ONNX tensor are time and batch.
 
-A tensor's layout is its leading *batch-like* axes, one of
+A tensor's layout is a block of *batch-like* axes, one of
 
     ("T", "N")   time, then batch: [T, N, ...]     (a neuron's input and output)
     ("TN",)      time folded into batch: [T*N, ...] (PyTorch's flatten(0, 1))
@@ -8,10 +8,12 @@ A tensor's layout is its leading *batch-like* axes, one of
     ("1", "N")   a unit axis where time will go:   [1, N, ...] (x.unsqueeze(0))
     ()           a constant
 
-and what follows is the per-sample shape. Layouts are read off the probes by value: with
-T and N probed at two different pairs, a dimension equal to T, N or T·N in both is that
-axis; one equal in neither is a feature. When T is a constant of the file (a repeat
-encoder inside the model) the axis order decides: T comes right before N.
+at position ``pos`` (0 almost always; attention code moves the batch inwards for a
+while: ``qkv.permute(2, 0, 3, 1, 4)`` is ``[3, N, heads, L, d]``). The per-sample shape
+is every other axis, in order. Layouts are read off the probes by value: with T and N
+probed at two different pairs, a dimension equal to T, N or T·N in both is that axis;
+one equal in neither is a feature. When T is a constant of the file (a repeat encoder
+inside the model) the axis order decides: T comes right before N.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Sizes:
 class Layout:
     batch: tuple[str, ...]
     sample: tuple[int, ...]
+    pos: int = 0
 
     @property
     def axes(self) -> str:
@@ -42,9 +45,24 @@ class Layout:
         return "N" if self.batch else ""
 
     @property
-    def rank(self) -> int:
-        """How many leading ONNX axes are batch-like."""
+    def n_batch(self) -> int:
         return len(self.batch)
+
+    @property
+    def full_rank(self) -> int:
+        return len(self.batch) + len(self.sample)
+
+    def is_batch_axis(self, axis: int) -> bool:
+        return self.pos <= axis < self.pos + len(self.batch)
+
+    def to_sample(self, axis: int) -> int:
+        """A full (non-batch) axis index as a per-sample axis index."""
+        return axis if axis < self.pos else axis - len(self.batch)
+
+    def describe(self) -> str:
+        dims = [str(d) for d in self.sample]
+        dims[self.pos:self.pos] = list(self.batch)
+        return "[" + ", ".join(dims) + "]"
 
 
 def _match(dims: list[tuple[int, ...]], probes: list[Sizes], i: int, pattern: tuple[str, ...]) -> bool:
@@ -58,15 +76,20 @@ def _match(dims: list[tuple[int, ...]], probes: list[Sizes], i: int, pattern: tu
     return True
 
 
+_LEADING = [("T", "N"), ("TN",), ("N",), ("1", "N")]
+_INNER = [("T", "N"), ("TN",), ("N",)]
+
+
 def classify(dims: list[tuple[int, ...]], probes: list[Sizes]) -> Layout | None:
-    """The layout of a tensor with shape ``dims[k]`` at probe ``probes[k]``; None when its
-    leading axes are not a recognised batch layout or a later axis varies with T or N."""
-    candidates = [("T", "N"), ("TN",), ("N",), ("1", "N")]
-    for pattern in candidates:
-        if _match(dims, probes, 0, pattern):
-            sample = dims[0][len(pattern):]
-            if all(shape[len(pattern):] == sample for shape in dims):
-                return Layout(pattern, tuple(sample))
+    """The layout of a tensor with shape ``dims[k]`` at probe ``probes[k]``; None when no
+    block of axes reads as time/batch, or another axis varies with T or N."""
+    rank = len(dims[0])
+    candidates = [(0, p) for p in _LEADING] + [(i, p) for i in range(1, rank) for p in _INNER]
+    for pos, pattern in candidates:
+        if _match(dims, probes, pos, pattern):
+            samples = {shape[:pos] + shape[pos + len(pattern):] for shape in dims}
+            if len(samples) == 1:
+                return Layout(pattern, samples.pop(), pos)
     return None
 
 

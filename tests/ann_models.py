@@ -1,0 +1,124 @@
+"""Networks the tests build and export themselves: ANNs from "another tool" (the
+TorchScript exporter, ``dynamo=False``), and a SEW-ResNet-style spiking block.
+
+Nothing is downloaded; every model is small enough to export in a second or two.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+from snnc.nn import LIF
+
+
+class SmallCNN(nn.Module):
+    """torchvision-style: conv-BN-ReLU stages, a residual basic block, pooling, a head."""
+
+    def __init__(self, classes: int = 10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                                  nn.MaxPool2d(2))
+        self.conv1 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(8)
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, classes)
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(y)) + x)
+        x = self.pool(self.down(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class TinyViT(nn.Module):
+    """timm-style ViT: conv patch embedding, class token, position embedding, pre-norm
+    blocks (LayerNorm, softmax attention, GELU MLP), a head on the class token."""
+
+    def __init__(self, img: int = 16, patch: int = 4, dim: int = 32, depth: int = 2, heads: int = 2,
+                 classes: int = 10):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, (img // patch) ** 2 + 1, dim) * 0.02)
+        self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0])
+
+
+class SEWBlock(nn.Module):
+    """SEW-ResNet-style: ``ADD(SN(ConvBN(SN(ConvBN(x)))), x_spikes)`` into the next conv —
+    the spike + spike residual that makes a count(2) input (Spikingformer Eq. 3)."""
+
+    def __init__(self, channels: int = 4, v_reset: float | None = 0.0, neuron=None):
+        super().__init__()
+        make = neuron or (lambda: LIF(tau=2.0, v_reset=v_reset))
+        self.stem = nn.Conv2d(2, channels, 3, padding=1)
+        self.stem_bn = nn.BatchNorm2d(channels)
+        self.sn0 = make()
+        self.conv1, self.bn1, self.sn1 = nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), make()
+        self.conv2, self.bn2, self.sn2 = nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels), make()
+        self.next_conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    @staticmethod
+    def _seq(conv, bn, x):
+        t, n = x.shape[:2]
+        y = bn(conv(x.flatten(0, 1)))
+        return y.reshape(t, n, *y.shape[1:])
+
+    def forward(self, x):
+        s = self.sn0(self._seq(self.stem, self.stem_bn, x))
+        out = self.sn2(self._seq(self.conv2, self.bn2, self.sn1(self._seq(self.conv1, self.bn1, s))))
+        residual = out + s                                   # spike + spike: count(2)
+        t, n = residual.shape[:2]
+        return self.next_conv(residual.flatten(0, 1)).reshape(t, n, *residual.shape[2:])
+
+
+def export_torchscript(model: nn.Module, x: torch.Tensor, path, *, dynamic_batch: bool = True,
+                       opset: int = 17) -> None:
+    """Export as another tool would: the TorchScript exporter, BatchNorm kept."""
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset, input_names=["x"],
+                          output_names=["y"], do_constant_folding=False,
+                          dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}} if dynamic_batch else None)
