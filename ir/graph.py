@@ -147,6 +147,10 @@ class Graph:
         self._seq += 1
         for name in node.outputs:
             self._producer[name] = node.name
+            for user in dict.fromkeys(self._users[name]):   # readers added before their producer
+                for idx, read in enumerate(self.node(user).inputs):
+                    if read == name:
+                        self._g.add_edge(node.name, user, key=f"{name}#{idx}", value=name, index=idx)
         for idx, name in enumerate(node.inputs):
             self._users[name].append(node.name)
             if name in self._producer:
@@ -169,9 +173,13 @@ class Graph:
         self._order = None
         return node
 
-    def replace_uses(self, old: str, new: str) -> None:
-        """Make every reader of value ``old`` (and the graph outputs) read ``new``."""
+    def replace_uses(self, old: str, new: str, *, exclude: Iterable[str] = ()) -> None:
+        """Make every reader of value ``old`` (and the graph outputs) read ``new``, except
+        the nodes named in ``exclude`` (typically the node that computes ``new`` from ``old``)."""
+        skip = set(exclude)
         for user in list(dict.fromkeys(self._users.get(old, []))):
+            if user in skip:
+                continue
             node = self.node(user)
             for idx, name in enumerate(node.inputs):
                 if name == old:

@@ -121,8 +121,8 @@ SIGNED = Kind(frozenset({-1.0, 0.0, 1.0}))
 
 
 def count(k: int) -> Kind:
-    """{0, 1, …, k}: the sum of k spike tensors."""
-    return Kind.of(range(k + 1))
+    """{0, 1, …, k}: the sum of k spike tensors (analog past :data:`MAX_LEVELS` levels)."""
+    return ANALOG if k + 1 > MAX_LEVELS else Kind.of(range(k + 1))
 
 
 def graded(levels) -> Kind:
@@ -178,7 +178,7 @@ def dot(a: Kind, b: Kind, inner: int) -> Kind:
     if products.levels is None:
         return ANALOG
     if all(v >= 0 and v == int(v) for v in products.levels):
-        return count(int(max(products.levels, default=0)) * inner)
+        return count(int(max(products.levels, default=0)) * inner)     # analog when huge
     lo, hi = min(products.levels), max(products.levels)
     if len(products.levels) * inner > MAX_LEVELS:
         return ANALOG

@@ -21,8 +21,8 @@ VERSION = 1
 
 
 def _array_to_json(arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr)
-    little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    arr = np.asarray(arr)
+    little = arr.astype(arr.dtype.newbyteorder("<"), copy=False)   # tobytes() is C order
     return {"dtype": str(arr.dtype), "shape": list(arr.shape),
             "data": base64.b64encode(little.tobytes()).decode("ascii")}
 

@@ -50,3 +50,20 @@ def test_unknown_model_is_one_line_exit_2(tmp_path):
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "unknown model 'resnet-50'" in done.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_show_prints_the_ir_and_json_loads_back(tmp_path):
+    from snnc.ir.serialize import from_json
+    from snnc.onnx.importer import import_onnx
+
+    model = tmp_path / "tiny.onnx"
+    snnc_cli("export", "spikformer-tiny", "-o", model, check=True)
+    text = snnc_cli("show", model, check=True).stdout
+    assert text.startswith("graph tiny(%x: analog[3,16,16]) {")
+    assert "%block.0.attn.attn_lif = lif[v_threshold=0.5](" in text
+    assert "%block.0.add = add(%patch_embed.reshape_37, %block.0.attn.proj_lif) : count(3)[32,16]" in text
+    out = tmp_path / "tiny.json"
+    snnc_cli("show", model, "--json", "-o", out, check=True)
+    assert from_json(out.read_text()).same_as(import_onnx(model))
+    assert snnc_cli("show", model, "--json", "-o", out).returncode == 2      # exists: needs --force
+    assert "onnx: /block.0/attn/q_conv/Conv" in snnc_cli("show", model, "--source", check=True).stdout

@@ -62,8 +62,8 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
     except (DecodeError, RuntimeError, ValueError, OSError) as err:
         raise SnncError(f"{path}: not a readable ONNX file ({_first_line(err)}); "
                         "re-export it or check that it was copied whole") from err
-    if not proto.graph.node and not proto.graph.output:
-        raise SnncError(f"{path}: not an ONNX model (empty or not protobuf)")
+    if not proto.HasField("graph") or not proto.opset_import:
+        raise SnncError(f"{path}: not an ONNX model (no graph or no opset); re-export it")
     try:
         onnx.external_data_helper.load_external_data_for_model(proto, str(path.parent))
     except (OSError, ValueError) as err:

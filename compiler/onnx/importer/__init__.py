@@ -34,7 +34,7 @@ from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.layout import Sizes
 from snnc.onnx.importer.probe import DATA, Prober
 from snnc.onnx.importer.naming import rename
-from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, sorted_nodes
+from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, network_nodes, sorted_nodes
 from snnc.onnx.io import load_model
 
 LAYOUT_KEY, TIMESTEPS_KEY = "snnc.layout", "snnc.timesteps"
@@ -59,6 +59,8 @@ class ImportResult:
     converted: dict[str, list[str]] = field(default_factory=dict)   # ONNX node -> IR nodes
     folded: list[str] = field(default_factory=list)                  # constant/shape arithmetic
     aliased: list[str] = field(default_factory=list)                 # per-sample no-ops
+    # ONNX tensor -> (the IR value that carries it, where its batch axes sit in ONNX)
+    values: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 def _input_specs(model: onnx.ModelProto) -> tuple[list[InputSpec], int | None]:
@@ -119,7 +121,7 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     opset = default_opset(model)
     check_inputs(model)
     nodes = sorted_nodes(model)
-    check_ops(nodes)
+    check_ops(nodes, network_nodes(model, nodes))
     specs, timesteps = _input_specs(model)
     sizes, optional_second = _probe_sizes(specs)
     initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
@@ -132,9 +134,6 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
             raise
         # the file fixes its batch size (constants shaped by it): read layouts at that size
         sizes = sizes[:1]
-    network = {n.name or n.output[0] for n in nodes
-               if any(probes[0].status.get(o) == DATA for o in n.output if o)}
-    check_ops(nodes, network)
 
     graph = Graph(name)
     ctx = Context(graph, probes, sizes, timesteps, opset)
@@ -169,10 +168,11 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
         outputs.append(value)
     graph.outputs = outputs
     graph.meta = {"timesteps": ctx.timesteps}
-    renamed, names = rename(graph, fixed)
+    renamed, names, value_names = rename(graph, fixed)
     ir_verify.verify(renamed)
     result.graph = renamed
     result.converted = {k: [names[n] for n in v] for k, v in converted.items()}
+    result.values = {tensor: (value_names[v], ctx.layout(tensor).pos) for tensor, v in ctx.ir.items()}
     return result
 
 

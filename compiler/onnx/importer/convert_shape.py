@@ -193,7 +193,8 @@ def _repeat_steps(ctx: Context, node) -> int | None:
     if len(steps) != 1:
         raise ctx.fail("it repeats a static value over a time axis whose length comes from another input; "
                        "repeat by a constant number of steps")
-    return steps.pop()
+    steps = steps.pop()
+    return steps if steps > 1 else None     # x1: a no-op broadcast, not yet time
 
 
 def _broadcast_like(ctx: Context, node, op: str, attrs_of) -> None:

@@ -46,10 +46,10 @@ def _base_names(graph: Graph) -> dict[str, str]:
     return names
 
 
-def rename(graph: Graph, fixed: dict[str, str]) -> tuple[Graph, dict[str, str]]:
+def rename(graph: Graph, fixed: dict[str, str]) -> tuple[Graph, dict[str, str], dict[str, str]]:
     """A copy of ``graph`` with display names (see module docstring); the values in
     ``fixed`` (the graph's inputs and outputs) get the names it gives them. Also returns
-    the new name of every node."""
+    the new name of every node and of every value."""
     names = _base_names(graph)
     taken: set[str] = set(fixed.values())
 
@@ -87,4 +87,4 @@ def rename(graph: Graph, fixed: dict[str, str]) -> tuple[Graph, dict[str, str]]:
                           node.source),
                      [Value(value_names[v.name], v.shape, v.dtype, v.kind, v.axes) for v in outs])
     out.outputs = [value_names[o] for o in graph.outputs]
-    return out, names
+    return out, names, value_names

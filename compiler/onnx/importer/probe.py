@@ -28,10 +28,10 @@ from snnc.onnx import dialect
 
 CONST, SHAPE, DATA = "const", "shape", "data"
 
+# inputs an op reads only for their type or shape: they never make the op part of the network
+TYPE_ONLY_INPUTS = {"CastLike": {1}, "Shape": {0}, "Size": {0}}
 # values bigger than this are never handed to ONNX shape inference as data (weights)
 _DATA_LIMIT = 1 << 16
-# ops that read only the type (CastLike's target) or shape (Shape, Size) of these inputs
-_TYPE_ONLY = {"CastLike": {1}, "Shape": {0}, "Size": {0}}
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Prober:
     def _run_node(self, probe: Probe, node: onnx.NodeProto) -> None:
         ins = [i for i in node.input if i]
         standard = node.domain in ("", "ai.onnx")
-        type_only = _TYPE_ONLY.get(node.op_type, set()) if standard else set()
+        type_only = TYPE_ONLY_INPUTS.get(node.op_type, set()) if standard else set()
         status = {probe.status[i] for k, i in enumerate(node.input) if i and k not in type_only}
         if type_only and any(probe.status[node.input[k]] == DATA for k in type_only):
             if node.op_type in ("Shape", "Size"):
@@ -128,6 +128,12 @@ class Prober:
 
     def _evaluate(self, node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         """Fold a node whose inputs are all known, with onnx's reference implementation."""
+        fast = _FAST.get(node.op_type)
+        if fast is not None:
+            try:
+                return [np.asarray(fast(node, *inputs))]
+            except _NotFast:
+                pass
         feeds = {n: v for n, v in zip(node.input, inputs) if n}
         try:
             evaluator = ReferenceEvaluator(node, opsets=self.opsets)
@@ -162,6 +168,64 @@ class Prober:
                                 f"determined from input shapes {[list(probe.shapes[i]) for i in ins]}")
             results.append((tuple(d.dim_value for d in tt.shape.dim), tt.elem_type))
         return results
+
+
+class _NotFast(Exception):
+    """The numpy fast path does not cover this case: use the reference evaluator."""
+
+
+def _constant(node):
+    (a,) = node.attribute
+    if a.name == "value":
+        return numpy_helper.to_array(a.t)
+    kinds = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32, "value_floats": np.float32}
+    if a.name not in kinds:
+        raise _NotFast
+    return np.array(helper.get_attribute_value(a), dtype=kinds[a.name])
+
+
+def _reshape(node, x, shape):
+    shape = [int(d) for d in shape]
+    if not _attr(node, "allowzero", 0):
+        shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def _unsqueeze(node, x, axes=None):
+    axes = sorted(int(a) % (x.ndim + len(axes)) for a in axes) if axes is not None else None
+    if axes is None:
+        raise _NotFast
+    for a in axes:
+        x = np.expand_dims(x, a)
+    return x
+
+
+def _squeeze(node, x, axes=None):
+    return np.squeeze(x) if axes is None else np.squeeze(x, axis=tuple(int(a) for a in axes))
+
+
+def _same_type_binary(fn):
+    def run(node, a, b):
+        if a.dtype != b.dtype or a.dtype.kind not in "iu":
+            raise _NotFast          # float or mixed arithmetic: the reference knows the rules
+        return fn(a, b)
+    return run
+
+
+# numpy for the shape arithmetic exporters write most (Constant, Reshape, Concat…): the
+# reference evaluator is exact but slow to build per node; anything unusual goes there
+_FAST = {
+    "Constant": _constant,
+    "Reshape": _reshape,
+    "Concat": lambda node, *xs: np.concatenate([np.asarray(x) for x in xs], axis=_attr(node, "axis", 0)),
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Identity": lambda node, x: x,
+    "Gather": lambda node, x, i: np.take(x, i, axis=_attr(node, "axis", 0)),
+    "Mul": _same_type_binary(np.multiply),
+    "Add": _same_type_binary(np.add),
+    "Sub": _same_type_binary(np.subtract),
+}
 
 
 def _attr(node: onnx.NodeProto, name: str, default):

@@ -12,7 +12,7 @@ import onnx
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.onnx import dialect
 from snnc.onnx.importer.context import CONVERTERS
-from snnc.onnx.importer.probe import node_label
+from snnc.onnx.importer.probe import TYPE_ONLY_INPUTS, node_label
 
 MIN_OPSET = 11
 
@@ -100,6 +100,20 @@ def check_ops(nodes: list[onnx.NodeProto], network: set[str] | None = None) -> N
         kinds = sorted({ln.rsplit("(", 1)[-1].rstrip(")") for ln in lines})
         raise UnsupportedError(f"{len(lines)} node(s) use ops snnc does not support: {', '.join(kinds)}",
                                problems=lines)
+
+
+def network_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> set[str]:
+    """The nodes that compute on the input's values (the rest fold to constants): a node is
+    in the network when a value it reads (not just its type or shape) comes from an input."""
+    initializers = {i.name for i in model.graph.initializer}
+    data = {i.name for i in model.graph.input if i.name not in initializers}
+    network = set()
+    for node in nodes:
+        skip = TYPE_ONLY_INPUTS.get(node.op_type, set()) if node.domain in ("", "ai.onnx") else set()
+        if any(name in data for k, name in enumerate(node.input) if k not in skip):
+            data.update(o for o in node.output if o)
+            network.add(node.name or node.output[0])
+    return network
 
 
 def check_inputs(model: onnx.ModelProto) -> None:
