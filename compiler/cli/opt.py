@@ -1,15 +1,60 @@
-"""``snnc opt``: not built yet (see the open issues)."""
+"""``snnc opt MODEL -o OUT.onnx``: run passes and write the rewritten model as ONNX.
+
+    snnc opt model.onnx -o model.opt.onnx                          # the default pipeline
+    snnc opt model.onnx -o out.onnx --passes fold-bn,dce --verify-each --timings
+    snnc opt model.onnx -o out.onnx --print-after fold-scale       # IR dumps to stdout
+
+The output is ONNX in the snnc dialect (onnxruntime runs it; ``snnc show`` reads it),
+or the IR as JSON when OUT ends in ``.json``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from snnc.cli.common import add_model_argument, load_graph, write_text
 from snnc.ir.errors import SnncError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("opt", help="(not built yet)")
-    p.add_argument("model", nargs="?")
+    from snnc.passes import DEFAULT_PIPELINE, PASSES
+
+    names = ", ".join(sorted(PASSES))
+    p = sub.add_parser("opt", help="rewrite a model with compiler passes (fold-bn, fold-scale, dce, ...)",
+                       description="Import a model, run a pipeline of passes on its IR, print what each "
+                                   "pass did, and write the result as ONNX in the snnc dialect.")
+    add_model_argument(p)
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="the .onnx file to write (or .json for the IR as JSON)")
+    p.add_argument("--passes", default=DEFAULT_PIPELINE,
+                   help=f"comma-separated passes, in order (default: {DEFAULT_PIPELINE}); available: {names}")
+    p.add_argument("--verify-each", action="store_true", help="re-run the IR verifier after every pass")
+    p.add_argument("--print-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass ('all' for every pass); repeatable")
+    p.add_argument("--timings", action="store_true", help="print the time each pass took")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise SnncError("snnc opt is not built yet")
+    from snnc.passes import PassReport, run_pipeline
+
+    if args.output.exists() and not args.force:
+        raise SnncError(f"{args.output} exists; pass --force to overwrite it")
+    graph = load_graph(args.model)
+    reports: list[PassReport] = []
+    result = run_pipeline(graph, args.passes, verify_each=args.verify_each, print_after=args.print_after,
+                          timings=args.timings, reports=reports)
+    for report in reports:
+        for line in report.lines():
+            print(line)
+    if args.output.suffix == ".json":
+        from snnc.ir.serialize import to_json
+
+        write_text(args.output, to_json(result) + "\n", args.force)
+    else:
+        from snnc.onnx.ir_export import save_graph
+
+        save_graph(result, args.output, overwrite=args.force)
+    print(f"wrote {args.output} ({len(graph)} -> {len(result)} nodes)")
+    return 0

@@ -1,1 +1,28 @@
-"""(being built)"""
+"""Graph -> Graph rewrites and the pass manager that runs them.
+
+    from snnc.passes import run_pipeline, DEFAULT_PIPELINE
+    graph = run_pipeline(graph, "fold-bn,fold-scale,dce", verify_each=True)
+
+| pass              | function          | rewrites                                              |
+|-------------------|-------------------|-------------------------------------------------------|
+| ``remove-identity`` | :func:`remove_identity` | identity, dropout, no-op cast/reshape/transpose |
+| ``fold-constants``  | :func:`fold_constants`  | ops on constants; reshape of reshape            |
+| ``fold-bn``         | :func:`fold_batchnorm`  | BatchNorm after conv/conv_transpose/linear      |
+| ``fold-scale``      | :func:`fold_scale`      | constant scale before an IF/LIF neuron          |
+| ``dce``             | :func:`dce`             | nodes nothing reads                             |
+
+Each pass takes ``(graph, report=None)``, never mutates ``graph`` and records what it did
+in the :class:`PassReport`.
+"""
+
+from snnc.passes.manager import PASSES, Pass, PassReport, parse_pipeline, register, run_pipeline, timing_table
+from snnc.passes.cleanup import dce, fold_constants, remove_identity
+from snnc.passes.fold_bn import fold_batchnorm
+from snnc.passes.fold_scale import fold_scale
+
+#: what ``snnc compile`` runs before mapping: clean up first (so patterns are adjacent),
+#: fold BatchNorm before scales (a scale after Conv-BN then meets the conv), sweep last
+DEFAULT_PIPELINE = "remove-identity,fold-constants,fold-bn,fold-scale,dce"
+
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassReport", "dce", "fold_batchnorm", "fold_constants",
+           "fold_scale", "parse_pipeline", "register", "remove_identity", "run_pipeline", "timing_table"]

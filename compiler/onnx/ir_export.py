@@ -1,0 +1,310 @@
+"""IR -> ONNX in the snnc dialect (opset 18), so onnxruntime can run a rewritten graph.
+
+    proto = graph_to_onnx(graph)              # onnx.ModelProto, checked
+    save_graph(graph, "model.opt.onnx")        # atomic; an existing file needs overwrite=True
+
+The file looks like one :func:`snnc.onnx.export.to_onnx` writes: inputs with named dims
+``T`` and ``N`` (``[T, N, ...]``, or ``[N, ...]`` outside time), the ``snnc.layout``
+metadata, one ``snnc::LIF``/``snnc::IF`` node per neuron with its typed attributes, the
+FunctionProtos of :func:`snnc.onnx.dialect.function_protos`, and outputs named as the
+IR's graph outputs. Time and batch come back around each op as PyTorch SNN code writes
+them: ``[T, N, ...]`` around neurons and time ops, ``[T*N, ...]`` (or ``[N, ...]`` for
+per-sample values) around stateless ops, with reshapes between the two, so
+:func:`snnc.onnx.importer.import_onnx` reads the file back into an equivalent graph.
+
+Every IR op has one lowering function in :mod:`snnc.onnx.ir_lowering` (a table, op ->
+function). Nodes whose outputs are constants are evaluated here with the registry's
+numpy reference and written as initializers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from snnc.ir.errors import SnncError, UnsupportedError
+from snnc.ir.graph import Graph, Node, Value
+from snnc.ir.registry import get
+from snnc.onnx import dialect
+from snnc.onnx.io import save_model
+
+LAYOUT_KEY, TIMESTEPS_KEY, DIALECT_KEY = "snnc.layout", "snnc.timesteps", "snnc.dialect"
+IR_VERSION = 10          # what the dynamo exporter writes; onnxruntime >= 1.18 reads it
+
+# layouts of an ONNX tensor carrying an IR value:
+#   "TN" [T, N, *shape]   "B" [T*N, *shape]   "N" [N, *shape]   "C" [*shape] (a constant)
+_NATURAL = {"TN": "TN", "N": "N", "": "C"}
+_STATELESS = {"TN": "B", "N": "N", "": "C"}
+
+
+def natural(value: Value) -> str:
+    """The layout a value has as a graph input or output."""
+    return _NATURAL[value.axes]
+
+
+def stateless(value: Value) -> str:
+    """The layout a stateless op reads and writes: time folded into the batch."""
+    return _STATELESS[value.axes]
+
+
+class Lowering:
+    """The ONNX graph being built: nodes, initializers, and each IR value's tensors."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.prologue: list[onnx.NodeProto] = []     # shape arithmetic on the inputs
+        self.body: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.taken: set[str] = set(graph.values)     # IR value names are reserved
+        self.node_names: set[str] = set()
+        self.tensors: dict[tuple[str, str], str] = {}  # (IR value, layout) -> ONNX tensor
+        self.consts: dict[str, np.ndarray] = {}
+        self.domains: set[str] = set()
+        self.current = ""                            # ONNX name of the IR node being lowered
+        self._cache: dict[tuple, str] = {}
+
+    # -- names ------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+    def _node_name(self, base: str) -> str:
+        name, i = base, 0
+        while name in self.node_names:
+            i += 1
+            name = f"{base}_{i}"
+        self.node_names.add(name)
+        return name
+
+    # -- building ---------------------------------------------------------------------
+    def add(self, op_type: str, inputs: list[str], *, out: str | None = None, domain: str = "",
+            prologue: bool = False, name: str | None = None, **attrs) -> str:
+        """Append an ONNX node; returns its (single) output tensor, ``out`` or a fresh name."""
+        base = name or f"{self.current or ''}/{op_type}"
+        out = out or self.fresh(f"{(self.current or op_type).strip('/').replace('/', '.')}.{op_type.lower()}")
+        node = helper.make_node(op_type, inputs, [out], name=self._node_name(base), domain=domain or None,
+                                **attrs)
+        (self.prologue if prologue else self.body).append(node)
+        if domain:
+            self.domains.add(op_type)
+        return out
+
+    def init(self, array: np.ndarray, base: str) -> str:
+        """An initializer holding ``array`` (deduplicated for small int64 shape vectors)."""
+        array = np.asarray(array)
+        key = None
+        if array.dtype == np.int64 and array.size <= 16:
+            key = ("init", array.shape, tuple(array.reshape(-1).tolist()))
+            if key in self._cache:
+                return self._cache[key]
+        name = self.fresh(base)
+        self.initializers.append(numpy_helper.from_array(np.array(array), name))
+        if key is not None:
+            self._cache[key] = name
+        return name
+
+    def ints(self, values, base: str = "shape") -> str:
+        return self.init(np.asarray(list(values), dtype=np.int64), base)
+
+    # -- IR values ----------------------------------------------------------------------
+    def value(self, name: str) -> Value:
+        return self.graph.values[name]
+
+    def define(self, value: str, layout: str) -> str:
+        """The tensor name a node producing ``value`` in ``layout`` writes to."""
+        v = self.value(value)
+        name = value if layout == natural(v) else self.fresh(f"{value}.{layout.lower()}")
+        self.tensors[(value, layout)] = name
+        return name
+
+    def tensor(self, value: str, layout: str) -> str:
+        """``value`` as an ONNX tensor in ``layout``, reshaping between [T, N] and [T*N]."""
+        key = (value, layout)
+        if key in self.tensors:
+            return self.tensors[key]
+        v = self.value(value)
+        if v.axes == "":
+            if layout != "C":
+                raise AssertionError(f"constant {value!r} asked for in layout {layout}")
+            return self._constant(value)
+        if layout == "B" and (value, "TN") in self.tensors:
+            src = self.tensors[(value, "TN")]
+            shape = self.ints([-1, *v.shape])
+        elif layout == "TN" and (value, "B") in self.tensors:
+            src = self.tensors[(value, "B")]
+            shape = self.tn_shape(v.shape)
+        else:
+            raise AssertionError(f"{value!r} ({v.axes}) has no tensor to make layout {layout} from")
+        out = self.define(value, layout)
+        self.add("Reshape", [src, shape], out=out, name=f"/{value}/{'Flatten' if layout == 'B' else 'Unflatten'}")
+        return out
+
+    def _constant(self, value: str) -> str:
+        # named as the tensor it came from, so a re-import names it the same
+        source = self.graph.producer(value).source if self.graph.producer(value).op == "constant" else ""
+        name = self.fresh(source or (value + ".value" if value in self.graph.outputs else value))
+        self.initializers.append(numpy_helper.from_array(np.array(self.consts[value]), name))
+        self.tensors[(value, "C")] = name
+        return name
+
+    def arg(self, value: str) -> str:
+        """An input of a stateless op: ``[T*N, ...]``, ``[N, ...]`` or a constant."""
+        return self.tensor(value, stateless(self.value(value)))
+
+    def emit(self, node: Node, op_type: str, inputs: list[str], *, layout: str | None = None,
+             domain: str = "", **attrs) -> str:
+        """The ONNX node computing ``node``'s output (in ``layout``, default stateless)."""
+        out = node.outputs[0]
+        layout = layout or stateless(self.value(out))
+        return self.add(op_type, inputs, out=self.define(out, layout), domain=domain, name=self.current,
+                        **attrs)
+
+    # -- time and batch -----------------------------------------------------------------
+    def _timed_input(self) -> str | None:
+        return next((v for v in self.graph.inputs if self.value(v).timed), None)
+
+    def timesteps(self) -> int | None:
+        steps = {n.attrs["timesteps"] for n in self.graph.nodes if n.op == "repeat_time"}
+        if len(steps) > 1:
+            raise UnsupportedError(f"the graph repeats its input over different numbers of steps {sorted(steps)}")
+        return steps.pop() if steps else None
+
+    def t_shape(self) -> str:
+        """``[T]`` (int64) at run time."""
+        if "T" not in self._cache:
+            x = self._timed_input()
+            self._cache["T"] = self.add("Shape", [x], start=0, end=1, prologue=True, name="/time/Shape") \
+                if x else self.ints([self.timesteps()], "timesteps")
+        return self._cache["T"]
+
+    def tn_shape(self, sample: tuple[int, ...]) -> str:
+        """``[T, N, *sample]`` (int64) at run time."""
+        key = ("TN", tuple(sample))
+        if key not in self._cache:
+            x = self._timed_input()
+            if "TN" not in self._cache:
+                if x:
+                    tn = self.add("Shape", [x], start=0, end=2, prologue=True, name="/time_batch/Shape")
+                else:
+                    static = next(v for v in self.graph.inputs if self.value(v).axes == "N")
+                    n = self.add("Shape", [static], start=0, end=1, prologue=True, name="/batch/Shape")
+                    tn = self.add("Concat", [self.t_shape(), n], axis=0, prologue=True, name="/time_batch/Concat")
+                self._cache["TN"] = tn
+            self._cache[key] = self.add("Concat", [self._cache["TN"], self.ints(sample)], axis=0, prologue=True,
+                                        name=f"/time_batch/Concat_{len(self._cache)}")
+        return self._cache[key]
+
+    def unsqueeze(self, tensor: str, axes: list[int]) -> str:
+        return self.add("Unsqueeze", [tensor, self.ints(axes, "axes")]) if axes else tensor
+
+    def broadcast_args(self, node: Node, rank: int) -> tuple[list[str], str]:
+        """The inputs of a broadcasting op as tensors of rank ``lead + rank`` (1s inserted
+        after the batch axes; constants stay as they are: ONNX aligns them on the right),
+        and the op's layout: ``B``/``N`` (one batch axis), or ``TN`` where a per-step value
+        meets a per-sample one (``[T, N, ...]`` against ``[1, N, ...]``)."""
+        values = [self.value(v) for v in node.inputs]
+        axes = {v.axes for v in values if v.axes}
+        mixed = axes == {"TN", "N"}
+        lead = 2 if mixed else 1
+        layout = "TN" if mixed else ("B" if "TN" in axes else "N")
+        tensors = []
+        for v in values:
+            if v.axes == "":
+                tensors.append(self.tensor(v.name, "C"))
+                continue
+            if mixed:
+                t = self.tensor(v.name, "TN") if v.timed else self.unsqueeze(self.tensor(v.name, "N"), [0])
+            else:
+                t = self.tensor(v.name, layout)
+            tensors.append(self.unsqueeze(t, list(range(lead, lead + rank - len(v.shape)))))
+        return tensors, layout
+
+
+def _evaluate(lw: Lowering, node: Node) -> None:
+    """A node on constants only: its value now, by the registry's numpy reference."""
+    args = [lw.consts[v][None] for v in node.inputs]
+    for name, result in zip(node.outputs, get(node.op).run(node, args)):
+        lw.consts[name] = np.asarray(result)[0].astype(lw.value(name).dtype, copy=False)
+
+
+def _type(value: Value, dims: list) -> onnx.ValueInfoProto:
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(value.dtype))
+    return helper.make_tensor_value_info(value.name, elem, dims + list(value.shape))
+
+
+def _lead_dims(value: Value, steps: int | None, timed_inputs: bool) -> list:
+    if value.axes == "TN":
+        return ["T" if timed_inputs or steps is None else steps, "N"]
+    return ["N"] if value.axes == "N" else []
+
+
+def graph_to_onnx(graph: Graph, *, check: bool = True) -> onnx.ModelProto:
+    """``graph`` as an ONNX model in the snnc dialect (see the module docstring)."""
+    from snnc.onnx.ir_lowering import LOWERINGS
+
+    lw = Lowering(graph)
+    problems = [f"graph input {v!r} is a constant" for v in graph.inputs if graph.values[v].axes == ""]
+    problems += [f"graph output {v!r} is also a graph input" for v in graph.outputs if v in graph.inputs]
+    problems += [f"graph output {v!r} is returned twice" for i, v in enumerate(graph.outputs) if v in graph.outputs[:i]]
+    problems += [f"node {n.name!r}: op {n.op!r} has no ONNX lowering" for n in graph.nodes
+                 if n.op not in LOWERINGS and (n.op == "constant" or any(graph.values[o].axes for o in n.outputs))]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UnsupportedError(f"graph {graph.name!r} cannot be written as ONNX: {problems[0]}{more}",
+                               problems=problems if more else [])
+    for name in graph.inputs:
+        lw.tensors[(name, natural(graph.values[name]))] = name
+    for node in graph.nodes:
+        if node.op != "constant" and all(graph.values[o].axes == "" for o in node.outputs):
+            _evaluate(lw, node)
+            continue
+        lw.current = node.source if node.source and node.source not in lw.node_names else node.name
+        LOWERINGS[node.op](lw, node)
+    for name in graph.outputs:
+        lw.current = ""
+        if lw.tensor(name, natural(graph.values[name])) != name:      # a constant output
+            lw.add("Identity", [lw.tensors[(name, "C")]], out=name, name=f"/{name}/Identity")
+    steps, timed = lw.timesteps(), lw._timed_input() is not None
+    proto_graph = helper.make_graph(
+        lw.prologue + lw.body, graph.name,
+        [_type(graph.values[v], _lead_dims(graph.values[v], steps, timed)) for v in graph.inputs],
+        [_type(graph.values[v], _lead_dims(graph.values[v], steps, timed)) for v in graph.outputs],
+        initializer=lw.initializers)
+    model = helper.make_model(
+        proto_graph, ir_version=IR_VERSION, producer_name="snnc", producer_version=_version(),
+        opset_imports=[helper.make_opsetid("", dialect.OPSET), helper.make_opsetid(dialect.DOMAIN, dialect.VERSION)],
+        functions=dialect.function_protos(lw.domains))
+    layout = {v: {"time_axis": 0, "batch_axis": 1} if graph.values[v].timed else {"batch_axis": 0}
+              for v in graph.inputs}
+    meta = {DIALECT_KEY: str(dialect.VERSION), LAYOUT_KEY: json.dumps(layout)}
+    if graph.meta.get("timesteps") is not None:
+        meta[TIMESTEPS_KEY] = str(graph.meta["timesteps"])
+    helper.set_model_props(model, meta)
+    if check and model.ByteSize() < 2**31 - 1:     # past 2 GB only the external-data file can be checked
+        onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def save_graph(graph: Graph, path: str | os.PathLike, *, overwrite: bool = False) -> onnx.ModelProto:
+    """Write ``graph`` to ``path`` as ONNX (checked, atomically); returns the model."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise SnncError(f"{path} exists; pass --force to overwrite it")
+    model = graph_to_onnx(graph)
+    save_model(model, path)
+    return model
+
+
+def _version() -> str:
+    from snnc._version import __version__
+
+    return __version__

@@ -1,0 +1,182 @@
+"""``fold-scale``: fold a constant scale in front of an IF/LIF neuron into the neuron's
+threshold, or into the synaptic layer before it.
+
+    # before -> after: a positive scalar s, a neuron with zero reset
+    %a = mul(%x, %c) {c = s}                       (gone)
+    %b = reshape(%a)                          ->   %b = reshape(%x)
+    %s = lif[v_threshold=θ](%b)                    %s = lif[v_threshold=θ/s](%b)
+
+    # a per-channel (or negative) scale c after a conv/conv_transpose/linear
+    %y = conv(%x) {W, b}                           %y = conv(%x) {W·c, b·c}
+    %a = mul(%y, %c)                          ->   (gone)
+    %s = lif(%a)                                   %s = lif(%y)
+
+``div(%x, %c)`` is ``mul`` by 1/c. Between the scale and the neuron only ops that move
+values may stand (reshape, transpose, slice, gather, expand, tile, identity, dropout):
+they commute with a scalar; so does a matmul, ``(s·A)·B = s·(A·B)`` (Spikformer's
+``SN((Q Kᵀ · s) V)``), for a scalar. Every value on the way must have that one reader.
+
+Why the threshold fold is exact (Spikingformer Eq. 1-2). With zero reset (``v_reset = 0``
+or soft reset) the neuron's charge is linear in (V, X): ``H = V + (X − V)/τ``,
+``H = V(1 − 1/τ) + X`` or ``H = V + X``, and so are both resets (V ← 0, V ← H − θ). By
+induction over t, feeding ``s·X`` gives ``V_t = s·V'_t`` and ``H_t = s·H'_t`` where V', H'
+are the states on ``X``, so ``s·H'_t >= θ ⇔ H'_t >= θ/s`` for s > 0: the same spikes.
+Spikingformer's attention: ``(Q (Kᵀ V)) · 0.125 → attn_lif(θ = 0.5)`` becomes
+``attn_lif(θ = 4)``. For a power-of-two s every float32 operation commutes with the
+scaling too, so spikes are bit-identical; other s are exact in real arithmetic and can
+flip a spike only where H lies within rounding of θ (the report counts such folds as
+``inexact``). A hard reset to ``v_reset != 0`` breaks the linearity, s <= 0 flips the
+comparison, and a per-channel scale cannot become the IR's scalar threshold: those fold
+into the preceding conv/linear when its output feeds the scale alone (per output channel
+o, ``c[o]·(W∗x + b)[o]`` is ``(c[o]W)∗x + c[o]b``), or stay, with the reason reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.ir.graph import Graph, Node
+from snnc.ir.registry import get
+from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis, out_channels
+from snnc.passes.manager import PassReport, register
+from snnc.passes.rewrite import bypass, can_bypass, const_of, drop_if_unused, keep_output_names, \
+    only_reader, readers_note, reinfer
+
+NEURONS = frozenset({"lif", "if"})
+# ops that only move values: a scalar factor passes through them unchanged
+COMMUTES = frozenset({"reshape", "transpose", "slice", "gather", "expand", "tile", "identity", "dropout"})
+
+
+def find_scale(graph: Graph, neuron: Node) -> tuple[Node | None, str | None]:
+    """The mul/div by a constant feeding ``neuron`` through ops a scalar passes unchanged
+    (:data:`COMMUTES`, and either operand of a matmul: ``(sA)B = s(AB)``), and why it
+    cannot fold when a value on the way has another reader: ``(node, None)``,
+    ``(node, reason)``, or ``(None, None)`` when no such scale feeds the neuron."""
+    def walk(value: str, reader: Node, blocked: str | None):
+        node = graph.producer(value)
+        if node is None:
+            return None, None
+        if blocked is None and only_reader(graph, value) is not reader:
+            blocked = f"{value!r} on the way to {neuron.name!r} is also {readers_note(graph, value)}"
+        if node.op in ("mul", "div") and _split(graph, node) is not None:
+            return node, blocked
+        for operand in (node.inputs[:1] if node.op in COMMUTES else node.inputs if node.op == "matmul" else []):
+            found = walk(operand, node, blocked)
+            if found[0] is not None:
+                return found
+        return None, None
+
+    return walk(neuron.inputs[0], neuron, None)
+
+
+def _split(graph: Graph, node: Node) -> tuple[str, np.ndarray] | None:
+    """(dynamic operand, factor s) of ``x * c``, ``c * x`` or ``x / c``; None otherwise."""
+    a, b = node.inputs
+    ca, cb = const_of(graph, a), const_of(graph, b)
+    if node.op == "mul" and (ca is None) != (cb is None):
+        return (a, cb) if cb is not None else (b, ca)
+    if node.op == "div" and ca is None and cb is not None:
+        with np.errstate(divide="ignore"):
+            return a, 1.0 / cb.astype(np.float64)
+    return None
+
+
+def _zero_reset(neuron: Node) -> bool:
+    opdef = get(neuron.op)
+    return bool(opdef.attr(neuron, "soft_reset")) or float(opdef.attr(neuron, "v_reset")) == 0.0
+
+
+def _channel_factor(graph: Graph, layer: Node, scale: np.ndarray) -> np.ndarray | None:
+    """``scale`` as one factor per output channel of ``layer``, or None when it varies
+    along another axis."""
+    rank = len(graph.values[layer.outputs[0]].shape)
+    if scale.ndim > rank:
+        return None
+    full = scale.reshape((1,) * (rank - scale.ndim) + scale.shape)
+    axis = out_channel_axis(layer) % rank
+    if any(n != 1 for i, n in enumerate(full.shape) if i != axis):
+        return None
+    return np.broadcast_to(full.reshape(-1), (out_channels(layer),))
+
+
+def _into_weights(graph: Graph, mul: Node, x: str, scale: np.ndarray) -> str | None:
+    """Fold ``scale`` into the layer making ``x``; returns why not, or None when done."""
+    layer = graph.producer(x)
+    if layer is None or layer.op not in FOLDABLE:
+        what = "a graph input" if layer is None else f"{layer.name!r} ({layer.op})"
+        return f"its input comes from {what}, not from a conv/linear"
+    if only_reader(graph, x) is not mul:
+        return f"the output of {layer.name!r} is also {readers_note(graph, x)}"
+    factor = _channel_factor(graph, layer, scale)
+    if factor is None:
+        return f"the scale of shape {list(scale.shape)} is not per output channel of {layer.name!r}"
+    layer.params = fold_affine(layer, factor)
+    return None
+
+
+@register("fold-scale")
+def fold_scale(graph: Graph, report: PassReport | None = None) -> Graph:
+    """Fold constant scales feeding IF/LIF neurons into thresholds (or the layer before)."""
+    report = report if report is not None else PassReport("fold-scale")
+    g = graph.copy()
+    seen = set()
+    for neuron in [n for n in g.nodes if n.op in NEURONS]:
+        mul, blocked = find_scale(g, neuron)
+        if mul is None or mul.name in seen:
+            continue
+        seen.add(mul.name)
+        if blocked is not None:
+            report.leave(mul.name, blocked)
+            continue
+        x, scale = _split(g, mul)
+        const = next(v for v in mul.inputs if v != x)
+        if g.values[mul.outputs[0]].shape != g.values[x].shape:
+            report.leave(mul.name, f"it broadcasts {list(g.values[x].shape)} to "
+                                   f"{list(g.values[mul.outputs[0]].shape)}")
+            continue
+        if g.values[x].dtype != "float32":
+            report.leave(mul.name, f"it scales {g.values[x].dtype} values, not float32")
+            continue
+        if not np.all(np.isfinite(scale)) or not np.all(scale != 0):
+            report.leave(mul.name, "the scale is zero or not finite")
+            continue
+        if not can_bypass(g, mul.outputs[0], x):
+            report.leave(mul.name, "its input and output are both graph outputs")
+            continue
+        reason = _into_threshold(neuron, mul, const_of(g, const), scale, report)
+        if reason is not None:
+            why = _into_weights(g, mul, x, scale)
+            if why is not None:
+                report.leave(mul.name, f"{reason}, and {why}")
+                continue
+            report.add("into_weights")
+        bypass(g, mul, x)
+        drop_if_unused(g, const)
+    for key in ("into_threshold", "into_weights", "left"):
+        report.counts.setdefault(key, 0)
+    reinfer(g)
+    return keep_output_names(g, graph.outputs)
+
+
+def _into_threshold(neuron: Node, mul: Node, c: np.ndarray, scale: np.ndarray, report: PassReport) -> str | None:
+    """Move a positive scalar into ``neuron``'s threshold; returns why not, or None when done."""
+    if scale.size != 1:
+        return f"a per-channel scale {list(scale.shape)} cannot become the scalar threshold of {neuron.name!r}"
+    s = float(scale.reshape(-1)[0])
+    if s < 0:
+        return f"the scale {s:g} is negative (it would flip {neuron.name!r}'s comparison)"
+    if not _zero_reset(neuron):
+        v_reset = float(get(neuron.op).attr(neuron, "v_reset"))
+        return f"{neuron.name!r} resets to v_reset={v_reset:g}, not 0 (its dynamics are not linear)"
+    theta = float(np.float32(get(neuron.op).attr(neuron, "v_threshold")))     # as the runtime holds it
+    # θ/s for x·s, θ·c for x/c: one rounding from the constant the file holds
+    new = theta * float(c.reshape(-1)[0]) if mul.op == "div" else theta / float(c.reshape(-1)[0])
+    new32 = np.float32(new)
+    if not np.isfinite(new32) or (theta != 0 and new32 == 0):
+        return f"the threshold {theta:g}/{s:g} is not a finite nonzero float32"
+    neuron.attrs["v_threshold"] = float(new32)
+    exact = float(new32) == new and np.frexp(s)[0] == 0.5
+    report.add("into_threshold")
+    if not exact:
+        report.add("inexact")
+    return None

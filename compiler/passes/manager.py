@@ -1,0 +1,160 @@
+"""The pass manager: passes registered by name, pipelines as text, verify between passes.
+
+    graph = run_pipeline(graph, "fold-bn,fold-scale,dce", verify_each=True)
+
+A pass is a plain function ``fn(graph, report=None) -> Graph`` that never mutates its
+input (it works on ``graph.copy()``), registered under a kebab-case name with
+:func:`register`. It records what it did in the :class:`PassReport` it is handed
+(counts, and every candidate it left alone with the reason). :func:`run_pipeline` runs
+a comma-separated list of names; like MLIR's ``--verify-each`` it can re-run the IR
+verifier after every pass and names the pass that broke the graph, print the IR after
+chosen passes (``--print-after``), and time each pass.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, TextIO
+
+from snnc.ir import verify as ir_verify
+from snnc.ir.errors import IRError, SnncError
+from snnc.ir.graph import Graph
+from snnc.ir.printer import graph_str
+
+PassFn = Callable[..., Graph]
+
+
+@dataclass
+class PassReport:
+    """What one pass did: ``counts`` (e.g. ``{"folded": 12, "left": 1}``), ``left``
+    (node, reason) for every candidate it did not rewrite, and the run's size and time."""
+
+    name: str
+    counts: dict[str, int] = field(default_factory=dict)
+    left: list[tuple[str, str]] = field(default_factory=list)
+    nodes_before: int = 0
+    nodes_after: int = 0
+    seconds: float = 0.0
+
+    def add(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def leave(self, node: str, reason: str, key: str = "left") -> None:
+        """Record that candidate ``node`` stays as it is, and why."""
+        self.left.append((node, reason))
+        self.add(key)
+
+    @property
+    def nodes_removed(self) -> int:
+        return self.nodes_before - self.nodes_after
+
+    def summary(self) -> str:
+        """One line: ``fold-bn: folded=12 left=1 (61 -> 49 nodes)``."""
+        counts = " ".join(f"{k}={v}" for k, v in self.counts.items()) or "nothing to do"
+        return f"{self.name}: {counts} ({self.nodes_before} -> {self.nodes_after} nodes)"
+
+    def lines(self) -> list[str]:
+        return [self.summary()] + [f"  left {node!r}: {reason}" for node, reason in self.left]
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    fn: PassFn
+    doc: str
+
+
+PASSES: dict[str, Pass] = {}
+
+
+def register(name: str) -> Callable[[PassFn], PassFn]:
+    """Register the decorated ``fn(graph, report=None) -> Graph`` as pass ``name``."""
+
+    def wrap(fn: PassFn) -> PassFn:
+        if name in PASSES:
+            raise ValueError(f"pass {name!r} registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        PASSES[name] = Pass(name, fn, doc[0] if doc else "")
+        return fn
+
+    return wrap
+
+
+def parse_pipeline(pipeline: str | Iterable[str]) -> list[Pass]:
+    """``"fold-bn, fold-scale,dce"`` (or a list of names) -> the passes, checked."""
+    names = pipeline.split(",") if isinstance(pipeline, str) else list(pipeline)
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise SnncError(f"unknown pass(es) {', '.join(map(repr, unknown))}; "
+                        f"available: {', '.join(sorted(PASSES))}")
+    return [PASSES[n] for n in names]
+
+
+def _check(graph: Graph, after: str) -> None:
+    found = ir_verify.problems(graph)
+    if found:
+        raise IRError(f"pass {after!r} left a malformed graph ({len(found)} problems)", problems=found) \
+            if after else IRError(f"the input graph is malformed ({len(found)} problems)", problems=found)
+
+
+def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bool = False,
+                 print_after: str | Iterable[str] = (), timings: bool = False,
+                 reports: list[PassReport] | None = None, out: TextIO | None = None) -> Graph:
+    """Run the passes named in ``pipeline`` (comma-separated, in order) on ``graph``.
+
+    Args:
+        verify_each: verify the input, then re-run the IR verifier after every pass; a
+            broken graph raises :class:`IRError` naming the pass.
+        print_after: pass names (or ``"all"``) after which the IR is printed to ``out``.
+        timings: print a table of seconds per pass to ``out`` at the end.
+        reports: a list to which each pass's :class:`PassReport` is appended.
+        out: where printing goes (default ``sys.stdout``).
+
+    Returns the rewritten graph; ``graph`` itself is never modified.
+    """
+    passes = parse_pipeline(pipeline)
+    shown = {print_after} if isinstance(print_after, str) else set(print_after)
+    bad = shown - set(PASSES) - {"all"}
+    if bad:
+        raise SnncError(f"--print-after names unknown pass(es) {', '.join(map(repr, sorted(bad)))}; "
+                        f"available: {', '.join(sorted(PASSES))}")
+    out = out or sys.stdout
+    done = [] if reports is None else reports
+    start = len(done)
+    if verify_each:
+        _check(graph, "")
+    for p in passes:
+        report = PassReport(p.name, nodes_before=len(graph))
+        t0 = time.perf_counter()
+        try:
+            result = p.fn(graph, report)
+        except SnncError as err:     # the user's graph: keep the type, name the pass
+            err.args = (f"pass {p.name!r}: {err}", *err.args[1:])
+            raise
+        except Exception as err:     # a bug in the pass: keep the traceback, say where
+            err.add_note(f"while running pass {p.name!r}")
+            raise
+        report.seconds = time.perf_counter() - t0
+        report.nodes_after = len(result)
+        done.append(report)
+        if verify_each:
+            _check(result, p.name)
+        if p.name in shown or "all" in shown:
+            print(f"// -----// IR after {p.name} //----- //", file=out)
+            print(graph_str(result), file=out)
+        graph = result
+    if timings:
+        print(timing_table(done[start:]), file=out)
+    return graph
+
+
+def timing_table(reports: list[PassReport]) -> str:
+    """Seconds per pass and the share of the total, like MLIR's ``--mlir-timing``."""
+    total = sum(r.seconds for r in reports) or 1e-12
+    lines = ["  seconds   share  pass"]
+    lines += [f"  {r.seconds:7.4f}  {100 * r.seconds / total:5.1f}%  {r.name}" for r in reports]
+    lines.append(f"  {sum(r.seconds for r in reports):7.4f}  100.0%  total")
+    return "\n".join(lines)
