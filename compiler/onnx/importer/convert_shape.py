@@ -95,6 +95,8 @@ def slice_(ctx: Context, node) -> None:
                 continue            # a no-op slice over the batch
             raise ctx.fail(f"it slices the {tag} axis")
         lo, hi, st = slice(start, end, step).indices(full[axis])
+        if hi < 0:              # "before index 0" going backwards: -1 would mean the last element
+            hi = -(full[axis] + 1)
         for key, v in zip(sample, (lo, hi, layout.to_sample(axis), st)):
             sample[key].append(v)
     if not sample["axes"]:
@@ -170,7 +172,13 @@ def resize(ctx: Context, node) -> None:
     if ctx.attr("mode", "nearest") != "nearest":
         raise ctx.fail(f"Resize mode {ctx.attr('mode')!r} is not supported (nearest is)")
     src, dst = ctx.layout(x), ctx.layout(out)
-    scales = [b / a for a, b in zip(src.sample, dst.sample)]
+    scales_input = node.input[2] if len(node.input) > 2 else ""
+    if scales_input and ctx.const(scales_input).size:
+        # the file's own scales: output sizes are floor(size * scale), and nearest picks use them
+        scales = [float(v) for v, axis in zip(ctx.const(scales_input), range(src.full_rank))
+                  if not src.is_batch_axis(axis)]
+    else:
+        scales = [b / a for a, b in zip(src.sample, dst.sample)]
     ctx.emit("resize", [ctx.value(x)], attrs={
         "scales": scales, "mode": "nearest",
         "coordinate_transformation_mode": ctx.attr("coordinate_transformation_mode", "half_pixel"),
