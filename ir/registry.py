@@ -12,6 +12,10 @@ Calling conventions (``node`` is the :class:`~snnc.ir.graph.Node`, ``ins`` its i
 - ``kind(node, ins) -> [Kind, ...]``: output spike kinds from input kinds;
 - ``flops(node, ins, outs) -> int``: multiply-accumulates of one dense evaluation for
   one sample at one step (what an ANN would spend; the papers' "FLOPs");
+- ``fanout(node, ins, outs) -> array`` (synaptic ops; optional): an integer array of the
+  input's per-sample shape, the number of synapses (output elements) each input element
+  feeds, padding-, stride- and group-aware: what the simulator multiplies each nonzero
+  input by to count ACs exactly;
 - ``run(node, arrays) -> [array, ...]``: the numpy reference. Stateless ops see each
   dynamic input with one leading batch axis ``[B, *shape]`` (B folds time and batch)
   and each constant as ``[1, *shape]``; ops with the ``TEMPORAL`` trait see timed
@@ -95,6 +99,7 @@ class OpDef:
     params: tuple[str, ...] = ()
     optional_params: tuple[str, ...] = ()
     flops: Callable = _no_flops
+    fanout: Callable | None = None
     dtype: Callable = _same_dtype
     axes: Callable = _default_axes
     traits: frozenset[str] = frozenset()

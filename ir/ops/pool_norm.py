@@ -9,6 +9,8 @@ average pooling and the normalisations are analog.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from snnc.ir.kinds import ANALOG
@@ -71,8 +73,12 @@ def _pool_flops(node, ins, outs):
 def maxpool(node, arrays):
     """Max over each window; padding never wins (-inf)."""
     win, _ = _pooled(node, arrays[0], -np.inf)
-    spatial = len(node.attrs["kernel_shape"])
-    return [win.max(axis=tuple(range(-spatial, 0)))]
+    # one elementwise maximum per kernel tap: much faster than reducing strided window axes
+    out = None
+    for tap in itertools.product(*(range(k) for k in node.attrs["kernel_shape"])):
+        view = win[(Ellipsis, *tap)]
+        out = view.copy() if out is None else np.maximum(out, view, out=out)
+    return [out]
 
 
 def _analog(node, ins):
@@ -127,12 +133,19 @@ def _bn_shape(node, ins):
     flops=lambda node, ins, outs: prod(ins[0].shape), traits={NORMALIZATION},
     attrs={"epsilon": Attr(float, 1e-5)}, params=("scale", "bias", "mean", "var"))
 def batchnorm(node, arrays):
-    """Inference BatchNorm with running statistics, per channel (axis 0 of a sample)."""
+    """Inference BatchNorm with running statistics, per channel (axis 0 of a sample).
+
+    Computed as onnxruntime's CPU kernel does, in float32: ``a = scale / sqrt(var + eps)``,
+    ``y = x·a + (bias - mean·a)`` (two passes over x instead of four)."""
     x = arrays[0]
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    p = {k: v.reshape(shape) for k, v in node.params.items()}
+    p = {k: v.astype(np.float32, copy=False) for k, v in node.params.items()}
     eps = np.float32(node.attrs.get("epsilon", 1e-5))
-    return [((x - p["mean"]) / np.sqrt(p["var"] + eps) * p["scale"] + p["bias"]).astype(x.dtype)]
+    a = p["scale"] * (np.float32(1.0) / np.sqrt(p["var"] + eps))
+    b = p["bias"] - p["mean"] * a
+    y = x * a.reshape(shape).astype(x.dtype, copy=False)
+    y += b.reshape(shape).astype(x.dtype, copy=False)
+    return [y]
 
 
 @op("layernorm", arity=1, shape=same_shape, kind=_analog,

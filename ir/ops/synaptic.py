@@ -52,6 +52,52 @@ def _conv_flops(node, ins, outs):
     return prod(outs[0].shape) * prod(w[1:])
 
 
+def axis_taps(n_in: int, n_out: int, kernel: int, stride: int, pad_begin: int, dilation: int,
+              transposed: bool = False) -> np.ndarray:
+    """For each input position on one axis, how many (output position, kernel tap) pairs
+    read it: ``o·s - p + j·d == i`` (conv), ``o == i·s + j·d - p`` (transposed conv), with
+    ``0 <= o < n_out``, ``0 <= j < kernel``. Positions that only meet padding count 0."""
+    count = np.zeros(n_in, dtype=np.int64)
+    i = np.arange(n_in)
+    for j in range(kernel):
+        if transposed:
+            o = i * stride + j * dilation - pad_begin
+            count += (o >= 0) & (o < n_out)
+        else:
+            pos = np.arange(n_out) * stride - pad_begin + j * dilation
+            count[pos[(pos >= 0) & (pos < n_in)]] += 1      # one hit per (o, j): pos is unique
+    return count
+
+
+def _spatial_fanout(in_shape, out_shape, kernel, strides, pads, dilations, per_channel: int,
+                    transposed: bool = False) -> np.ndarray:
+    """``per_channel`` output channels times the product of the per-axis tap counts (a
+    receptive field is a product of intervals), broadcast to the input ``[C, *S]``."""
+    spatial = len(kernel)
+    total = np.full((), per_channel, dtype=np.int64)
+    for a in range(spatial):
+        taps = axis_taps(in_shape[a + 1], out_shape[a + 1], kernel[a], strides[a], pads[a], dilations[a],
+                         transposed)
+        total = total[..., None] * taps
+    return np.broadcast_to(total, tuple(in_shape)).copy()
+
+
+def _conv_fanout(node, ins, outs):
+    """Synapses per input element: the O/g output channels of its group times every output
+    position whose receptive field covers it (padding, stride and dilation aware)."""
+    w = node.params["weight"].shape
+    s, p, d = conv_geometry(node, len(w) - 2)
+    return _spatial_fanout(ins[0].shape, outs[0].shape, w[2:], s, p, d, w[0] // node.attrs.get("group", 1))
+
+
+def _tconv_fanout(node, ins, outs):
+    """Synapses per input element: the O/g output channels times the kernel taps that land
+    inside the (cropped) output."""
+    w = node.params["weight"].shape
+    s, p, d = conv_geometry(node, len(w) - 2)
+    return _spatial_fanout(ins[0].shape, outs[0].shape, w[2:], s, p, d, w[1], transposed=True)
+
+
 def windows(x: np.ndarray, kernel, strides, pads, dilations, pad_value=0.0) -> np.ndarray:
     """``x [B, C, *S]`` -> a view ``[B, C, *S', *K]`` of every receptive field."""
     spatial = len(kernel)
@@ -66,26 +112,32 @@ def windows(x: np.ndarray, kernel, strides, pads, dilations, pad_value=0.0) -> n
 
 
 def conv_nd(x: np.ndarray, weight: np.ndarray, bias, strides, pads, dilations, group: int) -> np.ndarray:
-    """Grouped N-d convolution by im2col and one matrix product per group."""
+    """Grouped N-d convolution by im2col: columns ``[B, g, C/g·K, S']`` and one matrix
+    product per sample and group, written straight in the output layout ``[B, O, S']``.
+    A 1x1, stride-1, unpadded convolution reads its input as the columns (no copy)."""
     out_ch, in_per_group, *kernel = weight.shape
     spatial = len(kernel)
-    win = windows(x, kernel, strides, pads, dilations)                  # [B, C, *S', *K]
-    b, out_sp = x.shape[0], win.shape[2:2 + spatial]
-    # [B, g, C/g, *S', *K] -> [g, B*S', C/g*K]
-    win = win.reshape(b, group, in_per_group, *out_sp, *kernel)
-    axes = (1, 0, *range(3, 3 + spatial), 2, *range(3 + spatial, 3 + 2 * spatial))
-    cols = win.transpose(axes).reshape(group, b * prod(out_sp), in_per_group * prod(kernel))
+    b = x.shape[0]
+    if all(k == 1 for k in kernel) and all(s == 1 for s in strides) and not any(pads):
+        out_sp = x.shape[2:]
+        cols = x.reshape(b, group, in_per_group, prod(out_sp))
+    else:
+        win = windows(x, kernel, strides, pads, dilations)                  # [B, C, *S', *K]
+        out_sp = win.shape[2:2 + spatial]
+        # [B, C, *S', *K] -> [B, C, *K, *S'] -> [B, g, C/g*K, S']
+        axes = (0, 1, *range(2 + spatial, 2 + 2 * spatial), *range(2, 2 + spatial))
+        cols = win.transpose(axes).reshape(b, group, in_per_group * prod(kernel), prod(out_sp))
     w = weight.reshape(group, out_ch // group, in_per_group * prod(kernel))
-    y = np.matmul(cols, w.transpose(0, 2, 1))                             # [g, B*S', O/g]
-    # [g, B, *S', O/g] -> [B, g, O/g, *S'] -> [B, O, *S']
-    y = y.reshape(group, b, *out_sp, out_ch // group)
-    y = y.transpose(1, 0, spatial + 2, *range(2, 2 + spatial)).reshape(b, out_ch, *out_sp)
+    y = np.empty((b, group, out_ch // group, cols.shape[-1]), dtype=np.result_type(x.dtype, weight.dtype))
+    for i in range(b):      # one BLAS call per sample: numpy's broadcast matmul can miss BLAS
+        np.matmul(w, cols[i], out=y[i])
+    y = y.reshape(b, out_ch, *out_sp)                                     # [B, g, O/g, S'] -> [B, O, *S']
     if bias is not None:
-        y = y + bias.reshape(1, -1, *([1] * spatial))
+        y += bias.reshape(1, -1, *([1] * spatial))
     return y.astype(x.dtype, copy=False)
 
 
-@op("conv", arity=1, shape=_conv_shape, flops=_conv_flops, traits={SYNAPTIC},
+@op("conv", arity=1, shape=_conv_shape, flops=_conv_flops, fanout=_conv_fanout, traits={SYNAPTIC},
     attrs=dict(_CONV_ATTRS), params=("weight",), optional_params=("bias",))
 def conv(node, arrays):
     """N-d convolution (cross-correlation), grouped, with zero padding."""
@@ -112,7 +164,8 @@ def _tconv_flops(node, ins, outs):
     return prod(ins[0].shape) * prod(w[1:])
 
 
-@op("conv_transpose", arity=1, shape=_tconv_shape, flops=_tconv_flops, traits={SYNAPTIC},
+@op("conv_transpose", arity=1, shape=_tconv_shape, flops=_tconv_flops, fanout=_tconv_fanout,
+    traits={SYNAPTIC},
     attrs={**_CONV_ATTRS, "output_padding": Attr("ints", ())},
     params=("weight",), optional_params=("bias",))
 def conv_transpose(node, arrays):
@@ -153,14 +206,21 @@ def _linear_flops(node, ins, outs):
     return prod(outs[0].shape) * node.params["weight"].shape[1]
 
 
-@op("linear", arity=1, shape=_linear_shape, flops=_linear_flops, traits={SYNAPTIC},
+def _linear_fanout(node, ins, outs):
+    """Every input element feeds all O outputs of its row."""
+    return np.full(ins[0].shape, node.params["weight"].shape[0], dtype=np.int64)
+
+
+@op("linear", arity=1, shape=_linear_shape, flops=_linear_flops, fanout=_linear_fanout, traits={SYNAPTIC},
     params=("weight",), optional_params=("bias",))
 def linear(node, arrays):
     """Fully connected: ``x Wᵀ + b`` over the last axis (ONNX Gemm with transB, MatMul)."""
-    y = np.matmul(arrays[0], node.params["weight"].T)
+    x, w = arrays[0], node.params["weight"]
+    # one 2-d product over every leading axis (a stacked matmul can miss BLAS)
+    y = np.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
     if "bias" in node.params:
         y = y + node.params["bias"]
-    return [y.astype(arrays[0].dtype, copy=False)]
+    return [y.astype(x.dtype, copy=False)]
 
 
 def _matmul_shape(node, ins):
