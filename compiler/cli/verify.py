@@ -1,15 +1,228 @@
-"""``snnc verify``: not built yet (see the open issues)."""
+"""``snnc verify MODEL --target loihi``: does what snnc deploys compute what it simulates?
+
+    snnc verify model.onnx --target loihi --random-input [--samples 2] [--timesteps 4]
+    snnc verify model.onnx --target loihi --input x.npy --json
+
+The model goes through the default passes (fold-bn, fold-scale, clean-up) and is
+quantised with the input as calibration. Four runs on the same input: onnxruntime on the
+file, the float interpreter (the IR's semantics), the loihi interpreter (the quantised program in numpy, Lava's integer
+arithmetic) and Lava itself (``Loihi2SimCfg(select_tag="fixed_pt")``). Per neuron layer
+it prints whether the spikes are equal (onnxruntime vs float; Lava vs loihi) and how many
+agree (float vs loihi, aligned for Lava's one-step synaptic delays); per output, the
+largest difference and the top-1 agreement.
+
+Exit 0 when the loihi interpreter and Lava agree bit for bit on every layer and output;
+1 when they do not; 2 when the model or input is unusable.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
+
+from snnc.cli.common import add_model_argument, load_graph
 from snnc.ir.errors import SnncError
+from snnc.ir.graph import Graph
+from snnc.ir.interpret import Interpreter
+
+NEURON_LAYERS = ("lif", "if", "maxpool")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="(not built yet)")
-    p.add_argument("model", nargs="?")
+    p = sub.add_parser("verify", help="compare onnxruntime, the float and loihi simulators and Lava",
+                       description="Run onnxruntime, the float interpreter, the Loihi fixed-point interpreter and "
+                                   "Lava on the same input and print their agreement per layer. Exit 0 only "
+                                   "when the Loihi interpreter and Lava agree bit for bit.")
+    add_model_argument(p)
+    p.add_argument("--target", choices=["loihi"], default="loihi", help="the target to verify (loihi)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--input", type=Path, metavar="X.npy",
+                     help="[T, N, ...] steps, or [N, ...] static samples repeated over --timesteps")
+    src.add_argument("--random-input", action="store_true", help="random samples (the default)")
+    p.add_argument("--samples", type=int, default=2, help="samples of --random-input (default 2)")
+    p.add_argument("--timesteps", "-T", type=int, default=4, help="T for static or random inputs (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --random-input")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.set_defaults(run=run)
 
 
+# -- inputs ----------------------------------------------------------------------------------
+def _inputs(args, graph: Graph) -> dict[str, np.ndarray]:
+    if len(graph.inputs) != 1:
+        raise SnncError(f"snnc verify takes models with one input; this one takes {graph.inputs}")
+    if args.samples < 1 or args.timesteps < 1:
+        raise SnncError("--samples and --timesteps must be >= 1")
+    name = graph.inputs[0]
+    value = graph.values[name]
+    lead = (args.timesteps, args.samples) if value.timed else (args.samples,)
+    if args.input is None:
+        rng = np.random.default_rng(args.seed)
+        if value.kind.is_binary:
+            return {name: (rng.random((*lead, *value.shape)) < 0.3).astype(np.float32)}
+        return {name: rng.random((*lead, *value.shape), dtype=np.float32)}
+    if not args.input.exists():
+        raise SnncError(f"{args.input}: no such file")
+    try:
+        x = np.load(args.input, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise SnncError(f"{args.input}: not a numpy .npy array ({err})") from err
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        raise SnncError(f"{args.input}: holds no numbers")
+    rank = len(value.shape)
+    if tuple(x.shape[x.ndim - rank:]) != value.shape or x.ndim not in (rank + 1, rank + 2 if value.timed else -1):
+        want = ("[T, N, " if value.timed else "[N, ") + ", ".join(map(str, value.shape)) + "]"
+        raise SnncError(f"{args.input}: shape {list(x.shape)}; input {name!r} takes {want}")
+    if value.timed and x.ndim == rank + 1:
+        x = np.broadcast_to(x[None], (args.timesteps, *x.shape))
+    return {name: np.ascontiguousarray(x, dtype=np.float32)}
+
+
+# -- the four runs ---------------------------------------------------------------------------
+def _record(graph: Graph, feeds) -> dict[str, np.ndarray]:
+    seen: dict[str, np.ndarray] = {}
+
+    class Recorder(Interpreter):
+        def run_node(self, node, args):
+            outs = super().run_node(node, args)
+            seen.update(zip(node.outputs, outs))
+            return outs
+
+    Recorder(graph).run(feeds)
+    return seen
+
+
+def _run_ort(path: Path, graph: Graph, feeds, layers: list[str]) -> dict[str, np.ndarray]:
+    """onnxruntime's graph outputs and neuron layers (by IR value name), ``[T, N, ...]``."""
+    import onnx
+    import onnxruntime as ort
+
+    from snnc.onnx.io import load_model
+
+    proto = load_model(path)
+    made = {n.name: n.output[0] for n in proto.graph.node if n.output}
+    wanted = {}
+    for v in layers:
+        node = graph.producer(v)
+        if node is not None and node.source in made:
+            wanted[v] = made[node.source]
+    have = {o.name for o in proto.graph.output}
+    for tensor in wanted.values():
+        if tensor not in have:
+            proto.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    got = dict(zip(names, sess.run(names, feeds)))
+    out = {v: got[t] for v, t in wanted.items()}
+    out.update({o: got[o] for o in graph.outputs if o in got})
+    return out
+
+
+def _as_layer(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return x.reshape(like.shape) if x.size == like.size else x
+
+
+def _same(a, b) -> bool:
+    return a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _agree(a, b) -> float | None:
+    return None if a is None or b is None or a.shape != b.shape else float((a == b).mean())
+
+
+def _max_err(a, b) -> float | None:
+    if a is None or b is None or a.shape != b.shape:
+        return None
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max(initial=0.0))
+
+
+def _top1(a, b) -> float | None:
+    if a is None or b is None or a.shape != b.shape or a.ndim < 2 or a.shape[-1] < 2:
+        return None
+    return float((a.argmax(-1) == b.argmax(-1)).mean())
+
+
+def compare(model: Path, graph: Graph, feeds) -> dict:
+    """Run the four and compare them: the report ``snnc verify`` prints (see module doc)."""
+    from snnc.backends.loihi.quantize import quantize
+    from snnc.backends.loihi.run import run_loihi
+    from snnc.passes import DEFAULT_PIPELINE, run_pipeline
+
+    folded = run_pipeline(graph, DEFAULT_PIPELINE)      # fold-bn, fold-scale, clean-up
+    q = quantize(folded, calibration=feeds)
+    floats = _record(folded, feeds)
+    sim = run_loihi(q, feeds, align=True)
+    lava = run_loihi(q, feeds, engine="lava", align=True)
+    layers = [n.outputs[0] for n in folded.nodes if n.op in NEURON_LAYERS and n.outputs[0] in sim.values]
+    ort = _run_ort(model, graph, feeds, layers) if model.suffix == ".onnx" else {}
+    rows = []
+    for v in layers:
+        f, s, lv = floats[v], sim.values[v], lava.values[v]
+        o = _as_layer(ort[v], f) if v in ort else None
+        rows.append({"layer": v, "lag": sim.lag[v], "rate_float": float(f.mean()), "rate_loihi": float(s.mean()),
+                     "ort_equals_float": None if o is None else _same(o, f),
+                     "float_loihi_agreement": _agree(f, s), "lava_equals_loihi": _same(lv, s),
+                     "lava_differences": int((lv != s).sum()) if lv.shape == s.shape else -1})
+    raw_exact = all(_same(lava.raw[v], sim.raw[v]) for v in sim.raw)
+    outputs = []
+    for name in graph.outputs:
+        f, s, lv = floats[name], sim.outputs[name], lava.outputs[name]
+        o = _as_layer(ort[name], f) if name in ort else None
+        outputs.append({"output": name, "shape": list(f.shape),
+                        "max_error_ort_float": _max_err(o, f), "max_error_float_loihi": _max_err(f, s),
+                        "max_error_loihi_lava": _max_err(s, lv), "top1_ort_float": _top1(o, f),
+                        "top1_float_loihi": _top1(f, s), "top1_loihi_lava": _top1(s, lv),
+                        "lava_equals_loihi": _same(lv, s)})
+    exact = raw_exact and all(r["lava_equals_loihi"] for r in rows) and all(o["lava_equals_loihi"] for o in outputs)
+    x = next(iter(feeds.values()))
+    return {"model": str(model), "target": "loihi", "input_shape": list(x.shape), "bit_exact": exact,
+            "onnxruntime": bool(ort), "layers": rows, "outputs": outputs,
+            "lava": {"runs": lava.lava_runs, "seconds": lava.seconds}, "loihi_seconds": sim.seconds,
+            "quantization": q.meta.get("loihi", {})}
+
+
+# -- printing ----------------------------------------------------------------------------------
+def _fmt(x, pct=False) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "equal" if x else "DIFFER"
+    return f"{x:.1%}" if pct else f"{x:.3g}"
+
+
+def text(report: dict) -> str:
+    lines = [f"snnc verify {report['model']} --target loihi: input {report['input_shape']}, "
+             f"Lava {report['lava']['runs']} run(s) in {report['lava']['seconds']:.2f} s, "
+             f"loihi interpreter {report['loihi_seconds'] * 1e3:.1f} ms"]
+    if not report["onnxruntime"]:
+        lines.append("note: not an ONNX file: onnxruntime not run")
+    lines.append(f"{'layer':<30} {'lag':>3} {'ort=float':>9} {'float~loihi':>11} {'lava=loihi':>10} "
+                 f"{'rate float':>10} {'rate loihi':>10}")
+    for r in report["layers"]:
+        lava = "equal" if r["lava_equals_loihi"] else f"{r['lava_differences']} DIFF"
+        lines.append(f"{r['layer']:<30} {r['lag']:>3} {_fmt(r['ort_equals_float']):>9} "
+                     f"{_fmt(r['float_loihi_agreement'], True):>11} {lava:>10} {r['rate_float']:>10.3f} "
+                     f"{r['rate_loihi']:>10.3f}")
+    lines.append(f"{'output':<30} {'max|ort-float|':>14} {'max|float-loihi|':>16} {'max|loihi-lava|':>15} "
+                 f"{'top1 float~loihi':>16} {'top1 loihi~lava':>15}")
+    for o in report["outputs"]:
+        lines.append(f"{o['output']:<30} {_fmt(o['max_error_ort_float']):>14} {_fmt(o['max_error_float_loihi']):>16} "
+                     f"{_fmt(o['max_error_loihi_lava']):>15} {_fmt(o['top1_float_loihi'], True):>16} "
+                     f"{_fmt(o['top1_loihi_lava'], True):>15}")
+    for host in report["quantization"].get("host", []):
+        lines.append(f"host: {host['node']}: {host['reason']}")
+    if not report["layers"]:
+        lines.append("note: no neuron layer runs on the chip")
+    lines.append("verdict: the loihi interpreter and Lava agree bit for bit" if report["bit_exact"]
+                 else "verdict: the loihi interpreter and Lava DIFFER")
+    return "\n".join(lines)
+
+
 def run(args) -> int:
-    raise SnncError("snnc verify is not built yet")
+    graph = load_graph(args.model)
+    report = compare(args.model, graph, _inputs(args, graph))
+    print(json.dumps(report, indent=2) if args.json else text(report))
+    return 0 if report["bit_exact"] else 1

@@ -1,0 +1,171 @@
+"""What of a quantised graph runs on the chip, what on the host, and in which neuron order.
+
+No Lava here: this is the plan the Lava lowering (and the core mapping) follows.
+
+**Regions.** Chip nodes are ``loihi_dense``, ``loihi_conv``, ``loihi_lif`` and reshapes of
+chip values (a reshape moves no data: it renames neurons). Everything else is host: the
+host nodes that do not depend on the chip run before it (input encoding, repeat over
+time) and feed it through sources; those that read chip outputs run after it (decoders,
+a float head). A host node between two chip layers cannot run in one Lava run and is an
+error naming it.
+
+**Layouts.** Lava's Conv works on ``(W, H, C)`` tensors (C order: channels vary fastest),
+snnc on ``(C, H, W)``. A batch of N samples runs as one network: convs as N·g groups (their
+channels side by side), dense layers as block-diagonal matrices. Every group of chip
+values that are the same neurons (a synapse's output, the neuron reading it, reshapes of
+its spikes) has one physical order: ``perm[j]`` = the index in snnc's ``[N, *shape]``
+(C order) of Lava's j-th neuron. A conv next to the group fixes it (conv layout); a dense
+layer adapts to any order by permuting its matrix rows or columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.ir.errors import UnsupportedError
+from snnc.ir.graph import Graph, Node
+from snnc.ir.ops.common import prod
+
+SYNAPSES = ("loihi_dense", "loihi_conv")
+ON_CHIP = frozenset({*SYNAPSES, "loihi_lif"})
+ALIASES = frozenset({"reshape"})
+
+
+@dataclass
+class Layout:
+    """Lava's shape of a tensor and ``perm``: Lava flat index -> snnc ``[N, *shape]`` index."""
+
+    shape: tuple[int, ...]
+    perm: np.ndarray
+
+    def to_lava(self, x: np.ndarray) -> np.ndarray:
+        """snnc ``[T, N, *shape]`` -> Lava ``(*self.shape, T)`` (a source's buffer)."""
+        t = x.shape[0]
+        return x.reshape(t, -1)[:, self.perm].T.reshape(*self.shape, t)
+
+    def from_lava(self, data: np.ndarray, n: int, shape) -> np.ndarray:
+        """Lava ``(*self.shape, T)`` (a sink's buffer) -> snnc ``[T, N, *shape]``."""
+        t = data.shape[-1]
+        out = np.empty((t, self.perm.size), data.dtype)
+        out[:, self.perm] = data.reshape(-1, t).T
+        return out.reshape(t, n, *shape)
+
+
+def conv_layout(shape: tuple[int, ...], n: int) -> Layout:
+    """``[C, H, W]`` (or ``[C, L]``) per sample -> Lava's ``(W, H, N·C)`` (or ``(L, 1, N·C)``)."""
+    index = np.arange(n * prod(shape)).reshape(n, *shape)
+    if len(shape) == 3:
+        c, h, w = shape
+        lava = index.transpose(3, 2, 0, 1).reshape(w, h, n * c)
+    elif len(shape) == 2:
+        c, length = shape
+        lava = index.transpose(2, 0, 1).reshape(length, 1, n * c)
+    else:
+        raise UnsupportedError(f"a conv over a rank-{len(shape)} tensor {list(shape)}: Lava's Conv is 2-d")
+    return Layout(lava.shape, lava.ravel())
+
+
+def flat_layout(shape: tuple[int, ...], n: int) -> Layout:
+    size = n * prod(shape)
+    return Layout((size,), np.arange(size))
+
+
+@dataclass
+class ChipPlan:
+    """The graph cut into host-before, chip and host-after, and the chip's neuron orders."""
+
+    graph: Graph
+    before: list[Node] = field(default_factory=list)
+    chip: list[Node] = field(default_factory=list)
+    after: list[Node] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)      # host values the chip reads
+    probes: list[str] = field(default_factory=list)       # chip values read back
+    group: dict[str, str] = field(default_factory=dict)   # chip value -> its group's root value
+
+    def layouts(self, n: int) -> dict[str, Layout]:
+        """The physical order of every group (keyed by root value) for a batch of ``n``."""
+        demands: dict[str, list[tuple[str, Layout]]] = {}
+        for node in self.chip:
+            if node.op == "loihi_conv":
+                for v in (node.inputs[0], node.outputs[0]):
+                    demands.setdefault(self.group[v], []).append((v, conv_layout(self.graph.values[v].shape, n)))
+        out = {}
+        for root in set(self.group.values()):
+            wanted = demands.get(root, [])
+            for v, lay in wanted[1:]:
+                if not np.array_equal(lay.perm, wanted[0][1].perm):
+                    raise UnsupportedError(
+                        f"{v!r} {list(self.graph.values[v].shape)} and {wanted[0][0]!r} "
+                        f"{list(self.graph.values[wanted[0][0]].shape)} are the same neurons in two conv layouts; "
+                        "Lava cannot reorder neurons between convs without a synapse")
+            out[root] = wanted[0][1] if wanted else flat_layout(self.graph.values[root].shape, n)
+        return out
+
+    def max_groups(self) -> int:
+        """The most conv groups one sample needs (Lava stores ``groups`` as int8: N·g <= 127)."""
+        return max((n.attrs.get("group", 1) for n in self.chip if n.op == "loihi_conv"), default=1)
+
+
+def plan(graph: Graph) -> ChipPlan:
+    """Split ``graph`` into host and chip; raise naming each node that breaks the split."""
+    p = ChipPlan(graph)
+    on_chip: set[str] = set()          # values computed on the chip
+    after_chip: set[str] = set()       # values computed on the host from chip values
+    problems = []
+    for node in graph.nodes:
+        reads_chip = any(v in on_chip for v in node.inputs)
+        reads_after = any(v in after_chip for v in node.inputs)
+        chip_node = node.op in ON_CHIP or (node.op in ALIASES and reads_chip)
+        if chip_node:
+            if reads_after:
+                problems.append(f"{node.name!r} ({node.op}) reads {node.inputs[0]!r}, computed on the host from "
+                                "chip outputs: a host op between chip layers cannot run in one Lava run")
+            if node.op == "loihi_lif":
+                src = graph.producer(node.inputs[0])
+                if src is None or src.op not in SYNAPSES:
+                    problems.append(f"{node.name!r} (loihi_lif) reads {node.inputs[0]!r}, "
+                                    "not the output of a loihi_dense/loihi_conv")
+            p.chip.append(node)
+            on_chip.update(node.outputs)
+        elif reads_chip or reads_after:
+            p.after.append(node)
+            after_chip.update(node.outputs)
+        else:
+            p.before.append(node)
+    if problems:
+        raise UnsupportedError(f"graph {graph.name!r} cannot run on Lava ({len(problems)} problems)",
+                               problems=problems)
+    _group(p, on_chip)
+    return p
+
+
+def _group(p: ChipPlan, on_chip: set[str]) -> None:
+    """Union the values that are the same neurons; list sources and probes."""
+    parent: dict[str, str] = {}
+
+    def find(v: str) -> str:
+        while parent.setdefault(v, v) != v:
+            v = parent[v]
+        return v
+
+    def union(a: str, b: str) -> None:
+        parent[find(b)] = find(a)
+
+    g = p.graph
+    for node in p.chip:
+        if node.op in SYNAPSES:
+            x = node.inputs[0]
+            find(x)
+            if x not in on_chip and x not in p.sources:
+                p.sources.append(x)
+            find(node.outputs[0])
+        else:                                   # a neuron or a reshape: the same neurons
+            union(node.inputs[0], node.outputs[0])
+    p.group = {v: find(v) for v in parent}
+    readers_outside = {v for node in p.after for v in node.inputs} | set(g.outputs)
+    for node in p.chip:
+        for v in node.outputs:
+            if node.op == "loihi_lif" or (v in readers_outside and node.op in SYNAPSES):
+                p.probes.append(v)

@@ -1,0 +1,109 @@
+"""Loihi's fixed-point bit widths, with where each comes from, and the check against them.
+
+lava-nc declares these widths on its process models (``LavaPyType(..., precision=n)``)
+as metadata only: its Python models compute in int32/int64 and never saturate to them.
+Real Loihi hardware does, so snnc checks a quantised program against this table itself
+(:func:`problems`), and the quantiser chooses scales that keep every value inside it.
+
+Sources (lava-nc 0.10.0): ``lava/proc/lif/models.py`` (AbstractPyLifModelFixed,
+PyLifModelBitAcc), ``lava/proc/dense/models.py`` (AbstractPyDenseModelBitAcc),
+``lava/proc/conv/models.py`` (PyConvModelFixed), ``lava/utils/weightutils.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnc.ir.graph import Graph
+from snnc.ir.ops.loihi import lava_weights, sign_mode
+
+
+@dataclass(frozen=True)
+class Width:
+    lo: int
+    hi: int
+    source: str
+
+    def holds(self, x) -> bool:
+        x = np.asarray(x)
+        return bool(x.size == 0 or (x.min() >= self.lo and x.max() <= self.hi))
+
+    def __str__(self) -> str:
+        return f"[{self.lo}, {self.hi}]"
+
+
+WIDTHS: dict[str, Width] = {
+    # synapses: 8-bit magnitude plus sign; mixed-sign weights lose their lowest bit
+    "weight": Width(-256, 255, "weightutils.clip_weights(num_bits=8)"),
+    "weight_exp": Width(-8, 7, "Dense weight_exp, precision 8 in Conv; netx uses 0..7 (uncertain)"),
+    "num_message_bits": Width(0, 24, "Dense/Conv num_message_bits precision=5; Lava types graded spikes 24-bit"),
+    # the synaptic input a neuron receives per step (LIF a_in: int16, precision=16)
+    "a_in": Width(-(1 << 15), (1 << 15) - 1, "AbstractPyLifModelFixed.a_in precision=16"),
+    # neuron parameters
+    "vth": Width(0, (1 << 17) - 1, "PyLifModelBitAcc.vth precision=17 (unsigned)"),
+    "du": Width(0, 4095, "AbstractPyLifModelFixed.du precision=12 (unsigned)"),
+    "dv": Width(0, 4095, "AbstractPyLifModelFixed.dv precision=12 (unsigned)"),
+    "bias_mant": Width(-4096, 4095, "AbstractPyLifModelFixed.bias_mant precision=13 (signed)"),
+    "bias_exp": Width(0, 7, "PyLifModelBitAcc docstring: unsigned 3-bit"),
+    # state (u wraps, v saturates at these)
+    "uv": Width(-(1 << 23) + 1, (1 << 23) - 1, "AbstractPyLifModelFixed uv_bitwidth=24"),
+}
+
+
+def worst_input(weight: np.ndarray, x_max: int, per_output_axis: int = 0) -> int:
+    """The largest |a| a synapse can deliver when every input is in ``[-x_max, x_max]``:
+    all positive weights driven up, or all negative ones (binary inputs: x_max = 1)."""
+    w = np.asarray(weight).astype(np.int64)
+    flat = np.moveaxis(w, per_output_axis, 0).reshape(w.shape[per_output_axis], -1)
+    pos = np.where(flat > 0, flat, 0).sum(axis=1)
+    neg = np.where(flat < 0, -flat, 0).sum(axis=1)
+    return int(max(pos.max(initial=0), neg.max(initial=0)) * x_max)
+
+
+def _input_max(graph: Graph, node) -> int:
+    """Largest |input| a synaptic node can see: 1 for spikes, the encoder's levels else."""
+    if node.attrs.get("num_message_bits", 0) == 0:
+        return 1
+    levels = graph.values[node.inputs[0]].kind.levels
+    if levels is None:
+        return (1 << node.attrs["num_message_bits"]) - 1
+    return int(max(abs(v) for v in levels))
+
+
+def problems(graph: Graph) -> list[str]:
+    """Every value of a quantised program outside Loihi's widths, one line each."""
+    found = []
+
+    def need(node, what: str, value) -> None:
+        width = WIDTHS[what]
+        if not width.holds(value):
+            arr = np.asarray(value)
+            found.append(f"{node.name!r} ({node.op}): {what} spans [{arr.min()}, {arr.max()}], "
+                         f"Loihi holds {width} ({width.source})")
+
+    for node in graph.nodes:
+        if node.op in ("loihi_dense", "loihi_conv"):
+            w = node.params["weight"]
+            need(node, "weight", w)
+            need(node, "weight_exp", node.attrs.get("weight_exp", 0))
+            need(node, "num_message_bits", node.attrs.get("num_message_bits", 0))
+            if node.op == "loihi_dense":
+                used = lava_weights(w, node.attrs.get("num_weight_bits", 8), node.attrs.get("sign_mode", ""))
+                if not np.array_equal(used, w):
+                    found.append(f"{node.name!r} (loihi_dense): {int((used != w).sum())} weights change when Lava "
+                                 f"truncates them to {node.attrs.get('num_weight_bits', 8)} bits "
+                                 f"({sign_mode(w)} sign: {'even values' if sign_mode(w) == 'mixed' else 'any'})")
+            e = max(node.attrs.get("weight_exp", 0), 0)
+            a = worst_input(w, _input_max(graph, node)) << e
+            if a > WIDTHS["a_in"].hi:
+                found.append(f"{node.name!r} ({node.op}): worst-case synaptic input {a} exceeds the neuron's "
+                             f"16-bit input {WIDTHS['a_in']} ({WIDTHS['a_in'].source})")
+        elif node.op == "loihi_lif":
+            for what in ("vth", "du", "dv"):
+                need(node, what, node.attrs.get(what, 0))
+            for what in ("bias_mant", "bias_exp"):
+                if what in node.params:
+                    need(node, what, node.params[what])
+    return found

@@ -1,0 +1,108 @@
+"""The simulator's loihi numerics against Lava, on the same lowered networks, in one run.
+
+    python benchmarks/bench_lava.py [--steps 16] [--samples 4] [--repeat 5]
+
+For each network (the tiny Spikingformer's tokenizer: conv, folded BN, LIF, maxpool; a
+conv net with flatten and dense; a dense MLP), quantised once by snnc: the chip region
+runs on snnc's numpy interpreter (``engine="sim"``, best of ``--repeat``) and on Lava
+(``Loihi2SimCfg(select_tag="fixed_pt")``: process build, run and read-back, which is what
+a user waits for; Lava imported and warmed up beforehand). Prints both times, their
+ratio (goal >= 50x) and whether every layer's spikes are equal (they must be).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from loihi_nets import float_net, spikes  # noqa: E402
+
+from snnc.backends.loihi.chip import plan  # noqa: E402
+from snnc.backends.loihi.lava_compat import import_lava  # noqa: E402
+from snnc.backends.loihi.lava_lower import run_chip  # noqa: E402
+from snnc.backends.loihi.quantize import quantize  # noqa: E402
+from snnc.backends.loihi.run import chip_sources, run_chip_sim  # noqa: E402
+
+GOAL = 50.0
+
+
+def tokenizer(steps: int, samples: int):
+    import torch
+
+    from snnc.models import config
+    from snnc.models.spikingformer import SpikingTokenizer
+    from snnc.onnx.export import to_onnx
+    from snnc.onnx.importer import import_onnx
+    from snnc.passes.fold_bn import fold_batchnorm
+
+    cfg = config("tiny")
+    torch.manual_seed(0)
+    model = SpikingTokenizer(cfg.in_channels, cfg.embed_dim, cfg.downsamplings).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_var.uniform_(0.5, 2.0)
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(6.0)
+    size = cfg.img_size
+    graph = fold_batchnorm(import_onnx(to_onnx(model, torch.rand(2, 2, cfg.in_channels, size, size))))
+    x = np.random.default_rng(0).random((steps, samples, cfg.in_channels, size, size)).astype(np.float32) * 2
+    return graph, x
+
+
+def random_net(variant: str, steps: int, samples: int):
+    graph, shape = float_net(variant, 1)
+    return graph, spikes(np.random.default_rng(1), (steps, samples, *shape))
+
+
+def measure(name: str, graph, x, repeat: int) -> dict:
+    q = quantize(graph, calibration={"x": x})
+    p, sources = chip_sources(q, {"x": x})
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sim = run_chip_sim(p, sources)
+        best = min(best, time.perf_counter() - start)
+    start = time.perf_counter()
+    lava = run_chip(p, sources, max_batch=x.shape[1])
+    lava_s = time.perf_counter() - start
+    exact = all(np.array_equal(sim[v], lava.values[v]) for v in sim)
+    neurons = sum(int(np.prod(q.values[v].shape)) for v in p.probes if q.values[v].dtype == "float32")
+    return {"name": name, "layers": len(p.probes), "neurons": neurons, "sim_s": best, "lava_s": lava_s,
+            "lava_runs": lava.runs, "ratio": lava_s / best, "exact": exact}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+    import_lava()
+    g, x = random_net("dense", 2, 1)                 # warm Lava up: imports, first fork
+    run_chip(plan(quantize(g)), {"x": x})
+    nets = [("spikingformer-tiny tokenizer", *tokenizer(args.steps, args.samples)),
+            ("conv+pool+dense (random)", *random_net("pool", args.steps, args.samples)),
+            ("dense MLP (random)", *random_net("dense", args.steps, args.samples))]
+    print(f"T={args.steps} steps, N={args.samples} samples; loihi numerics: snnc numpy interpreter (best of "
+          f"{args.repeat}) vs Lava 0.10.0 Loihi2SimCfg(fixed_pt) (build + run + read back)")
+    print(f"{'network':<30} {'layers':>6} {'neurons':>8} {'snnc sim':>10} {'Lava':>9} {'runs':>4} "
+          f"{'Lava/sim':>9} {'bit-exact':>9}")
+    rows = [measure(name, graph, x, args.repeat) for name, graph, x in nets]
+    for r in rows:
+        print(f"{r['name']:<30} {r['layers']:>6} {r['neurons']:>8} {r['sim_s'] * 1e3:>8.1f}ms {r['lava_s']:>8.2f}s "
+              f"{r['lava_runs']:>4} {r['ratio']:>8.0f}x {'yes' if r['exact'] else 'NO':>9}")
+    worst = min(r["ratio"] for r in rows)
+    print(f"slowest ratio {worst:.0f}x (goal >= {GOAL:.0f}x): {'met' if worst >= GOAL else 'NOT met'}; "
+          f"bit-exact: {'all' if all(r['exact'] for r in rows) else 'NO'}")
+    return 0 if all(r["exact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
