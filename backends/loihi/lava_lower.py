@@ -34,7 +34,7 @@ import numpy as np
 
 from snnc.backends.loihi.chip import ALIASES, ChipPlan, Layout, conv_layout
 from snnc.backends.loihi.lava_compat import import_lava
-from snnc.ir.errors import SnncError
+from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Node
 from snnc.ir.ops.common import prod
 from snnc.ir.ops.loihi import sign_mode
@@ -82,7 +82,11 @@ def _conv_args(node: Node, graph: Graph, n: int) -> dict:
     w = np.left_shift(node.params["weight"].astype(np.int64), node.attrs.get("weight_exp", 0))
     spatial = w.ndim - 2
     strides = list(node.attrs.get("strides") or [1] * spatial)
-    pads = list(node.attrs.get("pads") or [0] * 2 * spatial)[:spatial]
+    all_pads = list(node.attrs.get("pads") or [0] * 2 * spatial)
+    pads = all_pads[:spatial]
+    if pads != all_pads[spatial:]:
+        raise UnsupportedError(f"{node.name!r}: pads {all_pads} differ per side; Lava's Conv pads both sides "
+                               "alike (lower the unpartitioned program)")
     dil = list(node.attrs.get("dilations") or [1] * spatial)
     if spatial == 1:                                   # [C, L] runs as (L, 1, C)
         w, strides, pads, dil = w[:, :, None, :], [1] + strides, [0] + pads, [1] + dil

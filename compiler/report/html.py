@@ -39,7 +39,7 @@ window.addEventListener('load', function () {
 ROW, LABEL_W, BAR_W, VALUE_W = 18, 260, 520, 110
 
 
-def _hbar_chart(chart_id: str, title: str, rows: list[tuple[str, list[tuple[float, str, str]]]],
+def hbar_chart(chart_id: str, title: str, rows: list[tuple[str, list[tuple[float, str, str]]]],
                 fmt, legend: list[tuple[str, str]] = ()) -> str:
     """Horizontal (stacked) bars: rows of ``(label, [(value, css class, tooltip), ...])``."""
     top = 24 if legend else 6
@@ -112,12 +112,12 @@ def render_html(report: dict) -> str:
     body = [
         f"<h1>snnc energy report: {escape(str(report['model']))}</h1>",
         "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts) + "</dl>",
-        f"<h2>{escape(fr_title)}</h2>", _hbar_chart("chart-firing-rate", fr_title, fr_rows, lambda v: f"{v:.3f}"),
+        f"<h2>{escape(fr_title)}</h2>", hbar_chart("chart-firing-rate", fr_title, fr_rows, lambda v: f"{v:.3f}"),
         "<h2>Energy per layer, split AC / MAC (per sample)</h2>",
-        _hbar_chart("chart-energy", "Energy per layer, AC and MAC", energy_rows, fmt_energy,
+        hbar_chart("chart-energy", "Energy per layer, AC and MAC", energy_rows, fmt_energy,
                     legend=[("AC (spike-driven)", "ac"), ("MAC (multiply)", "mac")]),
         "<h2>SNN vs ANN energy (per sample)</h2>",
-        _hbar_chart("chart-snn-ann", "SNN vs ANN energy", compare, fmt_energy),
+        hbar_chart("chart-snn-ann", "SNN vs ANN energy", compare, fmt_energy),
         "<h2>Layers</h2>", "\n".join(table),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
