@@ -12,68 +12,23 @@ import pytest
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")
 
-from torch import nn  # noqa: E402
-
 from snnc.backends.loihi.quantize import quantize, report_lines  # noqa: E402
 from snnc.backends.loihi.run import run_loihi  # noqa: E402
 from snnc.ir.errors import SnncError  # noqa: E402
 from snnc.ir.interpret import run  # noqa: E402
-from snnc.nn import LIF  # noqa: E402
 
 from conftest import IN_CI  # noqa: E402
-
-T = 4
-
-
-class DigitsSNN(nn.Module):
-    """conv-LIF-maxpool twice, then a linear read-out averaged over time: [T, N, 1, 8, 8] -> [N, 10]."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.lif1 = nn.Conv2d(1, 8, 3, padding=1), LIF(tau=2.0, detach_reset=True)
-        self.conv2, self.lif2 = nn.Conv2d(8, 16, 3, padding=1), LIF(tau=2.0, detach_reset=True)
-        self.pool = nn.MaxPool2d(2)
-        self.fc = nn.Linear(16 * 2 * 2, 10)
-
-    @staticmethod
-    def _each_step(fn, x):
-        y = fn(x.flatten(0, 1))
-        return y.reshape(x.shape[0], x.shape[1], *y.shape[1:])
-
-    def forward(self, x):
-        x = self._each_step(self.pool, self.lif1(self._each_step(self.conv1, x)))
-        x = self._each_step(self.pool, self.lif2(self._each_step(self.conv2, x)))
-        return self._each_step(self.fc, x.flatten(2)).mean(0)
-
-
-def _frames(images: np.ndarray) -> np.ndarray:
-    """[N, 64] pixels 0..16 -> [T, N, 1, 8, 8] in [0, 1], the same frame every step."""
-    x = (images / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    return np.repeat(x[None], T, axis=0)
 
 
 @pytest.fixture(scope="module")
 def trained():
+    from snnc.models.digits import frames, train_digits
     from snnc.onnx.export import to_onnx
     from snnc.onnx.importer import import_onnx
 
-    digits = datasets.load_digits()
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(digits.target))
-    train, test = order[:1400], order[1400:]
-    x_train, y_train = torch.from_numpy(_frames(digits.data[train])), torch.from_numpy(digits.target[train])
-    torch.manual_seed(0)
-    model = DigitsSNN()
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    for epoch in range(12):
-        for i in torch.randperm(len(train)).split(50):
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(model(x_train[:, i]), y_train[i])
-            loss.backward()
-            opt.step()
-    model.eval()
-    graph = import_onnx(to_onnx(model, x_train[:, :2]))
-    return model, graph, _frames(digits.data[test]), digits.target[test], _frames(digits.data[train[:200]])
+    model, split = train_digits()
+    graph = import_onnx(to_onnx(model, torch.from_numpy(frames(split.train_images[:2]))))
+    return model, graph, frames(split.test_images), split.test_labels, frames(split.train_images[:200])
 
 
 def test_loihi_numerics_keep_the_trained_accuracy(trained):

@@ -7,6 +7,10 @@ from collections import Counter
 from snnc.report.text import fmt_count, fmt_energy
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def _changes(passes: list[str]) -> list[str]:
     """``fold-bn: folded=11 left=0 (…)`` -> ``fold-bn folded 11``, zero counts left out."""
     out = []
@@ -28,9 +32,9 @@ def summary(c, outdir=None, files=()) -> str:
     lines = [f"snnc compile {c.source.name} -> {outdir or '(not written)'} for {d['target']['name']}",
              f"  check     {d['check']['summary'].split(': ', 1)[-1]}",
              "  passes    " + (", ".join(_changes(d["passes"])) or "nothing changed"),
-             f"  chip      {len(d['layers'])} layers on {d['cores']} cores, {d['chips']} chip(s); "
+             f"  chip      {_n(len(d['layers']), 'layer')} on {_n(d['cores'], 'core')}, {_n(d['chips'], 'chip')}; "
              f"busiest core: {busiest}",
-             f"  host      {len(d['host'])} ops ({host_ops or 'none'}), "
+             f"  host      {_n(len(d['host']), 'op')} ({host_ops or 'none'}), "
              f"{fmt_count(d['host_macs_per_sample'])} MACs per sample"]
     total = c.report.get("total")
     if total:
