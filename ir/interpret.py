@@ -111,6 +111,26 @@ class Interpreter:
         return array
 
 
+class Recorder(Interpreter):
+    """The interpreter, keeping every value it computes (``recorder.values``)."""
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.values: dict[str, np.ndarray] = {}
+        return super().run(inputs)
+
+    def run_node(self, node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
+        outs = super().run_node(node, args)
+        self.values.update(zip(node.outputs, outs))
+        return outs
+
+
+def record(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every value ``graph`` computes on ``inputs`` (not the inputs), by name."""
+    recorder = Recorder(graph)
+    recorder.run(inputs)
+    return recorder.values
+
+
 def run(graph: Graph, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Run ``graph`` on ``inputs`` with the registry's numpy reference semantics."""
     return Interpreter(graph).run(inputs)

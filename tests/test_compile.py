@@ -22,7 +22,6 @@ from snnc.nn import LIF
 from snnc.onnx.export import export
 
 from core_loads import check_limits, recompute_loads
-from conftest import IN_CI
 from loihi_nets import _Net, record
 
 
@@ -137,8 +136,7 @@ def test_existing_output_needs_force(artifact):
 
 
 @pytest.mark.lava
-def test_run_on_lava_and_sim_gives_identical_spikes(artifact):
-    pytest.importorskip("lava") if not IN_CI else None
+def test_run_on_lava_and_sim_gives_identical_spikes(artifact, lava):
     root, _ = artifact
     outs = {}
     for backend in ("sim", "lava"):
@@ -188,3 +186,22 @@ def test_netx_file_has_the_layout_netx_reads(artifact):
             if types[layers.index(g)] == "conv":
                 assert {"stride", "padding", "dilation", "groups"} <= keys
         assert "flatten" in types                                             # conv -> dense
+
+
+def test_spikingformer_artifact_runs_on_sim_and_says_why_not_on_lava(tmp_path):
+    """The bundled example: its residual stream and attention stay on the host between chip
+    layers; the simulator runs the whole program, Lava needs the chip in one piece."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "spikingformer-tiny.onnx"
+    snnc = [sys.executable, "-m", "snnc"]
+    done = subprocess.run([*snnc, "compile", example, "-o", tmp_path / "art", "--no-simulate"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    sim = subprocess.run([*snnc, "run", tmp_path / "art", "--backend", "sim", "-o", tmp_path / "o.npz"],
+                         capture_output=True, text=True)
+    assert sim.returncode == 0, sim.stderr
+    assert np.load(tmp_path / "o.npz")["linear"].shape == (1, 10)
+    lava = subprocess.run([*snnc, "run", tmp_path / "art", "--backend", "lava"], capture_output=True, text=True)
+    assert lava.returncode == 2 and "a host op between chip layers cannot run in one Lava run" in lava.stderr
+    assert "Traceback" not in lava.stderr

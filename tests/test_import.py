@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from snnc.ir import serialize
-from snnc.ir.interpret import Interpreter
+from snnc.ir.interpret import Interpreter, record
 from snnc.ir.printer import graph_str
 from snnc.models import spikformer, spikingformer
 from snnc.nn import IF, LIF, RepeatEncoder
@@ -20,19 +20,6 @@ from snnc.onnx.importer import import_model, import_onnx
 from ann_models import SEWBlock, SmallCNN, TinyViT, export_torchscript
 from conftest import randomize_batchnorm
 from onnx_helpers import run_ort
-
-
-class Recorder(Interpreter):
-    """The interpreter, keeping every value it computes."""
-
-    def run(self, inputs):
-        self.env = {}
-        return super().run(inputs)
-
-    def run_node(self, node, args):
-        outs = super().run_node(node, args)
-        self.env.update(zip(node.outputs, outs))
-        return outs
 
 
 def random_snn(seed: int) -> nn.Module:
@@ -137,9 +124,7 @@ def test_every_intermediate_equals_onnxruntime(exported):
     x = (np.random.default_rng(1).random(shape) * 2).astype(np.float32)
     tensors = [t for t, (value, pos) in result.values.items() if pos == 0]
     ort = run_ort(proto, {"x": x}, outputs=tensors)
-    rec = Recorder(result.graph)
-    rec.run({"x": x})
-    env = {**rec.env, "x": x}
+    env = {**record(result.graph, {"x": x}), "x": x}
     spikes_differ = 0
     for tensor in tensors:
         value = result.graph.values[result.values[tensor][0]]

@@ -10,26 +10,17 @@ import pytest
 from snnc.backends.loihi.quantize import quantize
 from snnc.backends.loihi.run import run_loihi
 from snnc.ir.build import emit
-from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.ir.kinds import SPIKE
 
-from conftest import IN_CI
 from loihi_nets import VARIANTS, dyadic_net, float_net, int_net, record, spikes
 
 pytestmark = pytest.mark.lava
 
 
 @pytest.fixture(scope="module", autouse=True)
-def lava():
-    from snnc.backends.loihi.lava_compat import import_lava
-
-    try:
-        import_lava()
-    except SnncError as err:
-        if IN_CI:
-            pytest.fail(f"CI must run the Lava tests: {err}")
-        pytest.skip(str(err))
+def _lava(lava):
+    """Every test here runs on Lava (conftest's ``lava``: never skipped in CI)."""
 
 
 def assert_same_everywhere(graph, x, *, align=False, **kwargs):

@@ -9,24 +9,15 @@ import numpy as np
 import pytest
 
 from snnc.cli import main
-from snnc.ir.errors import SnncError
 
-from conftest import IN_CI
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.lava
 
 
 @pytest.fixture(scope="module", autouse=True)
-def lava():
-    from snnc.backends.loihi.lava_compat import import_lava
-
-    try:
-        import_lava()
-    except SnncError as err:
-        if IN_CI:
-            pytest.fail(f"CI must run the Lava tests: {err}")
-        pytest.skip(str(err))
+def _lava(lava):
+    """Every test here runs on Lava (conftest's ``lava``: never skipped in CI)."""
 
 
 class ConvNet(torch.nn.Module):

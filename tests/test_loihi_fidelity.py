@@ -14,10 +14,8 @@ datasets = pytest.importorskip("sklearn.datasets")
 
 from snnc.backends.loihi.quantize import quantize, report_lines  # noqa: E402
 from snnc.backends.loihi.run import run_loihi  # noqa: E402
-from snnc.ir.errors import SnncError  # noqa: E402
 from snnc.ir.interpret import run  # noqa: E402
 
-from conftest import IN_CI  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,15 +52,7 @@ def test_loihi_numerics_keep_the_trained_accuracy(trained):
 
 
 @pytest.mark.lava
-def test_trained_network_on_lava_is_bit_exact(trained):
-    from snnc.backends.loihi.lava_compat import import_lava
-
-    try:
-        import_lava()
-    except SnncError as err:
-        if IN_CI:
-            pytest.fail(f"CI must run the Lava tests: {err}")
-        pytest.skip(str(err))
+def test_trained_network_on_lava_is_bit_exact(trained, lava):
     _, graph, x, labels, calib = trained
     q = quantize(graph, calibration={"x": calib})
     few = x[:, :7]                                  # 7 digits x 16 pooled channels fit one run

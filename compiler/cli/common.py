@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from snnc.files import atomic_write, refuse_existing
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
 
@@ -32,14 +31,5 @@ def load_graph(path: Path) -> Graph:
 
 def write_text(path: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``path`` atomically; an existing file needs ``force``."""
-    if path.exists() and not force:
-        raise SnncError(f"{path} exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    refuse_existing(path, force)
+    atomic_write(path, text)

@@ -12,15 +12,15 @@ input option, one random sample. The input helpers here are shared with ``snnc r
 
 from __future__ import annotations
 
-import os
+import io
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from snnc.cli.common import add_model_argument, load_graph
+from snnc.files import atomic_write, refuse_existing
 from snnc.ir.errors import SnncError
 
 
@@ -117,19 +117,12 @@ def run_simulation(args, integer_as: str = "macs"):
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray], force: bool) -> None:
     """Write ``arrays`` to ``path`` atomically; an existing file needs ``force``."""
-    if path.exists() and not force:
-        raise SnncError(f"{path} exists; pass --force to overwrite it")
+    refuse_existing(path, force)
     if path.suffix != ".npz":
         raise SnncError(f"{path}: the output is a numpy archive; name it .npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
 
 
 def run(args) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from snnc.cli.common import add_model_argument, load_graph
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.interpret import Interpreter
+from snnc.ir.interpret import record
 
 NEURON_LAYERS = ("lif", "if", "maxpool")
 
@@ -80,19 +80,6 @@ def _inputs(args, graph: Graph) -> dict[str, np.ndarray]:
 
 
 # -- the four runs ---------------------------------------------------------------------------
-def _record(graph: Graph, feeds) -> dict[str, np.ndarray]:
-    seen: dict[str, np.ndarray] = {}
-
-    class Recorder(Interpreter):
-        def run_node(self, node, args):
-            outs = super().run_node(node, args)
-            seen.update(zip(node.outputs, outs))
-            return outs
-
-    Recorder(graph).run(feeds)
-    return seen
-
-
 def _run_ort(path: Path, graph: Graph, feeds, layers: list[str]) -> dict[str, np.ndarray]:
     """onnxruntime's graph outputs and neuron layers (by IR value name), ``[T, N, ...]``."""
     import onnx
@@ -153,7 +140,7 @@ def compare(model: Path, graph: Graph, feeds) -> dict:
 
     folded = run_pipeline(graph, DEFAULT_PIPELINE)      # fold-bn, fold-scale, clean-up
     q = quantize(folded, calibration=feeds)
-    floats = _record(folded, feeds)
+    floats = record(folded, feeds)
     sim = run_loihi(q, feeds, align=True)
     lava = run_loihi(q, feeds, engine="lava", align=True)
     layers = [n.outputs[0] for n in folded.nodes if n.op in NEURON_LAYERS and n.outputs[0] in sim.values]

@@ -9,6 +9,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
+from snnc.files import atomic_write
 from snnc.ir.errors import SnncError
 
 # protobuf refuses to serialise a single message past 2 GiB; larger models keep their
@@ -24,7 +25,7 @@ def save_model(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if proto.ByteSize() < _PROTO_LIMIT:
-        _atomic_write(path, proto.SerializeToString())
+        atomic_write(path, proto.SerializeToString())
         return
     data_name = path.name + ".data"
     tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=".snnc-"))
@@ -37,17 +38,6 @@ def save_model(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
         for leftover in tmp_dir.iterdir():
             leftover.unlink()
         tmp_dir.rmdir()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def load_model(path: str | os.PathLike) -> onnx.ModelProto:
