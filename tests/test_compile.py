@@ -205,3 +205,17 @@ def test_spikingformer_artifact_runs_on_sim_and_says_why_not_on_lava(tmp_path):
     lava = subprocess.run([*snnc, "run", tmp_path / "art", "--backend", "lava"], capture_output=True, text=True)
     assert lava.returncode == 2 and "a host op between chip layers cannot run in one Lava run" in lava.stderr
     assert "Traceback" not in lava.stderr
+
+
+def test_compile_report_renders_with_the_deployment_charts(artifact, tmp_path):
+    import re
+
+    from test_report_html import browse
+
+    root, _ = artifact
+    page = tmp_path / "report.html"
+    page.write_text((root / "art" / "report.html").read_text())
+    dom = browse(tmp_path, page, "--dump-dom")
+    # the energy report's three charts and the deployment's core-load and cycles charts
+    assert re.search(r'<body[^>]*data-rendered="5"', dom)
+    assert "chart-core-load" in dom and "Host partition" in dom and "cycle" in dom
