@@ -11,6 +11,7 @@ import warnings
 import torch
 from torch import nn
 
+from snnc.models.vit import VisionTransformer
 from snnc.nn import LIF
 
 
@@ -37,52 +38,11 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-class Attention(nn.Module):
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
-
-
-class Block(nn.Module):
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
-
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class TinyViT(nn.Module):
-    """timm-style ViT: conv patch embedding, class token, position embedding, pre-norm
-    blocks (LayerNorm, softmax attention, GELU MLP), a head on the class token."""
-
-    def __init__(self, img: int = 16, patch: int = 4, dim: int = 32, depth: int = 2, heads: int = 2,
-                 classes: int = 10):
-        super().__init__()
-        self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
-        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
-        self.pos_embed = nn.Parameter(torch.randn(1, (img // patch) ** 2 + 1, dim) * 0.02)
-        self.blocks = nn.Sequential(*[Block(dim, heads) for _ in range(depth)])
-        self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, classes)
-
-    def forward(self, x):
-        x = self.patch_embed(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
-        x = self.norm(self.blocks(x))
-        return self.head(x[:, 0])
+def TinyViT(depth: int = 2) -> VisionTransformer:
+    """timm-style ViT (snnc.models.vit's): conv patch embedding, class token, position
+    embedding, pre-norm blocks (LayerNorm, softmax attention, GELU MLP), a head on the
+    class token; 16 px images in 4 px patches, width 32, 2 heads."""
+    return VisionTransformer(dim=32, depth=depth, heads=2, img_size=16, patch=4, num_classes=10)
 
 
 class SEWBlock(nn.Module):

@@ -70,20 +70,10 @@ class Lowering:
 
     # -- names ------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.taken:
-            i += 1
-            name = f"{base}_{i}"
-        self.taken.add(name)
-        return name
+        return _claim(base, self.taken)
 
     def _node_name(self, base: str) -> str:
-        name, i = base, 0
-        while name in self.node_names:
-            i += 1
-            name = f"{base}_{i}"
-        self.node_names.add(name)
-        return name
+        return _claim(base, self.node_names)
 
     # -- building ---------------------------------------------------------------------
     def add(self, op_type: str, inputs: list[str], *, out: str | None = None, domain: str = "",
@@ -308,3 +298,13 @@ def _version() -> str:
     from snnc._version import __version__
 
     return __version__
+
+
+def _claim(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``…: the first not in ``taken`` (which it joins)."""
+    name, i = base, 0
+    while name in taken:
+        i += 1
+        name = f"{base}_{i}"
+    taken.add(name)
+    return name
