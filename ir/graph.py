@@ -265,11 +265,16 @@ class Graph:
 
     def fresh_name(self, base: str) -> str:
         """``base``, or ``base_1``, ``base_2``… : a name no node or value has yet."""
-        name, i = base, 0
-        while name in self._g or name in self.values:
-            i += 1
-            name = f"{base}_{i}"
-        return name
+        return first_free(base, lambda name: name in self._g or name in self.values)
+
+
+def first_free(base: str, taken) -> str:
+    """``base``, or ``base_1``, ``base_2``…: the first name for which ``taken(name)`` is false."""
+    name, i = base, 0
+    while taken(name):
+        i += 1
+        name = f"{base}_{i}"
+    return name
 
 
 def _copy_value(v: Value) -> Value:

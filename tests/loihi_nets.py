@@ -110,6 +110,14 @@ def float_net(variant: str, seed: int) -> tuple[Graph, tuple]:
     return g, g.values["x"].shape
 
 
+def net_input(variant: str, rng, steps: int, samples: int, shape) -> np.ndarray:
+    """``[T, N, *shape]`` input for a :func:`float_net` variant: floats for the graded one,
+    spikes for the others."""
+    if variant == "graded":
+        return rng.normal(0, 1, (steps, samples, *shape)).astype(np.float32)
+    return spikes(rng, (steps, samples, *shape))
+
+
 VARIANTS = ("dense", "conv", "pool", "graded", "conv1d", "dense_to_conv", "reset")
 
 

@@ -13,7 +13,7 @@ from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Value
 from snnc.ir.kinds import SPIKE
 
-from loihi_nets import VARIANTS, dyadic_net, float_net, int_net, record, spikes
+from loihi_nets import VARIANTS, dyadic_net, float_net, int_net, net_input, record, spikes
 
 pytestmark = pytest.mark.lava
 
@@ -49,7 +49,7 @@ def _active(values):
 def test_random_quantised_networks_are_bit_exact(variant):
     g, shape = float_net(variant, 11)
     rng = np.random.default_rng(11)
-    x = rng.normal(0, 1, (12, 3, *shape)).astype(np.float32) if variant == "graded" else spikes(rng, (12, 3, *shape))
+    x = net_input(variant, rng, 12, 3, shape)
     q = quantize(g, calibration={"x": x})
     sim, _ = assert_same_everywhere(q, x, align=True)
     _active(sim.values)

@@ -21,7 +21,7 @@ from snnc.ir.interpret import run
 from snnc.ir.kinds import SPIKE
 from snnc.ir.serialize import from_json, to_json
 
-from loihi_nets import VARIANTS, dyadic_net, float_net, int_net, record, spikes
+from loihi_nets import VARIANTS, dyadic_net, float_net, int_net, net_input, record, spikes
 
 
 def _decay(x: int, d: int) -> int:
@@ -178,7 +178,7 @@ def test_lif_first_step_ties_fire():
 def test_quantised_networks_follow_the_float_ones(variant):
     g, shape = float_net(variant, 5)
     rng = np.random.default_rng(5)
-    x = rng.normal(0, 1, (10, 4, *shape)).astype(np.float32) if variant == "graded" else spikes(rng, (10, 4, *shape))
+    x = net_input(variant, rng, 10, 4, shape)
     q = quantize(g, calibration={"x": x})
     fl, lo = record(g, {"x": x}), run_loihi(q, {"x": x}, align=True)
     assert q.meta["loihi"]["layers"] and not widths.problems(q)

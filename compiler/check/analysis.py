@@ -110,26 +110,36 @@ class Analysis:
         return False
 
     # -- walks ----------------------------------------------------------------------
+    @staticmethod
+    def _walk_back(value: str, visit) -> None:
+        """Depth-first over the values behind ``value``, each once; ``visit(name)`` returns
+        the values to go on to."""
+        stack, seen = [value], set()
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(visit(name))
+
     def origins(self, value: str) -> Origins:
         if value not in self._origins:
             nodes: dict[str, Node] = {}
             inputs: list[str] = []
-            stack, seen = [value], set()
-            while stack:
-                name = stack.pop()
-                if name in seen:
-                    continue
-                seen.add(name)
+
+            def visit(name: str):
                 producer = self.graph.producer(name)
                 if producer is None:
                     if name in self.graph.inputs:
                         inputs.append(name)
                 elif self.graph.values[name].is_const:
-                    continue
+                    pass
                 elif self.passes_through(producer):
-                    stack.extend(producer.inputs)
+                    return producer.inputs
                 else:
                     nodes[producer.name] = producer
+                return ()
+
+            self._walk_back(value, visit)
             self._origins[value] = Origins(tuple(sorted(nodes.values(), key=lambda n: self.order[n.name])),
                                            tuple(sorted(inputs)))
         return self._origins[value]
@@ -140,21 +150,18 @@ class Analysis:
         and constants (left out). Unless ``through_events``, values that are events
         (:func:`is_event`) end the walk too: they are not part of the problem."""
         found: dict[str, Node] = {}
-        stack, seen = [value], set()
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
+
+        def visit(name: str):
             v = self.graph.values[name]
             producer = self.graph.producer(name)
             if producer is None or v.is_const or self.is_neuron(producer):
-                continue
+                return ()
             if name != value and not through_events and is_event(v.kind):
-                continue
+                return ()
             found[producer.name] = producer
-            if not self.is_layer(producer):
-                stack.extend(producer.inputs)
+            return () if self.is_layer(producer) else producer.inputs
+
+        self._walk_back(value, visit)
         return sorted(found.values(), key=lambda n: self.order[n.name])
 
     # -- above and below ------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from snnc.files import atomic_write, refuse_existing
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
@@ -33,3 +35,13 @@ def write_text(path: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``path`` atomically; an existing file needs ``force``."""
     refuse_existing(path, force)
     atomic_write(path, text)
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """An .npy array, or a one-line SnncError."""
+    if not path.exists():
+        raise SnncError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise SnncError(f"{path}: not a numpy .npy array ({err})") from err

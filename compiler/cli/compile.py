@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from snnc.backends.sim import digits_inputs, random_inputs
-    from snnc.cli.simulate import _load_npy
+    from snnc.cli.common import load_npy
     from snnc.deploy import compile_model, write_artifact
     from snnc.deploy.summary import summary
     from snnc.passes import DEFAULT_PIPELINE
@@ -49,7 +49,7 @@ def run(args) -> int:
         raise SnncError(f"--samples must be >= 1, got {args.samples}")
     graph = load_graph(args.model)
     if args.input is not None:
-        inputs, described = _load_npy(args.input), str(args.input)
+        inputs, described = load_npy(args.input), str(args.input)
     elif args.digits:
         inputs, labels = digits_inputs(graph, args.samples or 16)
         described = f"{len(labels)} digits (scikit-learn)"

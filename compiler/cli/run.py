@@ -35,13 +35,14 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from snnc.backends.loihi.run import run_loihi
     from snnc.backends.sim import random_inputs, shape_inputs
-    from snnc.cli.simulate import _load_npy, save_npz
+    from snnc.cli.common import load_npy
+    from snnc.cli.simulate import save_npz
     from snnc.deploy import load_artifact
 
     if args.output is not None and args.output.exists() and not args.force:
         raise SnncError(f"{args.output} exists; pass --force to overwrite it")
     manifest, program, _ = load_artifact(args.artifact)
-    raw = _load_npy(args.input) if args.input is not None else random_inputs(program, 1)
+    raw = load_npy(args.input) if args.input is not None else random_inputs(program, 1)
     steps = args.timesteps or manifest.get("timesteps")
     feeds = shape_inputs(program, raw, steps)
     result = run_loihi(program, feeds, engine=args.backend)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.cli.common import add_model_argument, load_graph
+from snnc.cli.common import add_model_argument, load_graph, load_npy
 from snnc.files import atomic_write, refuse_existing
 from snnc.ir.errors import SnncError
 
@@ -55,15 +55,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise SnncError(f"{path}: no such file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise SnncError(f"{path}: not a numpy .npy array ({err})") from err
-
-
 def load_inputs(args, graph) -> tuple[dict, np.ndarray | None, str]:
     """The feeds the options ask for, the labels (digits), and a one-line description."""
     from snnc.backends.sim import digits_inputs, random_inputs
@@ -80,7 +71,7 @@ def load_inputs(args, graph) -> tuple[dict, np.ndarray | None, str]:
                 if len(graph.inputs) != 1:
                     raise SnncError(f"the model has inputs {graph.inputs}; give --input NAME=FILE.npy for each")
                 name = graph.inputs[0]
-            feeds[name] = _load_npy(Path(file))
+            feeds[name] = load_npy(Path(file))
         return feeds, None, ", ".join(args.input)
     if args.digits:
         feeds, labels = digits_inputs(graph, args.samples or 16)

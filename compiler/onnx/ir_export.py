@@ -28,7 +28,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from snnc.ir.errors import SnncError, UnsupportedError
-from snnc.ir.graph import Graph, Node, Value
+from snnc.ir.graph import Graph, Node, Value, first_free
 from snnc.ir.registry import get
 from snnc.onnx import dialect
 from snnc.onnx.io import save_model
@@ -302,9 +302,6 @@ def _version() -> str:
 
 def _claim(base: str, taken: set[str]) -> str:
     """``base``, or ``base_1``, ``base_2``…: the first not in ``taken`` (which it joins)."""
-    name, i = base, 0
-    while name in taken:
-        i += 1
-        name = f"{base}_{i}"
+    name = first_free(base, taken.__contains__)
     taken.add(name)
     return name

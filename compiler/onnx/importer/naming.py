@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from snnc.ir.graph import Graph, Node, Value
+from snnc.ir.graph import Graph, Node, Value, first_free
 
 
 def module_path(onnx_name: str) -> tuple[str, str]:
@@ -54,10 +54,7 @@ def rename(graph: Graph, fixed: dict[str, str]) -> tuple[Graph, dict[str, str], 
     taken: set[str] = set(fixed.values())
 
     def claim(base: str) -> str:
-        name, i = base, 0
-        while name in taken:
-            i += 1
-            name = f"{base}_{i}"
+        name = first_free(base, taken.__contains__)
         taken.add(name)
         return name
 
