@@ -10,6 +10,18 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def require(module: str):
+    """``pytest.importorskip`` that fails instead of skipping in CI (``CI=true``): there
+    every optional dependency a test needs is installed by .ci/setup, and a skip would
+    hide a broken install."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError as err:
+        if IN_CI:
+            pytest.fail(f"CI must run this test, but {module} does not import: {err}")
+        pytest.skip(f"{module} is not installed: {err}")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

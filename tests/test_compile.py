@@ -23,6 +23,7 @@ from snnc.onnx.export import export
 
 from core_loads import check_limits, recompute_loads
 from loihi_nets import _Net, record
+from conftest import require
 
 
 def wide_net():
@@ -159,7 +160,7 @@ NETX_TYPES = {"input", "conv", "flatten", "dense"}
 
 
 def test_netx_file_has_the_layout_netx_reads(artifact):
-    h5py = pytest.importorskip("h5py")
+    h5py = require("h5py")
     root, _ = artifact
     program = load_artifact(root / "art")[1]
     synapses = [n for n in program.nodes if n.op in ("loihi_conv", "loihi_dense")]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import require
+
 from snnc.backends.loihi.quantize import quantize
 from snnc.backends.loihi.run import run_loihi
 from snnc.ir.build import emit
@@ -116,7 +118,7 @@ def test_spikingformer_tokenizer_is_bit_exact(tiny_tokenizer):
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer():
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     from snnc.models import config
     from snnc.models.spikingformer import SpikingTokenizer
     from snnc.onnx.export import to_onnx

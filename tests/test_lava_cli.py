@@ -8,10 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from conftest import require
 from snnc.cli import main
 
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 pytestmark = pytest.mark.lava
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-datasets = pytest.importorskip("sklearn.datasets")
+from conftest import require
+
+torch = require("torch")
+datasets = require("sklearn.datasets")
 
 from snnc.backends.loihi.quantize import quantize, report_lines  # noqa: E402
 from snnc.backends.loihi.run import run_loihi  # noqa: E402

@@ -15,6 +15,7 @@ from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.ir.interpret import run as interpret
 from snnc.ir.kinds import ANALOG, SPIKE, count
+from conftest import require
 
 T, N = 3, 2
 
@@ -203,7 +204,7 @@ def test_neurons_batching_and_per_step(rng):
 
 
 def test_torch_engine_matches_numpy(rng):
-    pytest.importorskip("torch")
+    require("torch")
     g = Graph("mix")
     g.add_input(Value("x", (4, 7, 6)))
     emit(g, "conv", ["x"], name="c", attrs=dict(pads=[1, 0, 2, 1], strides=[2, 1], dilations=[1, 2], group=2),
@@ -244,7 +245,7 @@ def test_inputs_are_shaped_or_refused(rng):
 
 
 def test_progress_bar_and_digits(capsys):
-    pytest.importorskip("tqdm")
+    require("tqdm")
     from snnc.backends.sim import digits_inputs
 
     g = small_snn()
@@ -278,7 +279,7 @@ def test_loihi_numerics_need_the_quantiser(monkeypatch, rng):
 def test_loihi_program_runs_and_is_counted_like_any_graph(rng):
     """--numerics loihi: the quantiser's integer program goes through the same interpreter
     and the same counting rules (its synapses declare the same fan-out)."""
-    pytest.importorskip("snnc.backends.loihi.quantize")
+    require("snnc.backends.loihi.quantize")
     from snnc.backends.sim import prepare
 
     g = small_snn()
