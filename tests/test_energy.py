@@ -153,7 +153,8 @@ def test_vit_flops_match_timm(name, gmacs, tmp_path):
     f1, f2 = _depth_flops(lambda d: d, export)
     flops = _extrapolate(f1, f2, {"s16": 12, "b16": 12, "l16": 24}[name])
     print(f"ViT-{name}: {flops / 1e9:.3f} GMACs")
-    assert flops == pytest.approx(gmacs * 1e9, rel=0.01)
+    # timm prints its figures to 3-4 significant digits; docs/simulator.md claims < 0.3 %
+    assert flops == pytest.approx(gmacs * 1e9, rel=0.003)
 
 
 def test_spiking_and_ann_energy_ratio():
