@@ -1,7 +1,10 @@
 """The ``snnc`` command line: one module per subcommand, each with ``add_parser``/``run``.
 
 A :class:`~snnc.ir.errors.SnncError` (anything the user can cause) prints one line
-``snnc: error: ...`` and exits 2; a bug prints its traceback.
+``snnc: error: ...`` and exits 2. Any other exception is a bug in snnc: it prints one
+line ``snnc: internal error: ...`` and exits :data:`INTERNAL_ERROR` (70, ``EX_SOFTWARE``
+of sysexits.h), so scripts can tell a bad input from a bug; ``--debug`` shows the
+traceback.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
 from snnc._version import __version__
 from snnc.ir.errors import SnncError
 
 # subcommand -> module in snnc.cli (each defines add_parser(subparsers) and run(args))
+INTERNAL_ERROR = 70   # sysexits.h EX_SOFTWARE: a bug in snnc, not in the user's input
 COMMANDS = ["export", "show", "check", "opt", "simulate", "report", "compile", "verify", "run"]
 
 
@@ -21,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snnc", description="snnc: a deployment compiler for spiking neural networks.")
     parser.add_argument("--version", action="version", version=f"snnc {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"snnc.cli.{name}")
@@ -45,3 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # noqa: BLE001 -- the last resort: a bug, never a user's mistake
+        if args.debug:
+            traceback.print_exc()
+        print(f"snnc: internal error: {type(err).__name__}: {err} "
+              "(please report this bug; run with --debug for the traceback)", file=sys.stderr)
+        return INTERNAL_ERROR
