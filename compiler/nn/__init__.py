@@ -3,7 +3,11 @@
 Tensors carry a leading time axis: ``[T, N, ...]`` (SpikingJelly's multi-step mode).
 """
 
+from .conversion import CumMean, Delta, ExpectationCompensation, MultiThreshold, SpikingMatMul
 from .encoding import MeanDecoder, RepeatEncoder, SeqToBatch
 from .neurons import IF, LIF, SpikingNeuron
 
-__all__ = ["IF", "LIF", "MeanDecoder", "RepeatEncoder", "SeqToBatch", "SpikingNeuron"]
+__all__ = [
+    "IF", "LIF", "CumMean", "Delta", "ExpectationCompensation", "MeanDecoder", "MultiThreshold",
+    "RepeatEncoder", "SeqToBatch", "SpikingMatMul", "SpikingNeuron",
+]
