@@ -95,7 +95,18 @@ def case_elementwise():
     sel = emit(g, "where", [cond, g1, g2], name="where").outputs[0]
     d = emit(g, "dropout", [emit(g, "identity", [sel], name="id").outputs[0]], name="drop", attrs={"ratio": 0.1}).outputs[0]
     f = emit(g, "cast", [d], name="to64", attrs={"to": "float64"}).outputs[0]
-    g.outputs = [r, f]
+    hs = emit(g, "hard_sigmoid", ["x"], name="hsig", attrs={"alpha": 0.25, "beta": 0.4}).outputs[0]
+    hw = emit(g, "hard_swish", [hs], name="hswish").outputs[0]
+    lt = emit(g, "less", ["x", c], name="lt").outputs[0]
+    ge = emit(g, "greater_equal", ["x", "s"], name="ge").outputs[0]                # TN vs N
+    gt = emit(g, "greater", ["x", const(g, "zero", np.float32(0.0))], name="gt").outputs[0]
+    le = emit(g, "less_equal", ["s", const(g, "one", np.float32(1.0))], name="le").outputs[0]
+    eq = emit(g, "equal", [lt, gt], name="eq").outputs[0]
+    m = emit(g, "and", [lt, ge], name="and").outputs[0]
+    m = emit(g, "or", [m, emit(g, "not", [gt], name="not").outputs[0]], name="or").outputs[0]
+    m = emit(g, "xor", [emit(g, "xor", [m, le], name="xor").outputs[0], eq], name="xor2").outputs[0]
+    masked = emit(g, "where", [m, hw, const(g, "fill", np.float32(-1.0))], name="mask").outputs[0]
+    g.outputs = [r, f, masked]
     return g
 
 

@@ -99,7 +99,17 @@ CASES = {
     "reduce-sum-keepdims": ("ReduceSum", dict(keepdims=1), (3, 4), [_i(-1)]),
     "reduce-max": ("ReduceMax", dict(keepdims=0), (3, 4), [_i(1)]),
     "cast": ("Cast", dict(to=TensorProto.FLOAT16), (3, 4), []),
+    "hard-sigmoid": ("HardSigmoid", dict(alpha=0.3, beta=0.4), (3, 40), []),
+    "hard-sigmoid-default": ("HardSigmoid", {}, (3, 40), []),
+    "hard-swish": ("HardSwish", {}, (3, 40), []),
+    "equal": ("Equal", {}, (3, 4), ["x"]),
+    "less": ("Less", {}, (3, 4), [_f(4)]),
+    "greater": ("Greater", {}, (3, 4), [_f(3, 1)]),
+    "less-or-equal": ("LessOrEqual", {}, (3, 4), [np.float32(0.0)]),
+    "greater-or-equal": ("GreaterOrEqual", {}, (3, 4), [_f(4)]),
 }
+
+_BOOL_OUT = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Not"}
 
 
 def _case_model(op, attrs, sample, consts, opset=18):
@@ -112,8 +122,8 @@ def _case_model(op, attrs, sample, consts, opset=18):
         inputs.append(f"c{i}")
     node = helper.make_node(op, inputs, ["y"], name=op.lower(), **attrs)
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", *sample])
-    y = helper.make_tensor_value_info("y", attrs.get("to", TensorProto.FLOAT) if op == "Cast" else TensorProto.FLOAT,
-                                      None)
+    y_type = attrs.get("to") if op == "Cast" else TensorProto.BOOL if op in _BOOL_OUT else TensorProto.FLOAT
+    y = helper.make_tensor_value_info("y", y_type, None)
     model = helper.make_model(helper.make_graph([node], "op", [x], [y], initializer=inits),
                               opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 10
@@ -193,3 +203,53 @@ def test_neuron_makes_spikes_and_needs_time():
 def test_bad_shapes_are_rejected_with_the_node_name():
     with pytest.raises(Exception, match="node 'n' \\(conv\\).*channels"):
         _infer("conv", [Value("x", (3, 4, 4))], params={"weight": np.ones((2, 5, 1, 1), np.float32)})
+
+
+def _mask_model(nodes, inits=()):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = helper.make_model(helper.make_graph(nodes, "mask", [x], [y], initializer=list(inits)),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def _check(model, x):
+    graph = import_model(model).graph
+    (mine,) = Interpreter(graph).run({"x": x}).values()
+    theirs = run_ort(model, {"x": x})["y"]
+    assert mine.shape == theirs.shape and mine.dtype == theirs.dtype
+    np.testing.assert_allclose(mine, theirs, rtol=2e-6, atol=2e-6)
+    return graph
+
+
+def test_boolean_logic_selects_with_where():
+    """Comparisons, And/Or/Xor/Not on their bool results, and Where on a bool condition
+    (what transformers' attention-mask code writes)."""
+    nodes = [helper.make_node("Greater", ["x", "lo"], ["gt"]),
+             helper.make_node("Less", ["x", "hi"], ["lt"]),
+             helper.make_node("And", ["gt", "lt"], ["in"]),
+             helper.make_node("Equal", ["x", "x"], ["same"]),
+             helper.make_node("Not", ["in"], ["out"]),
+             helper.make_node("Or", ["out", "same"], ["any"]),
+             helper.make_node("Xor", ["any", "in"], ["cond"]),
+             helper.make_node("Where", ["cond", "x", "fill"], ["y"])]
+    inits = [_c("lo", np.float32(-0.5)), _c("hi", _f(4)), _c("fill", np.float32(-1e4))]
+    graph = _check(_mask_model(nodes, inits), R.standard_normal((5, 3, 4)).astype(np.float32))
+    assert [n.op for n in graph.nodes if n.op != "constant"] == ["greater", "less", "and", "equal", "not", "or",
+                                                                  "xor", "where"]
+
+
+
+def test_range_and_constant_of_shape_fold_to_constants():
+    """Range and ConstantOfShape on constants (and on the input's shape) fold away."""
+    nodes = [helper.make_node("Range", ["start", "limit", "delta"], ["r"]),        # [0, 1, 2, 3]
+             helper.make_node("Cast", ["r"], ["rf"], to=TensorProto.FLOAT),
+             helper.make_node("Shape", ["x"], ["shape"], start=1),
+             helper.make_node("ConstantOfShape", ["shape"], ["ones"],
+                              value=numpy_helper.from_array(np.array([2.0], np.float32))),
+             helper.make_node("Mul", ["x", "ones"], ["x2"]),
+             helper.make_node("Add", ["x2", "rf"], ["y"])]
+    inits = [_c("start", np.int64(0)), _c("limit", np.int64(4)), _c("delta", np.int64(1))]
+    graph = _check(_mask_model(nodes, inits), R.standard_normal((2, 3, 4)).astype(np.float32))
+    assert [n.op for n in graph.nodes if n.op != "constant"] == ["mul", "add"]

@@ -168,9 +168,12 @@ def global_avgpool(lw: Lowering, node: Node) -> None:
 
 
 # -- elementwise --------------------------------------------------------------------------
-_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "max": "Max", "min": "Min"}
+_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "max": "Max", "min": "Min",
+           "equal": "Equal", "less": "Less", "greater": "Greater", "less_equal": "LessOrEqual",
+           "greater_equal": "GreaterOrEqual", "and": "And", "or": "Or", "xor": "Xor"}
 _UNARY = {"relu": "Relu", "neg": "Neg", "abs": "Abs", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp",
-          "log": "Log", "sqrt": "Sqrt", "reciprocal": "Reciprocal", "erf": "Erf", "identity": "Identity"}
+          "log": "Log", "sqrt": "Sqrt", "reciprocal": "Reciprocal", "erf": "Erf", "identity": "Identity",
+          "hard_swish": "HardSwish", "not": "Not"}
 
 
 @lowering(*_BINARY)
@@ -190,6 +193,12 @@ def where(lw: Lowering, node: Node) -> None:
 @lowering(*_UNARY)
 def unary(lw: Lowering, node: Node) -> None:
     lw.emit(node, _UNARY[node.op], [lw.arg(node.inputs[0])])
+
+
+@lowering("hard_sigmoid")
+def hard_sigmoid(lw: Lowering, node: Node) -> None:
+    lw.emit(node, "HardSigmoid", [lw.arg(node.inputs[0])], alpha=float(node.attrs.get("alpha", 0.2)),
+            beta=float(node.attrs.get("beta", 0.5)))
 
 
 @lowering("dropout")

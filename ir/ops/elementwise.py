@@ -24,14 +24,19 @@ def _elementwise_flops(node, ins, outs):
     return prod(outs[0].shape)
 
 
-def _binary(name, fn, kind_fn, traits=(), doc=""):
+def _bool_dtype(node, ins):
+    return ["bool"]
+
+
+def _binary(name, fn, kind_fn, traits=(), doc="", boolean=False):
     def run(node, arrays):
         a, b = align(arrays)
         return [fn(a, b)]
 
     run.__doc__ = doc
+    extra = {"dtype": _bool_dtype} if boolean else {}
     op(name, arity=2, shape=broadcast_shapes, kind=_binary_kind(kind_fn),
-       flops=_elementwise_flops, traits={ELEMENTWISE, *traits})(run)
+       flops=_elementwise_flops, traits={ELEMENTWISE, *traits}, **extra)(run)
 
 
 _binary("add", np.add, kinds.add, doc="a + b. Spike + spike is count(2): the residual of "
@@ -46,13 +51,29 @@ _binary("min", np.minimum, lambda a, b: kinds.join(a, b) if a.levels and b.level
         doc="elementwise minimum.")
 
 
-def _unary(name, fn, kind_rule, traits=(), attrs=None, doc=""):
+# comparisons and boolean logic (attention masks): bool values, kind {0, 1}
+def _truth(a, b):
+    return kinds.SPIKE
+
+
+_binary("equal", np.equal, _truth, boolean=True, doc="a == b (bool).")
+_binary("less", np.less, _truth, boolean=True, doc="a < b (bool).")
+_binary("greater", np.greater, _truth, boolean=True, doc="a > b (bool).")
+_binary("less_equal", np.less_equal, _truth, boolean=True, doc="a <= b (bool).")
+_binary("greater_equal", np.greater_equal, _truth, boolean=True, doc="a >= b (bool).")
+_binary("and", np.logical_and, _truth, boolean=True, doc="a and b, on bool values.")
+_binary("or", np.logical_or, _truth, boolean=True, doc="a or b, on bool values.")
+_binary("xor", np.logical_xor, _truth, boolean=True, doc="a xor b, on bool values.")
+
+
+def _unary(name, fn, kind_rule, traits=(), attrs=None, doc="", boolean=False):
     def run(node, arrays):
         return [fn(node, arrays[0])]
 
     run.__doc__ = doc
+    extra = {"dtype": _bool_dtype} if boolean else {}
     op(name, arity=1, shape=same_shape, kind=kind_rule, flops=_elementwise_flops,
-       traits={ELEMENTWISE, *traits}, attrs=attrs or {})(run)
+       traits={ELEMENTWISE, *traits}, attrs=attrs or {}, **extra)(run)
 
 
 def _analog_kind(node, ins):
@@ -107,6 +128,17 @@ def _gelu(node, x):
     return (0.5 * x64 * (1 + erf(x64 / math.sqrt(2)))).astype(x.dtype)
 
 
+def _hard_sigmoid(node, x):
+    alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
+    y = np.asarray(alpha, x.dtype) * x + np.asarray(beta, x.dtype)
+    return np.clip(y, np.zeros((), x.dtype), np.ones((), x.dtype))
+
+
+def _hard_swish(node, x):
+    return x * np.clip(x * np.asarray(1 / 6, x.dtype) + np.asarray(0.5, x.dtype), np.zeros((), x.dtype),
+                       np.ones((), x.dtype))
+
+
 _unary("relu", _relu, _mapped_kind(_relu), doc="max(x, 0).")
 _unary("neg", lambda n, x: np.negative(x), _mapped_kind(lambda n, x: -x), doc="-x.")
 _unary("abs", lambda n, x: np.abs(x), _mapped_kind(lambda n, x: abs(x)), doc="|x|.")
@@ -121,6 +153,13 @@ _unary("reciprocal", lambda n, x: np.reciprocal(x), _analog_kind, traits={NONSPI
 _unary("erf", _erf, _analog_kind, traits={NONSPIKE}, doc="the error function.")
 _unary("gelu", _gelu, _analog_kind, traits={NONSPIKE}, attrs={"approximate": Attr(str, "none")},
        doc="x·Φ(x) (approximate='tanh': the tanh form).")
+_unary("hard_sigmoid", _hard_sigmoid, _mapped_kind(_hard_sigmoid),
+       attrs={"alpha": Attr(float, 0.2), "beta": Attr(float, 0.5)},
+       doc="max(0, min(1, alpha·x + beta)) (MobileNetV3's squeeze-excite gate).")
+_unary("hard_swish", _hard_swish, _mapped_kind(_hard_swish), traits={NONSPIKE},
+       doc="x·max(0, min(1, x/6 + 1/2)) (MobileNetV3).")
+_unary("not", lambda n, x: np.logical_not(x), lambda node, ins: [kinds.SPIKE], boolean=True,
+       doc="not x, on bool values.")
 
 
 def _cast_dtype(node, ins):

@@ -164,8 +164,10 @@ class Context:
         (they must be 1 there)."""
         if self.is_data(tensor):
             return self.value(tensor)
-        if self.status(tensor) == CONST:
-            value = self.const(tensor)
+        values = self.probe_values(tensor)
+        if self.status(tensor) == CONST or all(v.shape == values[0].shape and np.array_equal(v, values[0])
+                                               for v in values[1:]):
+            value = self.const(tensor)  # or computed from per-sample dims only (a ConstantOfShape)
             offset = out.full_rank - value.ndim          # numpy aligns shapes on the right
             drop = [j for j in range(value.ndim) if out.is_batch_axis(j + offset)]
             for j in drop:      # a file with a fixed batch may hold a batch-sized constant
@@ -177,7 +179,6 @@ class Context:
             return self.constant(tensor, value.squeeze(axis=tuple(drop)) if drop else value)
         # computed from input shapes only, broadcast over the batch (an expanded class token)
         layout = classify(self.shapes(tensor), self._sizes())
-        values = self.probe_values(tensor)
         if layout is None or layout.axes != "N":
             raise self.fail(f"input {tensor!r} is computed from the input's shape in a way snnc cannot lift")
         per_sample = [np.moveaxis(v, layout.pos + 1, 0) if layout.batch == ("1", "N") else np.moveaxis(v, layout.pos, 0)

@@ -6,9 +6,12 @@ from onnx import helper
 
 from snnc.onnx.importer.context import Context, converter
 
-_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min"}
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "max", "Min": "min",
+           "Equal": "equal", "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
+           "GreaterOrEqual": "greater_equal", "And": "and", "Or": "or", "Xor": "xor"}
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
-          "Neg": "neg", "Abs": "abs", "Reciprocal": "reciprocal", "Erf": "erf", "Identity": "identity"}
+          "Neg": "neg", "Abs": "abs", "Reciprocal": "reciprocal", "Erf": "erf", "Identity": "identity",
+          "HardSwish": "hard_swish", "Not": "not"}
 
 
 def _broadcast(ctx: Context, op: str, tensors: list[str], attrs=None) -> str:
@@ -41,6 +44,12 @@ def dropout(ctx: Context, node) -> None:
 @converter("Gelu")
 def gelu(ctx: Context, node) -> None:
     ctx.emit("gelu", [ctx.value(node.input[0])], attrs={"approximate": ctx.attr("approximate", "none")})
+
+
+@converter("HardSigmoid")
+def hard_sigmoid(ctx: Context, node) -> None:
+    ctx.emit("hard_sigmoid", [ctx.value(node.input[0])],
+             attrs={"alpha": float(ctx.attr("alpha", 0.2)), "beta": float(ctx.attr("beta", 0.5))})
 
 
 @converter("Cast")
