@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from snnc.nn import CumMean, Delta, ExpectationCompensation, MultiThreshold, SpikingMatMul
+from snnc.nn import CumMean, Delta, ExpectationCompensation, MultiThreshold, SIExp, SpikingMatMul
 
 f32 = np.float32
 
@@ -234,3 +234,56 @@ def test_spiking_matmul_on_multithreshold_spikes(rng):
 def test_spiking_matmul_rejects_mismatched_time():
     with pytest.raises(ValueError):
         SpikingMatMul()(torch.zeros(2, 1, 3, 3), torch.zeros(3, 1, 3, 3))
+
+
+# ---------------------------------------------------------------- SI-exp (SIT Eq. 2-4)
+
+def ref_siexp(x, th, h, d):
+    """Element by element in float32: v(1) = x; z(t) = [v(t) >= T(t)]; v(t+1) = v(t) − h(t)z(t);
+    out = Σ d(t) z(t) (the sum in order t = 1..K)."""
+    x = x.astype(np.float32)
+    K = len(th)
+    z = np.zeros((K, *x.shape), dtype=np.float32)
+    out = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        v = x[idx]
+        acc = f32(0.0)
+        for t in range(K):
+            if v >= f32(th[t]):
+                z[(t, *idx)] = 1.0
+                v = f32(v - f32(h[t]))
+            acc = f32(acc + f32(d[t]) * z[(t, *idx)])
+        out[idx] = acc
+    return z, out
+
+
+def test_siexp_binary_code_tables():
+    # T = h = d = 2^-t: SI-exp becomes a K-bit binary coder of x in [0, 1)
+    K = 4
+    tab = [2.0 ** -(t + 1) for t in range(K)]
+    neuron = SIExp(K, tab, tab, tab)
+    x = torch.tensor([0.6875, 0.3, 0.0, 0.99])
+    np.testing.assert_array_equal(neuron.spike_train(x).numpy().T,
+                                  [[1, 0, 1, 1], [0, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+    np.testing.assert_array_equal(neuron(x).numpy(), np.floor(x.numpy() * 16) / 16)
+
+
+@pytest.mark.parametrize("K", [1, 5, 12])
+def test_siexp_matches_reference(K, rng):
+    th = rng.uniform(-1.0, 1.0, size=K).astype(np.float32)
+    h = rng.uniform(0.0, 0.5, size=K).astype(np.float32)
+    d = rng.uniform(0.0, 2.0, size=K).astype(np.float32)
+    x = rng.uniform(-1.0, 1.0, size=(3, 2, 7)).astype(np.float32)   # [T, N, D]
+    neuron = SIExp(K, th, h, d)
+    z_want, out_want = ref_siexp(x, th, h, d)
+    xt = torch.from_numpy(x)
+    np.testing.assert_array_equal(neuron.spike_train(xt).numpy(), z_want)
+    np.testing.assert_allclose(neuron(xt).numpy(), out_want, rtol=1e-6, atol=1e-6)
+    assert z_want.any() and not z_want.all()
+
+
+def test_siexp_rejects_bad_tables():
+    with pytest.raises(ValueError):
+        SIExp(3, [0.0, 0.0], [0.0] * 3, [0.0] * 3)
+    with pytest.raises(ValueError):
+        SIExp(0, [], [], [])

@@ -3,11 +3,12 @@
 Tensors carry a leading time axis: ``[T, N, ...]`` (SpikingJelly's multi-step mode).
 """
 
-from .conversion import CumMean, Delta, ExpectationCompensation, MultiThreshold, SpikingMatMul
+from .conversion import (CumMean, Delta, ExpectationCompensation, MultiThreshold, SIExp,
+                         SpikingMatMul)
 from .encoding import MeanDecoder, RepeatEncoder, SeqToBatch
 from .neurons import IF, LIF, SpikingNeuron
 
 __all__ = [
     "IF", "LIF", "CumMean", "Delta", "ExpectationCompensation", "MeanDecoder", "MultiThreshold",
-    "RepeatEncoder", "SeqToBatch", "SpikingMatMul", "SpikingNeuron",
+    "RepeatEncoder", "SeqToBatch", "SIExp", "SpikingMatMul", "SpikingNeuron",
 ]
