@@ -82,3 +82,36 @@ def export_torchscript(model: nn.Module, x: torch.Tensor, path, *, dynamic_batch
         torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=opset, input_names=["x"],
                           output_names=["y"], do_constant_folding=False,
                           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}} if dynamic_batch else None)
+
+
+class MaskedAttention(nn.Module):
+    """transformers-style attention mask code: bool comparisons of token ids, ``&``, ``~``,
+    ``masked_fill`` (Where on a bool condition), positions from ``arange`` (Range) and the
+    additive ``(1 - mask) * -1e4`` bias before a softmax."""
+
+    def forward(self, ids: torch.Tensor, x: torch.Tensor):
+        mask = (ids != 0) & (ids < 100)
+        pos = torch.arange(ids.shape[1])
+        y = x.masked_fill(~mask[..., None], 0.0) + pos[None, :, None].to(x.dtype)
+        bias = (1.0 - mask[:, None, :].to(x.dtype)) * -1e4
+        return y, torch.softmax(y @ y.transpose(1, 2) + bias, dim=-1)
+
+
+class MobileNetV3Block(nn.Module):
+    """A MobileNetV3 inverted-residual block: depthwise conv, Hardswish, a squeeze-excite
+    gate with Hardsigmoid."""
+
+    def __init__(self, channels: int = 8, squeeze: int = 4):
+        super().__init__()
+        self.expand = nn.Conv2d(channels, 2 * channels, 1)
+        self.dw = nn.Conv2d(2 * channels, 2 * channels, 3, padding=1, groups=2 * channels)
+        self.act = nn.Hardswish()
+        self.fc1 = nn.Conv2d(2 * channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, 2 * channels, 1)
+        self.gate = nn.Hardsigmoid()
+        self.project = nn.Conv2d(2 * channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.dw(self.act(self.expand(x))))
+        h = h * self.gate(self.fc2(torch.relu(self.fc1(h.mean((2, 3), keepdim=True)))))
+        return x + self.project(h)

@@ -3,7 +3,10 @@ gives onnxruntime's output. Plus the registry's shape and kind rules on their ow
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
@@ -253,3 +256,49 @@ def test_range_and_constant_of_shape_fold_to_constants():
     inits = [_c("start", np.int64(0)), _c("limit", np.int64(4)), _c("delta", np.int64(1))]
     graph = _check(_mask_model(nodes, inits), R.standard_normal((2, 3, 4)).astype(np.float32))
     assert [n.op for n in graph.nodes if n.op != "constant"] == ["mul", "add"]
+
+
+# -- the ANN zoo's ops, as PyTorch's TorchScript exporter writes them ---------------------
+
+def test_transformers_attention_mask_imports(tmp_path, capsys):
+    import torch
+    from ann_models import MaskedAttention
+    from snnc.cli import main
+
+    path = tmp_path / "mask.onnx"
+    ids = torch.tensor([[5, 0, 120, 7, 99], [0, 3, 4, 200, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(MaskedAttention(), (ids, torch.randn(2, 5, 6)), str(path), dynamo=False,
+                          opset_version=17, input_names=["ids", "x"], output_names=["y", "attn"],
+                          dynamic_axes={"ids": {0: "N"}, "x": {0: "N"}, "y": {0: "N"}, "attn": {0: "N"}})
+    main(["show", str(path)])
+    shown = capsys.readouterr().out
+    for op in ("equal(", "not(", "less(", "and(", "where(", "softmax["):
+        assert op in shown
+    model = onnx.load(path)
+    assert {"Range", "Where", "And", "Not", "Less", "Equal"} <= {n.op_type for n in model.graph.node}
+    graph = import_model(model).graph
+    feeds = {"ids": np.array([[5, 0, 120, 7, 99], [0, 3, 4, 200, 1], [1, 1, 1, 1, 0]]),
+             "x": R.standard_normal((3, 5, 6)).astype(np.float32)}
+    mine, theirs = Interpreter(graph).run(feeds), run_ort(model, feeds)
+    for out in ("y", "attn"):
+        np.testing.assert_allclose(mine[out], theirs[out], rtol=1e-5, atol=1e-5)
+
+
+def test_mobilenetv3_block_imports(tmp_path, capsys):
+    import torch
+    from ann_models import MobileNetV3Block, export_torchscript
+    from snnc.cli import main
+
+    path = tmp_path / "mbv3.onnx"
+    torch.manual_seed(0)
+    export_torchscript(MobileNetV3Block(), torch.randn(1, 8, 6, 6), path)
+    main(["show", str(path)])
+    shown = capsys.readouterr().out
+    assert "hard_swish(" in shown and "hard_sigmoid[alpha=0.166667]" in shown
+    model = onnx.load(path)
+    graph = import_model(model).graph
+    x = R.standard_normal((3, 8, 6, 6)).astype(np.float32)
+    (mine,) = Interpreter(graph).run({"x": x}).values()
+    np.testing.assert_allclose(mine, run_ort(model, {"x": x})["y"], rtol=1e-5, atol=1e-5)
