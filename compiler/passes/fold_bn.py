@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.ir.graph import Graph, Node
+from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis
 from snnc.passes.manager import PassReport, register
 from snnc.passes.rewrite import can_bypass, bypass, keep_output_names, only_reader, readers_note
@@ -64,22 +65,31 @@ def why_not(graph: Graph, bn: Node) -> str | None:
     return None
 
 
+def fold(graph: Graph, match: Match) -> None:
+    """Fold the matched BatchNorm into the layer making its input, and remove it."""
+    bn = match["bn"]
+    layer = graph.producer(bn.inputs[0])
+    factor = bn_factor(bn)
+    shift = bn.params["bias"].astype(np.float64) - bn.params["mean"].astype(np.float64) * factor
+    layer.params = fold_affine(layer, factor, shift)
+    bypass(graph, bn, layer.outputs[0])
+
+
+#: every BatchNorm is a candidate; :func:`why_not` says why one stays
+RULE = Rule("fold-bn", Pat("batchnorm", name="bn"), fold, check=lambda g, m: why_not(g, m["bn"]))
+
+
 @register("fold-bn")
 def fold_batchnorm(graph: Graph, report: PassReport | None = None) -> Graph:
     """Fold every BatchNorm after a conv/conv_transpose/linear into its weights and bias."""
     report = report if report is not None else PassReport("fold-bn")
-    g = graph.copy()
-    for bn in [n for n in g.nodes if n.op == "batchnorm"]:
-        reason = why_not(g, bn)
-        if reason is not None:
-            report.leave(bn.name, reason)
-            continue
-        layer = g.producer(bn.inputs[0])
-        factor = bn_factor(bn)
-        shift = bn.params["bias"].astype(np.float64) - bn.params["mean"].astype(np.float64) * factor
-        layer.params = fold_affine(layer, factor, shift)
-        bypass(g, bn, layer.outputs[0])
-        report.add("folded")
+    g, log = apply_rules(graph, [RULE])
+    outcome = {e.node: e.reason for e in log.applied + log.declined}
+    for node in (n.name for n in graph.nodes if n.name in outcome):     # reported in graph order
+        if outcome[node] is None:
+            report.add("folded")
+        else:
+            report.leave(node, outcome[node])
     for key in ("folded", "left"):
         report.counts.setdefault(key, 0)
     return keep_output_names(g, graph.outputs)
