@@ -114,7 +114,7 @@ def test_compile_summary_and_artifact_files(artifact):
     for word in ("check", "chip", "host", "energy", "latency", "wrote"):
         assert word in stdout
     files = {p.name for p in (root / "art").iterdir()}
-    assert files == {"manifest.json", "program.json", "mapping.json", "report.json", "report.html", "model.net"}
+    assert files == {"manifest.json", "program.json", "weights.bin", "mapping.json", "report.json", "report.html", "model.net"}
     report = json.loads((root / "art" / "report.json").read_text())
     assert report["deployment"]["cores"] >= 1 and report["total"]["energy_pj"] > 0
     assert report["deployment"]["timing"]["latency_s"] > 0

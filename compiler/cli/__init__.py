@@ -4,7 +4,7 @@ A :class:`~snnc.ir.errors.SnncError` (anything the user can cause) prints one li
 ``snnc: error: ...`` and exits 2. Any other exception is a bug in snnc: it prints one
 line ``snnc: internal error: ...`` and exits :data:`INTERNAL_ERROR` (70, ``EX_SOFTWARE``
 of sysexits.h), so scripts can tell a bad input from a bug; ``--debug`` shows the
-traceback.
+traceback. SIGTERM unwinds like Ctrl-C (temporary outputs removed) and exits 143.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from snnc.files import Terminated, install_signal_handlers
+
+    install_signal_handlers()
     try:
         return int(args.run(args) or 0)
     except SnncError as err:
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("snnc: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("snnc: terminated (SIGTERM); nothing was left half-written", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         return 0
     except Exception as err:  # noqa: BLE001 -- the last resort: a bug, never a user's mistake

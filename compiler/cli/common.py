@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.files import atomic_write, refuse_existing
+from snnc.files import atomic_write, check_output
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
 
@@ -33,7 +33,7 @@ def load_graph(path: Path) -> Graph:
 
 def write_text(path: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``path`` atomically; an existing file needs ``force``."""
-    refuse_existing(path, force)
+    check_output(path, force)
     atomic_write(path, text)
 
 

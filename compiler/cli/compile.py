@@ -40,11 +40,11 @@ def run(args) -> int:
     from snnc.backends.sim import digits_inputs, random_inputs
     from snnc.cli.common import load_npy
     from snnc.deploy import compile_model, write_artifact
+    from snnc.deploy.artifact import check_artifact_output
     from snnc.deploy.summary import summary
     from snnc.passes import DEFAULT_PIPELINE
 
-    if args.output.exists() and not args.force:
-        raise SnncError(f"{args.output} exists; pass --force to replace it")
+    check_artifact_output(args.output, args.force)
     if args.samples is not None and args.samples < 1:
         raise SnncError(f"--samples must be >= 1, got {args.samples}")
     graph = load_graph(args.model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from snnc.files import check_output
 from snnc.ir.errors import SnncError
 
 
@@ -45,8 +46,7 @@ def run(args) -> int:
     from snnc.onnx.export import export
     from snnc.onnx.summary import describe
 
-    if args.output.exists() and not args.force:
-        raise SnncError(f"{args.output} exists; pass --force to overwrite it")
+    check_output(args.output, args.force)
     if args.timesteps < 1:
         raise SnncError(f"--timesteps must be >= 1, got {args.timesteps}")
     torch.manual_seed(args.seed)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snnc.cli.common import add_model_argument, load_graph, write_text
-from snnc.ir.errors import SnncError
+from snnc.files import check_output
 
 
 def add_parser(sub) -> None:
@@ -39,8 +39,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from snnc.passes import PassReport, run_pipeline
 
-    if args.output.exists() and not args.force:
-        raise SnncError(f"{args.output} exists; pass --force to overwrite it")
+    check_output(args.output, args.force)
     graph = load_graph(args.model)
     reports: list[PassReport] = []
     result = run_pipeline(graph, args.passes, verify_each=args.verify_each, print_after=args.print_after,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from snnc.cli.common import add_model_argument, write_text
 from snnc.cli.simulate import add_input_arguments, run_simulation
-from snnc.ir.errors import SnncError
+from snnc.files import check_output
 
 
 def add_parser(sub) -> None:
@@ -42,8 +42,8 @@ def run(args) -> int:
     from snnc.backends.energy import load_model
     from snnc.report import build_report, render
 
-    if args.output is not None and args.output.exists() and not args.force:
-        raise SnncError(f"{args.output} exists; pass --force to overwrite it")
+    if args.output is not None:
+        check_output(args.output, args.force)
     model = load_model(args.energy_model)          # fail on a bad model before simulating
     graph, result, _, _, _ = run_simulation(args, integer_as=args.integer_as)
     text = render(build_report(graph, result, model), args.format)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.ir.errors import SnncError
+from snnc.files import check_output
 
 
 def add_parser(sub) -> None:
@@ -39,8 +39,8 @@ def run(args) -> int:
     from snnc.cli.simulate import save_npz
     from snnc.deploy import load_artifact
 
-    if args.output is not None and args.output.exists() and not args.force:
-        raise SnncError(f"{args.output} exists; pass --force to overwrite it")
+    if args.output is not None:
+        check_output(args.output, args.force)
     manifest, program, _ = load_artifact(args.artifact)
     raw = load_npy(args.input) if args.input is not None else random_inputs(program, 1)
     steps = args.timesteps or manifest.get("timesteps")

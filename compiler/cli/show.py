@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snnc.cli.common import add_model_argument, load_graph, write_text
+from snnc.files import check_output
 
 
 def add_parser(sub) -> None:
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if args.output:
+        check_output(args.output, args.force)
     graph = load_graph(args.model)
     if args.json:
         from snnc.ir.serialize import to_json

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.cli.common import add_model_argument, load_graph, load_npy
-from snnc.files import atomic_write, refuse_existing
+from snnc.files import atomic_write, check_output
 from snnc.ir.errors import SnncError
 
 
@@ -108,7 +108,7 @@ def run_simulation(args, integer_as: str = "macs"):
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray], force: bool) -> None:
     """Write ``arrays`` to ``path`` atomically; an existing file needs ``force``."""
-    refuse_existing(path, force)
+    check_output(path, force)
     if path.suffix != ".npz":
         raise SnncError(f"{path}: the output is a numpy archive; name it .npz")
     buffer = io.BytesIO()
@@ -119,8 +119,8 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray], force: bool) -> None:
 def run(args) -> int:
     from snnc.report.text import fmt_count
 
-    if args.output is not None and args.output.exists() and not args.force:
-        raise SnncError(f"{args.output} exists; pass --force to overwrite it")
+    if args.output is not None:
+        check_output(args.output, args.force)
     graph, result, labels, described, seconds = run_simulation(args)
     print(f"simulated {graph.name}: {described}, T={result.timesteps}, numerics {result.numerics}, "
           f"engine {args.engine}, {seconds:.2f} s ({result.samples / max(seconds, 1e-9):.1f} samples/s)")

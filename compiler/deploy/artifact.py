@@ -2,8 +2,9 @@
 
     OUTDIR/
       manifest.json   what this is: format, snnc version, source model, target, inputs, files
-      program.json    the quantised program (snnc IR JSON: integer weights, Loihi neuron
-                      parameters, the host ops around the chip)
+      program.json    the quantised program's structure (snnc IR JSON: ops, Loihi neuron
+                      attributes, the host ops around the chip) and its weights table
+      weights.bin     every parameter array, raw little-endian (snnc.deploy.weights)
       mapping.json    every core: its chip, its tiles (layer, neuron box) and loads; the
                       host partition with reasons and costs; the target table
       report.json     energy and ops per layer (snnc report), plus ``deployment``:
@@ -11,26 +12,44 @@
       report.html     the same, one self-contained page
       model.net       lava-dl netx HDF5, when the chip is a chain of input/conv/flatten/dense
 
-The folder is written atomically: built next to OUTDIR under a temporary name, then
-renamed; an existing OUTDIR is replaced only with ``force``.
+The manifest lists every other file with its size and SHA-256; :func:`load_artifact`
+checks them all before it parses any (snnc.deploy.manifest). The folder is written
+atomically: built next to OUTDIR under a ``.snnc-tmp-*`` name, then renamed; an existing
+OUTDIR is replaced only with ``force``, and only when snnc wrote it (snnc.files).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from snnc._version import __version__
-from snnc.ir.errors import SnncError
+from snnc.deploy.manifest import FORMAT, MANIFEST, VERSION, describe_files, snnc_wrote, verify
+from snnc.deploy.weights import attach, pack, write_weights
+from snnc.files import check_output, replace_dir, temp_dir
+from snnc.ir.errors import IRError, SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.serialize import from_json, to_json
+from snnc.ir.serialize import graph_from_dict, graph_to_dict
 
-FORMAT = "snnc-loihi-artifact"
-VERSION = 1
-MANIFEST = "manifest.json"
+__all__ = ["FORMAT", "VERSION", "MANIFEST", "check_artifact_output", "load_artifact", "write_artifact"]
+
+
+def check_artifact_output(outdir: Path, force: bool) -> None:
+    """Refuse an OUTDIR that must not be written or replaced (before compiling)."""
+    check_output(outdir, force, folder=True, owned=snnc_wrote)
+
+
+def _structure(program: Graph) -> tuple[dict, list[bytes], int]:
+    """program.json's document (the IR without params, plus the weights table), the
+    weights chunks, the raw quantised bytes."""
+    table, chunks, raw = pack(program)
+    bare = program.copy()
+    bare.values = {name: bare.values[name] for name in program.values}   # keep the document order
+    for node in bare.nodes:
+        node.params = {}
+    doc = graph_to_dict(bare)
+    doc["weights"] = {"file": "weights.bin", "arrays": table}
+    return doc, chunks, raw
 
 
 def write_artifact(c, outdir: Path, *, force: bool = False, source: str = "") -> list[str]:
@@ -39,71 +58,52 @@ def write_artifact(c, outdir: Path, *, force: bool = False, source: str = "") ->
     from snnc.deploy.html import render_deployment_html
 
     outdir = Path(outdir)
-    if outdir.exists() and not force:
-        raise SnncError(f"{outdir} exists; pass --force to replace it")
-    if outdir.exists() and not outdir.is_dir():
-        raise SnncError(f"{outdir} exists and is not a folder")
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=f".{outdir.name}."))
-    try:
-        files = {"program": "program.json", "mapping": "mapping.json", "report": "report.json",
-                 "report_html": "report.html"}
-        (tmp / "program.json").write_text(to_json(c.program))
+    check_artifact_output(outdir, force)
+    with temp_dir(outdir) as tmp:
+        roles = {"program": "program.json", "weights": "weights.bin", "mapping": "mapping.json",
+                 "report": "report.json", "report_html": "report.html"}
+        doc, chunks, raw = _structure(c.program)
+        (tmp / "program.json").write_text(json.dumps(doc))
+        stored = write_weights(tmp / "weights.bin", chunks)
         (tmp / "mapping.json").write_text(json.dumps(c.mapping.to_dict(), indent=1))
         if c.report["deployment"]["netx"]["written"]:
             notes = write_netx(c.program, tmp / "model.net")
             c.report["deployment"]["netx"]["notes"] = notes
-            files["netx"] = "model.net"
+            roles["netx"] = "model.net"
         (tmp / "report.json").write_text(json.dumps(c.report, indent=1, default=float))
         (tmp / "report.html").write_text(render_deployment_html(c.report))
         manifest = {
-            "format": FORMAT, "version": VERSION, "snnc_version": __version__, "model": c.source.name,
-            "source": source, "target": c.mapping.target.name,
+            "format": FORMAT, "version": VERSION, "written_by": "snnc", "snnc_version": __version__,
+            "model": c.source.name, "source": source, "target": c.mapping.target.name,
             "timesteps": c.report.get("timesteps"),
             "inputs": {n: {"shape": list(c.program.values[n].shape), "axes": c.program.values[n].axes}
                        for n in c.program.inputs},
             "outputs": list(c.program.outputs),
-            "cores": len(c.mapping.cores), "chips": c.mapping.chips, "files": files,
+            "cores": len(c.mapping.cores), "chips": c.mapping.chips,
+            "weights": {"arrays": len(doc["weights"]["arrays"]), "raw_bytes": raw, "stored_bytes": stored},
+            "roles": roles, "files": describe_files(tmp, list(roles.values())),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _replace(tmp, outdir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return sorted(files.values()) + [MANIFEST]
-
-
-def _replace(new: Path, outdir: Path) -> None:
-    if not outdir.exists():
-        os.replace(new, outdir)
-        return
-    old = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=f".{outdir.name}.old."))
-    os.rmdir(old)
-    os.replace(outdir, old)
-    os.replace(new, outdir)
-    shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, outdir)
+    return sorted(roles.values()) + [MANIFEST]
 
 
 def load_artifact(outdir: Path) -> tuple[dict, Graph, dict]:
-    """(manifest, the quantised program, the mapping) of an artifact folder."""
+    """(manifest, the quantised program, the mapping) of an artifact folder, verified
+    (format, version, every file's name, type, size and SHA-256) before anything is parsed."""
     outdir = Path(outdir)
-    if not outdir.is_dir():
-        raise SnncError(f"{outdir}: no such artifact folder (make one with snnc compile -o {outdir})")
+    manifest, contents = verify(outdir)
+    where = f"{outdir}/{manifest['roles']['program']}"
     try:
-        manifest = json.loads((outdir / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise SnncError(f"{outdir}: not an snnc artifact (no {MANIFEST})") from None
-    except json.JSONDecodeError as err:
-        raise SnncError(f"{outdir}/{MANIFEST}: not JSON ({err})") from err
-    if manifest.get("format") != FORMAT:
-        raise SnncError(f"{outdir}: not an snnc Loihi artifact (format {manifest.get('format')!r})")
-    if manifest.get("version") != VERSION:
-        raise SnncError(f"{outdir}: artifact version {manifest.get('version')} is not supported "
-                        f"(this snnc reads {VERSION}); recompile it")
-    files = manifest.get("files", {})
-    try:
-        program = from_json((outdir / files["program"]).read_text())
-        mapping = json.loads((outdir / files["mapping"]).read_text())
-    except (KeyError, FileNotFoundError) as err:
-        raise SnncError(f"{outdir}: the artifact is incomplete ({err}); recompile it") from None
+        doc = json.loads(contents["program"])
+        mapping = json.loads(contents["mapping"])
+        weights = doc.pop("weights")["arrays"] if isinstance(doc, dict) else None
+        program = graph_from_dict(doc) if isinstance(doc, dict) else None
+    except (ValueError, RecursionError, KeyError, TypeError) as err:
+        raise SnncError(f"{where}: not the program snnc writes ({str(err)[:80]}); recompile the artifact") from None
+    except IRError as err:
+        raise SnncError(f"{where}: {err}; recompile the artifact") from None
+    if program is None:
+        raise SnncError(f"{where}: not an snnc IR document; recompile the artifact")
+    attach(program, weights, contents["weights"], f"{outdir}/{manifest['roles']['weights']}")
     return manifest, program, mapping

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import onnx
 
+from snnc.files import check_output
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.onnx import dialect
 from snnc.onnx.io import save_model
@@ -202,8 +203,7 @@ def export(model, example_input, path, *, input_names=None, output_names=None,
     Returns the ModelProto that was written.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise SnncError(f"{path} exists; pass overwrite=True (--force) to replace it")
+    check_output(path, overwrite)
     proto = to_onnx(model, example_input, input_names=input_names, output_names=output_names)
     if check:
         onnx.checker.check_model(proto, full_check=True)

@@ -27,6 +27,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from snnc.files import check_output
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Node, Value, first_free
 from snnc.ir.registry import get
@@ -287,8 +288,7 @@ def graph_to_onnx(graph: Graph, *, check: bool = True) -> onnx.ModelProto:
 def save_graph(graph: Graph, path: str | os.PathLike, *, overwrite: bool = False) -> onnx.ModelProto:
     """Write ``graph`` to ``path`` as ONNX (checked, atomically); returns the model."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise SnncError(f"{path} exists; pass --force to overwrite it")
+    check_output(path, overwrite)
     model = graph_to_onnx(graph)
     save_model(model, path)
     return model
