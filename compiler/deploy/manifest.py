@@ -119,7 +119,7 @@ def verify(folder: str | os.PathLike) -> tuple[dict, dict[str, object]]:
                             "files); the manifest was altered: recompile the artifact")
         for name in list(files) + list(roles.values()):
             if not plain_name(name):
-                raise SnncError(f"{folder}/{MANIFEST}: file {str(name)[:80]!r} is not a plain name inside the "
+                raise SnncError(f"{folder}/{MANIFEST}: file {str(name)[:200]!r} is not a plain name inside the "
                                 "artifact (absolute paths, '..' and subfolders are refused); the manifest was "
                                 "altered: recompile the artifact")
         for role in REQUIRED:
