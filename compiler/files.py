@@ -93,7 +93,11 @@ def check_output(path: str | os.PathLike, force: bool, *, folder: bool = False,
     path = Path(path)
     _check_names(path)
     here = Path.cwd().resolve()
-    if path.resolve() in (here, *here.parents):
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as err:        # a symlink loop
+        raise SnncError(f"{path}: cannot resolve ({err}); choose another output") from None
+    if resolved in (here, *here.parents):
         raise SnncError(f"{path} is the current folder or one above it; name a new {'folder' if folder else 'file'}")
     _check_parent(path)
     clean_stale(path.parent)
@@ -157,7 +161,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _temp_prefix(path: Path) -> str:
+def temp_prefix(path: Path) -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-{path.name[:80]}."
 
 
@@ -171,7 +175,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path), suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     except OSError as err:
         raise _os_error(path, err) from err
     try:
@@ -201,7 +205,7 @@ def temp_dir(beside: Path) -> Iterator[Path]:
     beside = Path(beside)
     try:
         beside.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=beside.parent, prefix=_temp_prefix(beside)))
+        tmp = Path(tempfile.mkdtemp(dir=beside.parent, prefix=temp_prefix(beside)))
         os.chmod(tmp, 0o777 & ~umask())
     except OSError as err:
         raise _os_error(beside, err) from err
@@ -226,7 +230,7 @@ def replace_dir(new: Path, outdir: Path) -> None:
         os.unlink(outdir)
         os.replace(new, outdir)
         return
-    old = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=_temp_prefix(outdir) + "old."))
+    old = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=temp_prefix(outdir) + "old."))
     os.rmdir(old)
     os.replace(outdir, old)
     os.replace(new, outdir)

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from snnc.files import atomic_write
+from snnc.files import atomic_write, temp_prefix
 from snnc.ir.errors import SnncError
 
 # protobuf refuses to serialise a single message past 2 GiB; larger models keep their
@@ -28,7 +28,7 @@ def save_model(proto: onnx.ModelProto, path: str | os.PathLike) -> None:
         atomic_write(path, proto.SerializeToString())
         return
     data_name = path.name + ".data"
-    tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=".snnc-"))
+    tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=temp_prefix(path)))
     try:
         onnx.save_model(proto, tmp_dir / path.name, save_as_external_data=True,
                         all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
