@@ -41,11 +41,23 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like KeyboardInterrupt so that clean-ups run."""
 
 
-def install_signal_handlers() -> None:
-    """Turn SIGTERM into :class:`Terminated` (the main thread only; the CLI calls this)."""
+def install_signal_handlers():
+    """Turn SIGTERM into :class:`Terminated`; returns the previous handler (None off the
+    main thread, where Python cannot set one). The CLI installs it around a command."""
     def _raise(signum, frame):
         raise Terminated(signum)
-    signal.signal(signal.SIGTERM, _raise)
+    try:
+        return signal.signal(signal.SIGTERM, _raise)
+    except ValueError:
+        return None
+
+
+def restore_signal_handlers(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except ValueError:
+            pass
 
 
 def umask() -> int:

@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from snnc.files import Terminated, install_signal_handlers
+    from snnc.files import Terminated, install_signal_handlers, restore_signal_handlers
 
-    install_signal_handlers()
+    previous = install_signal_handlers()
     try:
         return int(args.run(args) or 0)
     except SnncError as err:
@@ -63,3 +63,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snnc: internal error: {type(err).__name__}: {err} "
               "(please report this bug; run with --debug for the traceback)", file=sys.stderr)
         return INTERNAL_ERROR
+    finally:
+        restore_signal_handlers(previous)
