@@ -189,3 +189,66 @@ def test_foreign_or_future_artifacts_are_refused(built, tmp_path, fmt, version, 
     art = _copy(built, tmp_path)
     _edit(art, lambda m: m.update(format=fmt, version=version))
     assert says in one_error_line(snnc("run", art))
+
+
+_ODD = [None, True, -1, 2**70, 1.5, "", "x", "../x", "/dev/zero", [], {}, [1, "a"], {"a": 1}]
+
+
+def _mutate(rng, doc):
+    """One seeded mutation of a JSON document: a value swapped for an odd one, a key
+    deleted, or a list entry duplicated; returns a description."""
+    path, node = [], doc
+    while isinstance(node, (dict, list)) and node and rng.random() < 0.8:
+        key = list(node)[rng.integers(len(node))] if isinstance(node, dict) else int(rng.integers(len(node)))
+        path.append(key)
+        if not isinstance(node[key], (dict, list)) or not node[key]:
+            break
+        node = node[key]
+    if not path:
+        return "nothing"
+    parent = doc
+    for key in path[:-1]:
+        parent = parent[key]
+    what = rng.integers(3)
+    if what == 0:
+        parent[path[-1]] = _ODD[rng.integers(len(_ODD))]
+    elif what == 1 and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif isinstance(parent, list):
+        parent.append(parent[path[-1]])
+    return str(path)
+
+
+def test_mutated_manifests_and_weight_tables_never_escape_as_tracebacks(built, tmp_path):
+    """300 seeded mutations, in process: load_artifact returns or raises SnncError, nothing
+    else. Mutations of program.json are re-hashed into the manifest, so they reach the
+    weights-table checks behind the checksums."""
+    from snnc.ir.errors import SnncError
+
+    art = _copy(built, tmp_path)
+    manifest0 = (art / "manifest.json").read_text()
+    program0 = (art / "program.json").read_text()
+    rng = np.random.default_rng(17)
+    outcomes = {"loaded": 0, "refused": 0}
+    for i in range(300):
+        manifest, program = json.loads(manifest0), json.loads(program0)
+        if i % 2:
+            what = "program.json " + _mutate(rng, program["weights"]["arrays"] if rng.random() < 0.7 else program)
+            data = json.dumps(program).encode()
+            manifest["files"]["program.json"] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        else:
+            part = manifest if rng.random() < 0.3 else manifest["files" if rng.random() < 0.6 else "roles"]
+            what = "manifest.json " + _mutate(rng, part)
+            data = program0.encode()
+        (art / "program.json").write_bytes(data)
+        (art / "manifest.json").write_text(json.dumps(manifest))
+        try:
+            load_artifact(art)
+            outcomes["loaded"] += 1
+        except SnncError as err:
+            assert "\n" not in str(err), what
+            outcomes["refused"] += 1
+        except Exception as err:  # noqa: BLE001 -- the point of the test
+            pytest.fail(f"mutation {i} ({what}) escaped as {type(err).__name__}: {err}")
+    print(f"\n300 mutated artifacts: {outcomes}")
+    assert outcomes["refused"] > 100 and outcomes["loaded"] > 0

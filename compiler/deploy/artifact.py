@@ -30,6 +30,11 @@ from snnc.files import check_output, replace_dir, temp_dir
 from snnc.ir.errors import IRError, SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_dict, graph_to_dict
+from snnc.ir.verify import problems
+
+# what parsing or re-inferring a malformed (but checksummed) program can raise
+_MALFORMED = (ValueError, RecursionError, KeyError, TypeError, AttributeError, IndexError, OverflowError,
+              ZeroDivisionError)
 
 __all__ = ["FORMAT", "VERSION", "MANIFEST", "check_artifact_output", "load_artifact", "write_artifact"]
 
@@ -99,11 +104,21 @@ def load_artifact(outdir: Path) -> tuple[dict, Graph, dict]:
         mapping = json.loads(contents["mapping"])
         weights = doc.pop("weights")["arrays"] if isinstance(doc, dict) else None
         program = graph_from_dict(doc) if isinstance(doc, dict) else None
-    except (ValueError, RecursionError, KeyError, TypeError) as err:
-        raise SnncError(f"{where}: not the program snnc writes ({str(err)[:80]}); recompile the artifact") from None
     except IRError as err:
         raise SnncError(f"{where}: {err}; recompile the artifact") from None
+    except _MALFORMED as err:
+        raise SnncError(f"{where}: not the program snnc writes ({type(err).__name__}: {str(err)[:80]}); "
+                        "recompile the artifact") from None
     if program is None:
         raise SnncError(f"{where}: not an snnc IR document; recompile the artifact")
     attach(program, weights, contents["weights"], f"{outdir}/{manifest['roles']['weights']}")
+    try:                  # a program that hashes right may still be forged: every op re-inferred
+        found = problems(program)
+    except IRError as err:
+        raise SnncError(f"{where}: {err}; recompile the artifact") from None
+    except _MALFORMED as err:
+        raise SnncError(f"{where}: the program does not verify ({type(err).__name__}: {str(err)[:80]}); "
+                        "recompile the artifact") from None
+    if found:
+        raise SnncError(f"{where}: the program does not verify: {found[0]}; recompile the artifact")
     return manifest, program, mapping

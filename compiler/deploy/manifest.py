@@ -123,8 +123,12 @@ def verify(folder: str | os.PathLike) -> tuple[dict, dict[str, object]]:
                                 "artifact (absolute paths, '..' and subfolders are refused); the manifest was "
                                 "altered: recompile the artifact")
         for role in REQUIRED:
-            if roles.get(role) not in files:
-                raise SnncError(f"{folder}/{MANIFEST}: no {role} file listed; recompile the artifact")
+            if role not in roles:
+                raise SnncError(f"{folder}/{MANIFEST}: no {role} file named in 'roles'; recompile the artifact")
+        for role, name in roles.items():
+            if name not in files:
+                raise SnncError(f"{folder}/{MANIFEST}: the {str(role)[:40]} file {name} is not listed in 'files' "
+                                "(no size, no checksum); recompile the artifact")
         contents = {}
         for name, entry in files.items():
             contents[name] = _check(dfd, folder, name, entry, mapped=name == roles["weights"], map_file=map_file)

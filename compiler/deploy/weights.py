@@ -73,6 +73,10 @@ def map_file(fd: int, size: int):
     return mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
 
 
+def _ints(shape, *more) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in (*shape, *more))
+
+
 def attach(graph: Graph, table, buffer, where: str) -> None:
     """Put the arrays of ``table`` (read from ``buffer``) into ``graph``'s nodes."""
     if not isinstance(table, list):
@@ -80,13 +84,14 @@ def attach(graph: Graph, table, buffer, where: str) -> None:
     size = len(buffer)
     for i, entry in enumerate(table):
         try:
-            node = graph.node(str(entry["node"]))
-            param, shape = str(entry["param"]), [int(d) for d in entry["shape"]]
-            offset, nbytes = int(entry["offset"]), int(entry["nbytes"])
-            dtype, stored = str(entry["dtype"]), str(entry["stored"])
+            node = graph.node(entry["node"])
+            param, shape, offset, nbytes = entry["param"], entry["shape"], entry["offset"], entry["nbytes"]
+            dtype, stored = entry["dtype"], entry["stored"]
+            if not (isinstance(param, str) and isinstance(shape, list) and _ints(shape, offset, nbytes)):
+                raise TypeError("param must be a string, shape a list of integers, offset and nbytes integers")
         except (KeyError, TypeError, ValueError) as err:
             raise SnncError(f"{where}: weights entry {i} is malformed ({err}); recompile the artifact") from None
-        if dtype not in DTYPES or stored not in DTYPES:
+        if not isinstance(dtype, str) or not isinstance(stored, str) or dtype not in DTYPES or stored not in DTYPES:
             raise SnncError(f"{where}: weights entry {i} ({node.name}.{param}) has dtype {dtype!r}/{stored!r}; "
                             f"artifacts hold only {', '.join(sorted(DTYPES))}")
         st = np.dtype(stored).newbyteorder("<")
