@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     add_model_argument(p)
     p.add_argument("--target", default="loihi", help="loihi1, loihi2, or loihi (= loihi2; the default)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the artifact folder to write")
-    p.add_argument("--force", action="store_true", help="replace an existing artifact folder")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing artifact folder (only one snnc wrote: its manifest lists every file)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", metavar="FILE.npy", type=Path,
                      help="calibration/activity input: [N, ...] static images or [T, N, ...] events "
