@@ -1,0 +1,47 @@
+"""``snnc convert ANN.onnx --calib CALIB -o SNN.onnx``: a trained ANN as a spiking network.
+
+    snnc convert ann.onnx --calib calib.npy -o snn.onnx                  # relu-if, p99
+    snnc convert bert.onnx --calib calib.npz -o snn.onnx --percentile 99.9
+
+CALIB is a ``.npy`` (one input) or ``.npz`` (one array per graph input, by name) of
+samples on axis 0. The output is ONNX in the snnc dialect taking ``[T, N, ...]`` (or
+``[N, ...]``, repeated over T): choose T when you run it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snnc.files import refuse_existing
+
+
+def add_parser(sub) -> None:
+    from snnc.conversion.convert import METHODS
+
+    p = sub.add_parser("convert", help="convert a trained ANN (ONNX) into a spiking network",
+                       description="Calibrate a trained ANN on sample data with onnxruntime and rewrite it "
+                                   "into a spiking network in the snnc dialect (T chosen at run time).")
+    p.add_argument("model", type=Path, help="the ANN as an ONNX file")
+    p.add_argument("--calib", type=Path, required=True, metavar="CALIB",
+                   help="calibration samples: .npy (one input) or .npz (one array per input name)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--method", default="relu-if", choices=METHODS, help="conversion method (default: relu-if)")
+    p.add_argument("--percentile", type=float, default=99.0,
+                   help="thresholds from this percentile of each activation's positive values (default: 99)")
+    p.add_argument("--batch-size", type=int, default=64, help="calibration batch size (default: 64)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from snnc.conversion.convert import convert
+    from snnc.onnx.io import save_model
+
+    refuse_existing(args.output, args.force)
+    snn, info = convert(args.model, args.calib, method=args.method, percentile=args.percentile,
+                        batch_size=args.batch_size, progress=True)
+    for line in info.lines():
+        print(line)
+    save_model(snn, args.output)
+    print(f"wrote {args.output}")
+    return 0
