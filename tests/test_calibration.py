@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from conftest import require
 
 from snnc.conversion import calibrate, load_dataset
 from snnc.conversion.data import input_specs
 from snnc.ir.errors import SnncError
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 
 def _mlp():

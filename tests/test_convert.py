@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from conftest import require
 
 from snnc.conversion.convert import convert
 from onnx_helpers import run_ort
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("sklearn")
+torch = require("torch")
+require("sklearn")
 
 
 @pytest.fixture(scope="module")

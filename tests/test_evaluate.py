@@ -10,11 +10,12 @@ import sys
 import numpy as np
 import onnx
 import pytest
+from conftest import require
 
 from onnx_helpers import neuron_nodes, run_ort
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("sklearn")
+torch = require("torch")
+require("sklearn")
 SNNC = [sys.executable, "-m", "snnc"]
 STEPS = [1, 2, 4, 8, 16]
 
@@ -105,3 +106,14 @@ def test_bad_arguments_are_one_line(converted, args, needle):
     tmp, *_ = converted
     r = _evaluate(tmp, *[a.format(tmp=tmp) for a in args])
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_ray_workers_give_the_same_table_to_the_last_count(converted):
+    require("ray")
+    tmp, *_ = converted
+    one = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "50")
+    two = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "50", "--workers", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert (a.pop("workers"), b.pop("workers")) == (1, 2)
+    assert a == b

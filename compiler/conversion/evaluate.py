@@ -78,13 +78,14 @@ class Evaluation:
     ann_energy_pj: float | None
     ann_macs: int
     energy_model: str
+    workers: int = 1
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
 
         return {"samples": self.samples, "ann": {"accuracy": self.ann_accuracy, "energy_pj": self.ann_energy_pj,
                                                  "macs": self.ann_macs},
-                "energy_model": self.energy_model, "rows": [asdict(r) for r in self.rows]}
+                "energy_model": self.energy_model, "workers": self.workers, "rows": [asdict(r) for r in self.rows]}
 
 
 def parse_steps(text: str) -> list[int]:
@@ -193,7 +194,9 @@ def evaluate(snn: Graph, ann: onnx.ModelProto, data: dict[str, np.ndarray], *, l
     total = parts[0]
     for p in parts[1:]:
         total = total.merge(p)
-    return summarize(total, steps, snn, import_onnx(ann), model, labels is not None)
+    ev = summarize(total, steps, snn, import_onnx(ann), model, labels is not None)
+    ev.workers = workers if workers > 1 or address else 1
+    return ev
 
 
 def _fixed(specs) -> int | None:
