@@ -109,3 +109,29 @@ def test_snnc_convert_writes_an_snn_that_snnc_check_passes(tmp_path, digits_mlp)
     r = subprocess.run(cmd + ["convert", str(tmp_path / "ann.onnx"), "--calib", str(tmp_path / "calib.npy"),
                               "-o", str(tmp_path / "snn.onnx")], capture_output=True, text=True)
     assert r.returncode == 2 and "--force" in r.stderr
+
+
+@pytest.mark.parametrize("pool, conv", [
+    (2, dict(kernel_size=3, padding=1)),
+    (2, dict(kernel_size=3, stride=2)),
+    (3, dict(kernel_size=1)),
+    (2, dict(kernel_size=2, padding=(1, 0), groups=2)),
+])
+def test_avgpool_into_conv_is_exact(tmp_path, pool, conv):
+    """The folded conv on the pool's input equals torch's pool + conv."""
+    from snnc.conversion.pool_fold import AVGPOOL_INTO_CONV
+    from snnc.ir.interpret import Interpreter
+    from snnc.ir.rewrite import apply_rules
+    from snnc.onnx.importer import import_onnx
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.AvgPool2d(pool), torch.nn.Conv2d(4, 6, **conv)).eval()
+    x = torch.rand(3, 4, 6 * pool, 4 * pool)
+    torch.onnx.export(model, (x,), str(tmp_path / "m.onnx"), input_names=["x"], opset_version=17, dynamo=False)
+    graph = import_onnx(tmp_path / "m.onnx")
+    folded, log = apply_rules(graph, [AVGPOOL_INTO_CONV])
+    assert log.count("avgpool-into-conv") == 1 and [n.op for n in folded.nodes] == ["conv"]
+    with torch.no_grad():
+        want = model(x).numpy()
+    got = Interpreter(folded).run({folded.inputs[0]: x.numpy()})[folded.outputs[0]]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

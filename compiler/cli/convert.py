@@ -28,6 +28,9 @@ def add_parser(sub) -> None:
     p.add_argument("--method", default="relu-if", choices=METHODS, help="conversion method (default: relu-if)")
     p.add_argument("--percentile", type=float, default=99.0,
                    help="thresholds from this percentile of each activation's positive values (default: 99)")
+    p.add_argument("--reset", default="soft", choices=("soft", "hard"),
+                   help="IF reset: soft (V -= threshold, more accurate; default) or hard (V = 0, what "
+                        "--target loihi compiles today)")
     p.add_argument("--batch-size", type=int, default=64, help="calibration batch size (default: 64)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=run)
@@ -39,7 +42,7 @@ def run(args) -> int:
 
     refuse_existing(args.output, args.force)
     snn, info = convert(args.model, args.calib, method=args.method, percentile=args.percentile,
-                        batch_size=args.batch_size, progress=True)
+                        batch_size=args.batch_size, progress=True, reset=args.reset)
     for line in info.lines():
         print(line)
     save_model(snn, args.output)

@@ -61,9 +61,13 @@ def as_model_proto(model) -> onnx.ModelProto:
 
 
 def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, batch_size: int = 64,
-            progress: bool = False, example=None) -> tuple[onnx.ModelProto, ConversionInfo]:
+            progress: bool = False, example=None, reset: str = "soft") -> tuple[onnx.ModelProto, ConversionInfo]:
     """Convert ``model`` with calibration data ``calib`` (a .npy/.npz path, one array, or a
-    dict by input name); returns the SNN as ONNX and what the conversion did."""
+    dict by input name); returns the SNN as ONNX and what the conversion did. ``reset``:
+    the IF neurons' reset, ``soft`` (V -= θ, the more accurate) or ``hard`` (V = 0, what
+    ``snnc compile --target loihi`` maps onto Lava's LIF today)."""
+    if reset not in ("soft", "hard"):
+        raise SnncError(f"reset must be 'soft' or 'hard', got {reset!r}")
     if method not in METHODS:
         raise SnncError(f"unknown conversion method {method!r}; choose one of {', '.join(METHODS)}")
     if example is not None or _is_torch_module(model):
@@ -88,7 +92,7 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
                       batch_size=batch_size, progress=progress)
     by_value = {v: stats[t] for v, t in tensors.items()}
     thresholds = {v: (s.pos if s.pos > 0 else max(s.max, 1.0)) for v, s in by_value.items()}
-    snn, log = relu_if.convert_relu_if(graph, thresholds)
+    snn, log = relu_if.convert_relu_if(graph, thresholds, soft_reset=reset == "soft")
     snn.meta["conversion"] = method
     info = ConversionInfo(method, percentile, by_value, log)
     return graph_to_onnx(snn), info

@@ -1,7 +1,7 @@
 """``relu-if``: a ReLU network as integrate-and-fire neurons with threshold balancing.
 
 Rate-coded conversion (Diehl et al. 2015; Rueckauer et al. 2017): the ANN runs once per
-time step on the same input; every ReLU (and ReLU6) becomes an IF neuron with soft reset
+time step on the same input; every ReLU (and ReLU6) becomes an IF neuron (soft reset by default)
 whose threshold is λ, the calibrated p-th percentile of that ReLU's positive outputs. Its
 spike train's rate times λ approximates the ReLU's output (clipped at λ), so the spike
 is multiplied by λ, and that scale folds into the synaptic layers that read it:
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.conversion.pool_fold import AVGPOOL_INTO_CONV
 from snnc.ir.build import emit
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Node
@@ -71,7 +72,7 @@ def to_timed(graph: Graph) -> Graph:
     return g
 
 
-def _relu_to_if(thresholds: dict[str, float]):
+def _relu_to_if(thresholds: dict[str, float], soft_reset: bool):
     def rewrite(graph: Graph, m: Match) -> str | None:
         relu = m["relu"]
         out = relu.outputs[0]
@@ -82,7 +83,7 @@ def _relu_to_if(thresholds: dict[str, float]):
         lam = float(np.float32(min(lam, cap) if cap is not None else lam))
         graph.remove_node(relu.name, drop_outputs=False)
         spikes = emit(graph, "if", relu.inputs, name=graph.fresh_name(relu.name + ".if"), source=relu.source,
-                      attrs={"v_threshold": lam, "v_reset": 0.0, "soft_reset": 1}).outputs[0]
+                      attrs={"v_threshold": lam, "v_reset": 0.0, "soft_reset": int(soft_reset)}).outputs[0]
         scale = emit(graph, "constant", [], name=graph.fresh_name(relu.name + ".lambda"),
                      params={"value": np.array(lam, dtype=np.float32)}).outputs[0]
         graph.values.pop(out)
@@ -127,19 +128,22 @@ def _fold_input_scale(graph: Graph, m: Match) -> str | None:
     return None
 
 
-def rules(thresholds: dict[str, float]) -> list[Rule]:
+def rules(thresholds: dict[str, float], soft_reset: bool = True) -> list[Rule]:
     """The ``relu-if`` rule set; ``thresholds`` maps each ReLU output value to its λ."""
     return [
-        Rule("relu-to-if", Pat(where=is_relu, name="relu"), _relu_to_if(thresholds)),
+        Rule("relu-to-if", Pat(where=is_relu, name="relu"), _relu_to_if(thresholds, soft_reset)),
         Rule("fold-input-scale", Pat("mul", inputs=[Pat("if"), Pat(const=True)], name="mul"), _fold_input_scale),
+        AVGPOOL_INTO_CONV,
     ]
 
 
-def convert_relu_if(graph: Graph, thresholds: dict[str, float]) -> tuple[Graph, RewriteLog]:
-    """``graph`` (an ANN) as a rate-coded SNN; ``thresholds`` from calibration."""
+def convert_relu_if(graph: Graph, thresholds: dict[str, float], *, soft_reset: bool = True) -> tuple[Graph, RewriteLog]:
+    """``graph`` (an ANN) as a rate-coded SNN; ``thresholds`` from calibration. A soft reset
+    (V -= λ) keeps the residual charge and converges faster; a hard reset (V = 0) is what
+    Lava's LIF on Loihi does."""
     problems = refusals(graph)
     if problems:
         raise SnncError(f"cannot convert with relu-if: {len(problems)} problem(s)", problems=problems)
-    g, log = apply_rules(to_timed(graph), rules(thresholds))
+    g, log = apply_rules(to_timed(graph), rules(thresholds, soft_reset))
     reinfer(g)
     return g, log
