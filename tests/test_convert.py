@@ -135,3 +135,46 @@ def test_avgpool_into_conv_is_exact(tmp_path, pool, conv):
         want = model(x).numpy()
     got = Interpreter(folded).run({folded.inputs[0]: x.numpy()})[folded.outputs[0]]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+class _Block(torch.nn.Module):
+    """torchvision's BasicBlock, written out: conv-BN-ReLU-conv-BN, + identity, ReLU."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.bn1 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False), torch.nn.BatchNorm2d(c)
+        self.conv2, self.bn2 = torch.nn.Conv2d(c, c, 3, padding=1, bias=False), torch.nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + x)
+
+
+def test_resnet_block_converts_checks_clean_and_approaches_the_ann(tmp_path):
+    """Stem, max pool, a residual block, global average pool, head (random weights and
+    BatchNorm statistics): every conv after the stem reads spikes, `snnc check` is clean,
+    and the SNN's output approaches the ANN's."""
+    from snnc.check import check
+    from snnc.onnx.importer import import_onnx
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                torch.nn.MaxPool2d(2), _Block(8), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 5)).eval()
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.1, 0.1)
+        bn.running_var.uniform_(0.5, 1.5)
+        bn.weight.data.uniform_(0.5, 1.5)
+    x = np.random.default_rng(0).random((48, 3, 16, 16)).astype(np.float32)
+    snn, info = convert(model, x[:32], example=torch.from_numpy(x[:1]))
+    assert info.log.count("relu-to-if") == 3
+    graph = import_onnx(snn)
+    report = check(graph)
+    verdicts = {row.name: row.verdict for row in report.layers}
+    assert not [d for d in report.diagnostics if d.severity in ("error", "warning")]
+    assert [v for k, v in verdicts.items() if k.startswith("4.")] == ["spike-driven", "spike-driven"], verdicts
+    feeds = {snn.graph.input[0].name: np.broadcast_to(x[32:], (32, *x[32:].shape)).copy()}
+    out = next(iter(run_ort(snn, feeds).values())).mean(0)
+    with torch.no_grad():
+        ann = model(torch.from_numpy(x[32:])).numpy()
+    cos = (out * ann).sum(1) / np.linalg.norm(out, axis=1) / np.linalg.norm(ann, axis=1)
+    assert cos.mean() > 0.97, cos.mean()

@@ -24,6 +24,7 @@ from snnc.conversion.pool_fold import AVGPOOL_INTO_CONV
 from snnc.ir.build import emit
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Node
+from snnc.ir.kinds import SPIKE
 from snnc.ir.registry import SYNAPTIC, ops_with
 from snnc.ir.rewrite import Match, Pat, Rule, RewriteLog, apply_rules
 from snnc.passes.rewrite import const_of, reinfer
@@ -92,47 +93,79 @@ def _relu_to_if(thresholds: dict[str, float], soft_reset: bool):
     return rewrite
 
 
-def _scaled_layers(graph: Graph, value: str, seen: list[Node]) -> str | None:
-    """Collect the synaptic layers every path from ``value`` reaches through :data:`COMMUTES`
-    ops with no other reader; returns why not when a path ends elsewhere."""
-    if value in graph.outputs:
-        return f"{value!r} is a graph output"
-    for user in graph.users(value):
-        if user.op in ops_with(SYNAPTIC) and user.inputs[0] == value:
-            seen.append(user)
-        elif user.op in COMMUTES and user.inputs[0] == value:
-            reason = _scaled_layers(graph, user.outputs[0], seen)
-            if reason:
-                return reason
-        else:
-            return f"{value!r} is read by {user.name!r} ({user.op})"
+def _positive_scalar(graph: Graph, node: Node) -> float | None:
+    c = const_of(graph, node.inputs[1]) if len(node.inputs) == 2 else None
+    if c is None or c.size != 1 or not float(c.reshape(-1)[0]) > 0:
+        return None
+    return float(c.reshape(-1)[0])
+
+
+def _sink_scale(graph: Graph, m: Match) -> str | None:
+    """``op(x · λ)`` -> ``op(x) · λ`` for an op a positive scalar commutes with, so that the
+    scale reaches the synaptic layers behind pools and reshapes."""
+    mul, op = m["mul"], m["op"]
+    lam = _positive_scalar(graph, mul)
+    if lam is None:
+        return "the factor is not one positive constant"
+    graph.replace_uses(mul.outputs[0], mul.inputs[0])
+    out = op.outputs[0]
+    moved = graph.fresh_name(out + ".unscaled")
+    graph.remove_node(op.name, drop_outputs=False)
+    value = graph.values.pop(out)
+    emit(graph, op.op, op.inputs, name=op.name, attrs=op.attrs, params=op.params, source=op.source, outputs=[moved])
+    graph.remove_node(mul.name)
+    emit(graph, "mul", [moved, mul.inputs[1]], name=mul.name, source=mul.source, outputs=[value.name])
     return None
 
 
 def _fold_input_scale(graph: Graph, m: Match) -> str | None:
+    """``linear(s · λ)`` -> ``linear[W·λ](s)`` for every synaptic layer reading the scaled
+    spikes; other readers (a residual add) keep reading ``s · λ``."""
     mul = m["mul"]
-    c = const_of(graph, mul.inputs[1])
-    if c is None or c.size != 1 or not float(c.reshape(-1)[0]) > 0:
+    lam = _positive_scalar(graph, mul)
+    if lam is None:
         return "the factor is not one positive constant"
-    layers: list[Node] = []
-    reason = _scaled_layers(graph, mul.outputs[0], layers)
-    if reason:
-        return reason
-    for layer in {id(n): n for n in layers}.values():
+    out = mul.outputs[0]
+    layers = [u for u in graph.users(out) if u.op in ops_with(SYNAPTIC) and u.inputs[0] == out
+              and u.inputs.count(out) == 1]
+    if not layers:
+        return f"no synaptic layer reads {out!r}"
+    for layer in layers:
         w = layer.params["weight"]
-        layer.params = {**layer.params, "weight": (w.astype(np.float64) * float(c.reshape(-1)[0])).astype(w.dtype)}
-    graph.replace_uses(mul.outputs[0], mul.inputs[0])
-    graph.remove_node(mul.name)
-    if not graph.users(mul.inputs[1]):
-        graph.remove_node(graph.producer(mul.inputs[1]).name)
+        layer.params = {**layer.params, "weight": (w.astype(np.float64) * lam).astype(w.dtype)}
+        graph.replace_uses(out, mul.inputs[0], exclude=[u.name for u in graph.users(out) if u is not layer])
+    if not graph.users(out) and out not in graph.outputs:
+        scale = mul.inputs[1]
+        graph.remove_node(mul.name)
+        if not graph.users(scale):
+            graph.remove_node(graph.producer(scale).name)
     return None
+
+
+def is_spike(kind) -> bool:
+    return kind == SPIKE
+
+
+def _reads_lone_scale(graph: Graph, node: Node) -> bool:
+    mul = graph.producer(node.inputs[0]) if node.inputs else None
+    return (mul is not None and mul.op == "mul" and graph.values[mul.inputs[0]].kind == SPIKE
+            and const_of(graph, mul.inputs[1]) is not None and len(graph.users(mul.outputs[0])) == 1
+            and mul.outputs[0] not in graph.outputs)
+
+
+def _sink_scale_at(graph: Graph, m: Match) -> str | None:
+    m["mul"] = graph.producer(m["op"].inputs[0])
+    return _sink_scale(graph, m)
 
 
 def rules(thresholds: dict[str, float], soft_reset: bool = True) -> list[Rule]:
     """The ``relu-if`` rule set; ``thresholds`` maps each ReLU output value to its λ."""
     return [
         Rule("relu-to-if", Pat(where=is_relu, name="relu"), _relu_to_if(thresholds, soft_reset)),
-        Rule("fold-input-scale", Pat("mul", inputs=[Pat("if"), Pat(const=True)], name="mul"), _fold_input_scale),
+        Rule("sink-scale", Pat(COMMUTES, inputs=None, name="op",
+                               where=lambda g, n: _reads_lone_scale(g, n)), _sink_scale_at),
+        Rule("fold-input-scale", Pat("mul", inputs=[Pat(kind=is_spike), Pat(const=True)], name="mul"),
+             _fold_input_scale),
         AVGPOOL_INTO_CONV,
     ]
 
