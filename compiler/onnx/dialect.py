@@ -140,6 +140,11 @@ FUNCTIONS.update({op: (lambda build=build, op=op: build(OPSET, DOMAIN, SCHEMAS[o
                   for op, build in dialect_conversion.BUILDERS.items()})
 
 
+def output_shape(op_type: str, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The output shape of an ``snnc`` node from its input shapes (probing)."""
+    return dialect_conversion.output_shape(op_type, shapes) or tuple(shapes[0])
+
+
 def function_protos(op_types) -> list[FunctionProto]:
     """The function bodies for the given ``snnc`` op types, in a stable order."""
     return [FUNCTIONS[op]() for op in sorted(set(op_types))]

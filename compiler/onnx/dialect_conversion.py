@@ -204,5 +204,19 @@ def multi_threshold_function(opset: int, domain: str, doc: str) -> FunctionProto
                      doc, opset, domain)
 
 
+def output_shape(op_type: str, shapes: list[tuple[int, ...]]) -> tuple[int, ...] | None:
+    """SpikingMatMul's output shape (numpy matmul broadcasting); None: the input's shape."""
+    if op_type != "SpikingMatMul":
+        return None
+    import numpy as np
+
+    from snnc.ir.errors import SnncError
+
+    (a, b) = shapes
+    if len(a) < 3 or len(b) < 3 or a[-1] != b[-2]:
+        raise SnncError(f"SpikingMatMul of {list(a)} and {list(b)}: inner dimensions differ")
+    return (*np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])), a[-2], b[-1])
+
+
 BUILDERS = {"MultiThreshold": multi_threshold_function, "CumMean": cum_mean_function,
             "Delta": delta_function, "SpikingMatMul": spiking_matmul_function}
