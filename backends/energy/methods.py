@@ -92,7 +92,7 @@ def ann_flops(graph: Graph) -> int:
     total = 0
     for node in graph.nodes:
         opdef = get(node.op)
-        if opdef.has(SYNAPTIC) or node.op == "matmul":
+        if opdef.has(SYNAPTIC) or node.op in ("matmul", "spiking_matmul"):
             total += int(opdef.flops(node, graph.ins(node), graph.outs(node)))
     return total
 
