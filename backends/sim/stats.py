@@ -178,7 +178,7 @@ class SimResult:
     numerics: str = "float"
 
     def synaptic(self) -> list[LayerStats]:
-        return [s for s in self.layers.values() if s.role in ("synaptic", "matmul")]
+        return [s for s in self.layers.values() if s.role in ("synaptic", "matmul", "spiking_matmul")]
 
     def neurons(self) -> list[LayerStats]:
         return [s for s in self.layers.values() if s.role == "neuron"]
