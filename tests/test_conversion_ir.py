@@ -84,3 +84,27 @@ def test_snnc_show_prints_the_ops(exported, tmp_path):
     for op in ("multi_threshold", "cum_mean", "delta", "spiking_matmul", "graded(levels=3)"):
         assert op in out.stdout
     assert "theta_pos" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_json_round_trip_keeps_the_graded_kind(exported, tmp_path):
+    from snnc.ir.serialize import from_json, to_json
+
+    _, proto = exported
+    graph = import_onnx(proto)
+    again = from_json(to_json(graph))
+    for name, value in graph.values.items():
+        assert again.values[name].kind == value.kind
+    mt = next(n for n in again.nodes if n.op == "multi_threshold")
+    assert again.values[mt.outputs[0]].kind.is_graded_spike
+    x = np.random.default_rng(2).standard_normal((3, 2, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(run(again, {again.inputs[0]: x})[again.outputs[0]],
+                                  run(graph, {graph.inputs[0]: x})[graph.outputs[0]])
+
+
+def test_per_channel_graded_kind_with_many_channels_stays_graded():
+    from snnc.ir.kinds import MAX_LEVELS, graded_spikes
+
+    thetas = np.linspace(0.01, 1.0, MAX_LEVELS).tolist()    # too many levels to list
+    kind = graded_spikes(4, 2.0, thetas, thetas)
+    assert kind.levels is None and kind.is_graded_spike and not kind.is_analog
+    assert kind.name == "graded(levels=4)"
