@@ -25,7 +25,7 @@ from snnc.conversion.data import input_specs, load_dataset
 from snnc.ir.errors import SnncError
 from snnc.ir.rewrite import RewriteLog
 
-METHODS = ("relu-if",)
+METHODS = ("ecmt", "relu-if")
 
 
 @dataclass
@@ -38,8 +38,10 @@ class ConversionInfo:
     stats: dict[str, LayerStats] = field(default_factory=dict)
     log: RewriteLog | None = None
 
+    inserted: dict[str, int] = field(default_factory=dict)
+
     def lines(self) -> list[str]:
-        counts: dict[str, int] = {}
+        counts: dict[str, int] = dict(self.inserted)
         for e in self.log.applied if self.log else []:
             counts[e.rule] = counts.get(e.rule, 0) + 1
         out = [f"{self.method}: " + (" ".join(f"{k}={v}" for k, v in counts.items()) or "nothing converted")]
@@ -61,7 +63,8 @@ def as_model_proto(model) -> onnx.ModelProto:
 
 
 def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, batch_size: int = 64,
-            progress: bool = False, example=None, reset: str = "soft") -> tuple[onnx.ModelProto, ConversionInfo]:
+            progress: bool = False, example=None, reset: str = "soft", levels: int = 8,
+            overrides: dict | None = None) -> tuple[onnx.ModelProto, ConversionInfo]:
     """Convert ``model`` with calibration data ``calib`` (a .npy/.npz path, one array, or a
     dict by input name); returns the SNN as ONNX and what the conversion did. ``reset``:
     the IF neurons' reset, ``soft`` (V -= θ, the more accurate) or ``hard`` (V = 0, what
@@ -81,20 +84,43 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
     from snnc.passes import run_pipeline
 
     graph = run_pipeline(import_onnx(proto), "remove-identity,fold-constants,fold-bn")
-    from snnc.conversion import relu_if
+    from snnc.conversion import ecmt, relu_if
 
-    problems = relu_if.refusals(graph)
-    if problems:
-        raise SnncError(f"cannot convert with {method}: {len(problems)} problem(s)", problems=problems)
-    targets = {n.outputs[0]: n for n in graph.nodes if relu_if.is_relu(graph, n)}
+    if method == "relu-if":
+        problems = relu_if.refusals(graph)
+        if problems:
+            raise SnncError(f"cannot convert with {method}: {len(problems)} problem(s)", problems=problems)
+        targets = {n.outputs[0]: n for n in graph.nodes if relu_if.is_relu(graph, n)}
+    else:
+        timed = relu_if.to_timed(graph)
+        already = [n.name for n in timed.nodes if n.op in ("lif", "if", "multi_threshold")]
+        if already:
+            raise SnncError(f"the model already has spiking neurons ({already[:3]}); convert an ANN")
+        sites = ecmt.mt_sites(timed)
+        targets = {n.inputs[i]: timed.producer(n.inputs[i]) for n, i in sites}
     tensors = _onnx_tensors(proto, targets)
     stats = calibrate(proto, data, list(dict.fromkeys(tensors.values())), percentile=percentile,
                       batch_size=batch_size, progress=progress)
     by_value = {v: stats[t] for v, t in tensors.items()}
-    thresholds = {v: (s.pos if s.pos > 0 else max(s.max, 1.0)) for v, s in by_value.items()}
-    snn, log = relu_if.convert_relu_if(graph, thresholds, soft_reset=reset == "soft")
+    if method == "relu-if":
+        thresholds = {v: (s.pos if s.pos > 0 else max(s.max, 1.0)) for v, s in by_value.items()}
+        snn, log = relu_if.convert_relu_if(graph, thresholds, soft_reset=reset == "soft")
+    else:
+        overrides = overrides or {}
+        attrs = {}
+        for n, i in sites:
+            key = n.name if i == 0 else f"{n.name}:{i}"
+            attrs[(n.name, i)] = ecmt.thresholds(timed, n.inputs[i], by_value.get(n.inputs[i]), levels, overrides, key)
+        unknown = sorted(set(overrides) - {n.name if i == 0 else f"{n.name}:{i}" for n, i in sites})
+        if unknown:
+            raise SnncError(f"threshold overrides name no neuron site: {unknown[:5]}; sites are the synaptic "
+                            "layers' names (and 'name:1' for a product's second operand)")
+        snn, log = ecmt.convert_ecmt(timed, attrs)
     snn.meta["conversion"] = method
     info = ConversionInfo(method, percentile, by_value, log)
+    if method == "ecmt":
+        info.inserted = {"multi-threshold": sum(n.op == "multi_threshold" for n in snn.nodes),
+                         "spiking-matmul": sum(n.op == "spiking_matmul" for n in snn.nodes)}
     return graph_to_onnx(snn), info
 
 
@@ -125,6 +151,8 @@ def _onnx_tensors(proto: onnx.ModelProto, nodes: dict) -> dict[str, str]:
     outputs = {n.name: n.output[0] for n in proto.graph.node if n.output}
     found, missing = {}, []
     for value, node in nodes.items():
+        if node is None:
+            raise SnncError(f"cannot calibrate {value!r}: it is a graph input")
         if node.source in outputs:
             found[value] = outputs[node.source]
         else:
