@@ -319,6 +319,12 @@ def gather(lw: Lowering, node: Node) -> None:
     lw.emit(node, "Gather", [lw.arg(node.inputs[0]), indices], axis=axis)
 
 
+@lowering("embedding")
+def embedding(lw: Lowering, node: Node) -> None:
+    table = lw.init(np.asarray(node.params["weight"]), f"{node.name}.weight")
+    lw.emit(node, "Gather", [table, lw.arg(node.inputs[0])], axis=0)
+
+
 @lowering("pad")
 def pad(lw: Lowering, node: Node) -> None:
     mode = node.attrs.get("mode", "constant")
