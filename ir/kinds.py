@@ -9,7 +9,9 @@ user reads are the sets that matter on neuromorphic hardware:
 | ``spike``       | {0, 1}                | LIF/IF neurons, MaxPool/reshape of spikes       |
 | ``signed``      | {-1, 0, 1}            | two-sided neurons                               |
 | ``count(k)``    | {0, 1, …, k}          | Add of spike tensors (Spikformer's residual)    |
-| ``graded(n)``   | any other finite set  | scaled spikes, multi-threshold neurons          |
+| ``graded(n)``   | any other finite set  | scaled spikes                                   |
+| ``graded(levels=n)`` | {0, ±θ·gap^k}, k < n | ECMT multi-threshold neurons: one signed      |
+|                 |                       | graded spike per step (a Loihi 2 graded payload)|
 | ``analog``      | all reals             | Conv/Linear/BN outputs, images, softmax         |
 
 Arithmetic on kinds is arithmetic on their level sets (``add``: {a + b}), capped at
@@ -38,6 +40,10 @@ class Kind:
     """A set of values an edge can carry; ``levels is None`` means every real (analog)."""
 
     levels: frozenset[float] | None = None
+    #: > 0: the graded spikes of a multi-threshold neuron with this many levels per sign
+    #: (ECMT Section 4.3): every nonzero is ±θ·gap^k, k < spike_levels. ``levels`` may then be
+    #: None (per-channel θ with too many distinct values); the values are still events.
+    spike_levels: int = 0
 
     @staticmethod
     def of(levels) -> Kind:
@@ -63,7 +69,13 @@ class Kind:
     # -- what it is ---------------------------------------------------------
     @property
     def is_analog(self) -> bool:
-        return self.levels is None
+        return self.levels is None and not self.spike_levels
+
+    @property
+    def is_graded_spike(self) -> bool:
+        """One signed graded spike of a multi-threshold neuron: a synapse adds the weight
+        shifted by the payload's exponent (no multiplier, ECMT Eq. 13)."""
+        return self.spike_levels > 0
 
     @property
     def is_binary(self) -> bool:
@@ -85,6 +97,8 @@ class Kind:
 
     @property
     def name(self) -> str:
+        if self.spike_levels:
+            return f"graded(levels={self.spike_levels})"
         if self.levels is None:
             return "analog"
         if self.is_binary:
@@ -108,10 +122,14 @@ class Kind:
 
     # -- serialisation ------------------------------------------------------
     def to_json(self):
-        return None if self.levels is None else sorted(self.levels)
+        levels = None if self.levels is None else sorted(self.levels)
+        return {"levels": levels, "spike_levels": self.spike_levels} if self.spike_levels else levels
 
     @staticmethod
     def from_json(data) -> Kind:
+        if isinstance(data, dict):
+            base = Kind.from_json(data["levels"])
+            return Kind(base.levels, int(data["spike_levels"]))
         return ANALOG if data is None else Kind.of(data)
 
 
@@ -127,6 +145,18 @@ def count(k: int) -> Kind:
 
 def graded(levels) -> Kind:
     return Kind.of(levels)
+
+
+def graded_spikes(levels: int, gap: float, theta_pos, theta_neg) -> Kind:
+    """The output of an ECMT multi-threshold neuron: 0 and ±θ·gap^k for k < ``levels``,
+    θ per sign (a scalar or per-channel list), computed in float32 as the neuron fires them."""
+    f32 = np.float32
+    scales = [f32(gap ** k) for k in range(levels)]
+    values = [0.0]
+    for sign, thetas in ((1.0, theta_pos), (-1.0, theta_neg)):
+        for th in np.atleast_1d(np.asarray(thetas, dtype=f32)):
+            values += [sign * float(f32(th) * s) for s in scales]
+    return Kind(Kind.of(values).levels, int(levels))
 
 
 def _combine(a: Kind, b: Kind, op) -> Kind:

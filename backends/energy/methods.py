@@ -72,12 +72,16 @@ def measured(result, model: EnergyModel) -> dict[str, LayerEnergy]:
 
 
 def theoretical(result, model: EnergyModel) -> dict[str, LayerEnergy]:
-    """Per-layer energy by Spikingformer Eq. 18-19 from FLOPs and measured firing rates."""
+    """Per-layer energy by Spikingformer Eq. 18-19 from FLOPs and measured firing rates
+    (a spiking matmul by ECMT Eq. 13-14: the ACs bound and the MACs at those rates)."""
     out = {}
     for s in result.synaptic():
         steps = s.steps
         charged_as_ac = s.input_class == "spike" or (s.input_class == "count" and s.integer_as == "acs")
-        if charged_as_ac:
+        if s.role == "spiking_matmul" and s.input_class == "spike":
+            # ECMT: Eq. 13's ACs bound and Eq. 14's MACs at the measured firing rates
+            out[s.name] = _price(model, s.name, s.per_sample(s.bound), s.macs)
+        elif charged_as_ac:
             out[s.name] = _price(model, s.name, s.sop_rate * steps * s.flops, 0.0)
         elif s.input_class == "count":           # integer-float: nonzero inputs times fan-out, as MACs
             out[s.name] = _price(model, s.name, 0.0, s.firing_rate * steps * s.flops)
@@ -92,7 +96,7 @@ def ann_flops(graph: Graph) -> int:
     total = 0
     for node in graph.nodes:
         opdef = get(node.op)
-        if opdef.has(SYNAPTIC) or node.op == "matmul":
+        if opdef.has(SYNAPTIC) or node.op in ("matmul", "spiking_matmul"):
             total += int(opdef.flops(node, graph.ins(node), graph.outs(node)))
     return total
 

@@ -24,6 +24,8 @@ def role_of(node: Node) -> str | None:
         return "synaptic"
     if node.op == "matmul":
         return "matmul"
+    if node.op == "spiking_matmul":
+        return "spiking_matmul"
     if opdef.has(NEURON):
         return "neuron"
     return None
@@ -35,6 +37,12 @@ def new_stats(graph: Graph, node: Node, role: str, steps: int, integer_as: str) 
     ins, outs = graph.ins(node), graph.outs(node)
     flops = int(opdef.flops(node, ins, outs))
     out_size = outs[0].size
+    if role == "spiking_matmul":
+        spiking = all(input_class(v.kind) == SPIKE for v in ins)
+        return LayerStats(node.name, node.op, role, f"{ins[0].kind.name} @ {ins[1].kind.name}",
+                          SPIKE if spiking else ANALOG, steps, flops, in_size=sum(v.size for v in ins),
+                          out_size=out_size, integer_as=integer_as,
+                          operand_sizes=[v.size for v in ins], operand_nonzero=[0.0, 0.0])
     if role == "matmul":
         classes = [input_class(v.kind) for v in ins]
         spikes = [v for v, c in zip(ins, classes) if c == SPIKE]
@@ -105,5 +113,45 @@ def count_matmul(stats: LayerStats, a: np.ndarray, b: np.ndarray, classes: list[
 def count_neuron(stats: LayerStats, out: np.ndarray, n: int) -> None:
     """Spikes out (nonzero outputs) and one update per neuron per step."""
     stats.spikes_out += by_step(out != 0, stats.steps, n).sum(axis=1)
+    stats.evaluations += n
+    stats.samples += n
+
+
+def _timed_align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, N, *shape]`` arrays with per-sample ranks made equal (1s after N)."""
+    rank = max(a.ndim, b.ndim)
+    return (a.reshape(*a.shape[:2], *([1] * (rank - a.ndim)), *a.shape[2:]),
+            b.reshape(*b.shape[:2], *([1] * (rank - b.ndim)), *b.shape[2:]))
+
+
+def _gated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Σ over every output element of Σ_k [x_ik][y_kj], per step: ``[T]``. For 0/1 masks
+    ``x [T, N, ..., n, p]`` and ``y [T, N, ..., p, m]``: Σ_k colsum_k(x)·rowsum_k(y)."""
+    prod_ = x.sum(axis=-2, dtype=np.int64) * y.sum(axis=-1, dtype=np.int64)     # [T, N, ..., p]
+    return prod_.reshape(prod_.shape[0], -1).sum(axis=1)
+
+
+def count_spiking_matmul(stats: LayerStats, a: np.ndarray, b: np.ndarray, n: int) -> None:
+    """ECMT Theorem 2's counts for ``a [T, N, ..., n, p]``, ``b [T, N, ..., p, m]`` (see
+    :mod:`.stats`): ACs = the gated sums of Eq. 12 (nnz patterns of A(t), B(t) and the
+    running sums S_A(t−1), S_B(t−1)); MACs and the ACs bound per Eq. 14 and Eq. 13 from
+    each sample's firing rates at each step."""
+    a, b = _timed_align(a, b)
+    sa = np.cumsum(a, axis=0)
+    sb = np.cumsum(b, axis=0)
+    a_nz, b_nz = a != 0, b != 0
+    sa_prev = np.concatenate([np.zeros_like(sa[:1]), sa[:-1]]) != 0
+    sb_prev = np.concatenate([np.zeros_like(sb[:1]), sb[:-1]]) != 0
+    stats.events += _gated(a_nz, b_nz) + _gated(a_nz, sb_prev) + _gated(sa_prev, b_nz)
+    steps = a.shape[0]
+    nnz_a = a_nz.reshape(steps, a.shape[1], -1).sum(axis=2)                     # [T, N]
+    nnz_b = b_nz.reshape(steps, b.shape[1], -1).sum(axis=2)
+    eta1 = nnz_a / max(stats.operand_sizes[0], 1)
+    eta2 = nnz_b / max(stats.operand_sizes[1], 1)
+    stats.mults += ((np.minimum(eta1, eta2) + eta1 + eta2) * stats.out_size).sum(axis=1)
+    stats.bound += ((eta1 * eta2 + eta1 + eta2) * stats.flops + 3 * stats.out_size).sum(axis=1)
+    stats.operand_nonzero[0] += float(nnz_a.sum())
+    stats.operand_nonzero[1] += float(nnz_b.sum())
+    stats.nonzero_in += (nnz_a + nnz_b).sum(axis=1)
     stats.evaluations += n
     stats.samples += n

@@ -177,6 +177,8 @@ class Simulator(Interpreter):
         stats = counting.new_stats(self.graph, node, role, steps, self.integer_as)
         if role == "neuron":
             counting.count_neuron(stats, outs[0].reshape(-1, *out_v.shape), n)
+        elif role == "spiking_matmul":       # TEMPORAL: args are [T, N, ...]
+            counting.count_spiking_matmul(stats, args[0], args[1], n)
         elif role == "matmul":
             folded = [self.to_batch(a, v, out_v.axes) for a, v in zip(args, ins)]
             counting.count_matmul(stats, folded[0], folded[1], [input_class(v.kind) for v in ins], n)

@@ -15,6 +15,14 @@ How an input is charged (the papers' accounting, made exact):
   integer times a float weight is a multiplication (Spikingformer App. F, way 2);
   ``integer_as="acs"`` charges a value n as n ACs per synapse (App. F, way 1);
 - ``analog`` input (anything else): dense MACs, the layer's FLOPs per evaluation;
+- ``graded`` spikes of a multi-threshold neuron (``graded(levels=n)``, ECMT): charged as
+  ``spike``: one AC per nonzero input per fan-out, the weight shifted by the payload's
+  exponent (as the ECMT supplement counts);
+- ``spiking_matmul`` (ECMT Theorem 2) with two spike operands: ACs are the supplement's
+  nnz patterns, per output element summed: Σ_k [A≠0][B≠0] + [A≠0][S_B(t−1)≠0] +
+  [S_A(t−1)≠0][B≠0] (the three gated sums of Eq. 12); MACs are Eq. 14 at the measured
+  per-step, per-sample firing rates η₁, η₂: (min(η₁, η₂) + η₁ + η₂)·n·m per matrix pair;
+  ``bound`` keeps Eq. 13's ACs upper bound (η₁η₂ + η₁ + η₂)·n·p·m + 3·n·m;
 - ``matmul`` of two dynamic tensors with a spike operand: one AC per product whose two
   factors are both nonzero (for spike @ spike: the AND-accumulates; a spike gates the
   addition of the other factor); with no spike operand: dense MACs.
@@ -33,6 +41,8 @@ INTEGER_AS = ("macs", "acs")
 def input_class(kind) -> str:
     """``spike`` (binary, signed, or a single nonzero magnitude: a scaled spike), ``count``
     (integers 0…k, k >= 2) or ``analog``."""
+    if getattr(kind, "is_graded_spike", False):
+        return SPIKE
     levels = kind.levels
     if levels is not None and len({abs(v) for v in levels if v}) <= 1:
         return SPIKE
@@ -41,13 +51,16 @@ def input_class(kind) -> str:
     return ANALOG
 
 
+_ARRAYS = ("nonzero_in", "events", "weighted", "evaluations", "spikes_out", "mults", "bound")
+
+
 @dataclass
 class LayerStats:
     """Counts of one layer, summed over samples; arrays have one entry per step."""
 
     name: str
     op: str
-    role: str                    # "synaptic" | "matmul" | "neuron"
+    role: str                    # "synaptic" | "matmul" | "spiking_matmul" | "neuron"
     input_kind: str              # the input's spike kind, e.g. "spike", "count(3)", "spike @ count(16)"
     input_class: str             # SPIKE | COUNT | ANALOG
     steps: int                   # T, or 1 for a layer outside time
@@ -62,12 +75,14 @@ class LayerStats:
     weighted: np.ndarray = None       # Σ |x|·fan-out (synaptic)
     evaluations: np.ndarray = None    # sample-evaluations (samples, per step)
     spikes_out: np.ndarray = None     # nonzero outputs (neurons)
+    mults: np.ndarray = None          # Eq. 14 multiplications (spiking_matmul)
+    bound: np.ndarray = None          # Eq. 13 upper bound on the ACs (spiking_matmul)
     weighted_in: float = 0.0          # Σ |x| over input elements (count inputs)
     operand_sizes: list = field(default_factory=list)     # matmul: elements of each spike operand
     operand_nonzero: list = field(default_factory=list)   # matmul: nonzero elements of each spike operand
 
     def __post_init__(self):
-        for name in ("nonzero_in", "events", "weighted", "evaluations", "spikes_out"):
+        for name in _ARRAYS:
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(self.steps, dtype=np.float64))
 
@@ -84,6 +99,8 @@ class LayerStats:
 
     @property
     def macs_per_step(self) -> np.ndarray:
+        if self.role == "spiking_matmul" and self.input_class == SPIKE:
+            return self.mults
         if self.role == "neuron" or self.input_class == SPIKE:
             return np.zeros(self.steps)
         if self.input_class == COUNT:
@@ -141,7 +158,7 @@ class LayerStats:
 
     def add(self, other: LayerStats) -> None:
         """Accumulate another batch's counts of the same layer."""
-        for name in ("nonzero_in", "events", "weighted", "evaluations", "spikes_out"):
+        for name in _ARRAYS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.samples += other.samples
         self.weighted_in += other.weighted_in
@@ -161,7 +178,7 @@ class SimResult:
     numerics: str = "float"
 
     def synaptic(self) -> list[LayerStats]:
-        return [s for s in self.layers.values() if s.role in ("synaptic", "matmul")]
+        return [s for s in self.layers.values() if s.role in ("synaptic", "matmul", "spiking_matmul")]
 
     def neurons(self) -> list[LayerStats]:
         return [s for s in self.layers.values() if s.role == "neuron"]

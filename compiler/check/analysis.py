@@ -27,10 +27,14 @@ import numpy as np
 
 from snnc.ir.graph import Graph, Node, Value
 from snnc.ir.kinds import Kind
-from snnc.ir.registry import ELEMENTWISE, NEURON, REGISTRY, SPIKE_PRESERVING, SYNAPTIC, TIME_BOUNDARY, ops_with
+from snnc.ir.registry import (ELEMENTWISE, NEURON, REGISTRY, SPIKE_PRESERVING, SYNAPTIC, TEMPORAL,
+                               TIME_BOUNDARY, ops_with)
 
 #: products of two dynamic tensors: no weights, but a layer's worth of multiply-accumulates
-ATTENTION_PRODUCTS = frozenset({"matmul"})
+#: (``spiking_matmul``: ECMT Theorem 2, spike-driven when both operands are graded spikes)
+ATTENTION_PRODUCTS = frozenset({"matmul", "spiking_matmul"})
+#: ECMT's ops whose outputs are analog streams (running means and their deltas)
+CONVERSION_ANALOG = frozenset({"cum_mean", "delta", "spiking_matmul"})
 #: the op whose count(k) output is the spike + spike residual (Spikingformer Eq. 3)
 RESIDUAL_OPS = frozenset({"add"})
 # a kind no op makes by accident: probes whether a kind rule passes kinds through
@@ -46,6 +50,14 @@ def is_event(kind: Kind) -> bool:
     if kind.levels is None:
         return False
     return len({abs(v) for v in kind.levels if v != 0}) <= 1
+
+
+def is_spikes(kind: Kind, origins: "Origins") -> bool:
+    """Events, or the graded spikes of multi-threshold neurons (``graded(levels=n)``: one
+    signed ±θ·gap^k per step, a weight shift-and-add, ECMT Eq. 13), made by neurons only."""
+    if not origins.from_neurons:
+        return False
+    return is_event(kind) or kind.is_graded_spike or kind.levels is not None
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,42 @@ class Analysis:
 
         self._walk_back(value, visit)
         return sorted(found.values(), key=lambda n: self.order[n.name])
+
+    def compensated(self, node: Node) -> bool:
+        """Is ``node`` inside an expectation compensation (ECMT Theorem 1): every path back
+        from it reaches a ``cum_mean`` and every path on reaches a ``delta``, through
+        stateless ops only (no neuron, layer, time op or graph input/output on the way)?"""
+        def stateless(n: Node) -> bool:
+            opdef = REGISTRY.get(n.op)
+            return opdef is not None and not opdef.has(TEMPORAL) and not self.is_neuron(n) \
+                and not self.is_layer(n)
+
+        def back(n: Node, seen: set) -> bool:
+            for v in n.inputs:
+                p = self.graph.producer(v)
+                if p is None:
+                    if v in self.graph.inputs:
+                        return False
+                    continue
+                if self.graph.values[v].is_const or p.op == "cum_mean" or p.name in seen:
+                    continue
+                seen.add(p.name)
+                if not stateless(p) or not back(p, seen):
+                    return False
+            return True
+
+        def forward(n: Node, seen: set) -> bool:
+            if any(o in self.graph.outputs for o in n.outputs):
+                return False
+            for u in self._users(n):
+                if u.op == "delta" or u.name in seen:
+                    continue
+                seen.add(u.name)
+                if not stateless(u) or not forward(u, seen):
+                    return False
+            return bool(self._users(n))
+
+        return stateless(node) and back(node, set()) and forward(node, set())
 
     # -- above and below ------------------------------------------------------------
     def _users(self, node: Node) -> list[Node]:

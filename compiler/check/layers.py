@@ -2,10 +2,12 @@
 whether it is spike-driven.
 
 A layer is **spike-driven** when the value it reads is events (:func:`~.analysis.is_event`)
-made by spiking neurons through pass-through ops only: each input spike then costs one
+or multi-threshold graded spikes (``graded(levels=n)``, ECMT: each costs one AC per fan-out,
+the weight shifted by the spike's exponent) made by spiking neurons through pass-through ops only: each input spike then costs one
 accumulate per fan-out weight (an AC, Spikingformer Eq. 18). An attention product is
 spike-driven when one of its operands is (each output is a sum of the other operand's
-entries selected by spikes: AND-accumulate, no multiplier). Otherwise the layer runs as
+entries selected by spikes: AND-accumulate, no multiplier); ECMT's ``spiking_matmul`` needs
+both operands spiking (Theorem 2, Eq. 12: K(t) adds only where A(t) or B(t) spike). Otherwise the layer runs as
 MACs, and one verdict says why, the most specific first:
 
 | reason          | verdict       | rule   | when                                                          |
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snnc.check.analysis import Analysis, is_event
+from snnc.check.analysis import Analysis, is_event, is_spikes
 from snnc.check.diagnostics import ERROR, NOTE, WARNING
 
 SPIKE_DRIVEN, ENCODER, HEAD, MAC = "spike-driven", "encoder", "head", "MAC"
@@ -76,9 +78,10 @@ def _classify(an: Analysis, node, allow_analog_head: bool) -> Layer:
         return Layer(**row, verdict=verdict, reason=reason, code=code, severity=severity,
                      operand=operand or operands[0], causes=tuple(n.name for n in causes))
 
-    for v in operands:
-        if is_event(kinds[v]) and origins[v].from_neurons:
-            return verdict(SPIKE_DRIVEN, operand=v)
+    spiking = [v for v in operands if is_spikes(kinds[v], origins[v])]
+    # ECMT's spiking matmul needs both streams as spikes (Theorem 2); other layers one operand
+    if spiking and (node.op != "spiking_matmul" or len(spiking) == len(operands)):
+        return verdict(SPIKE_DRIVEN, operand=spiking[0])
     for v in operands:
         adds = origins[v].residual_adds()
         if kinds[v].count_max is not None and adds:
@@ -93,5 +96,5 @@ def _classify(an: Analysis, node, allow_analog_head: bool) -> Layer:
         if is_event(kinds[v]):
             causes = [n for n in origins[v].nodes if not an.is_neuron(n)]
             return verdict(SPIKE_DRIVEN, "unowned", "SNN003", WARNING, v, causes)
-    v = operands[0]
+    v = next((v for v in operands if v not in spiking), operands[0])
     return verdict(MAC, "non-spike", "SNN001", ERROR, v, origins[v].nodes)

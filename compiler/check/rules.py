@@ -9,13 +9,16 @@
 | SNN003 | warning  | SN-before-ConvBN order: a layer reads events that no spiking neuron made      |
 | SNN004 | error    | a non-spike operator (softmax, GELU/erf, LayerNorm, exp, division…) on the   |
 |        |          | spiking path, i.e. below a layer or neuron and above a neuron or a MAC layer  |
+|        |          | (a note when compensated in expectation: between cum_mean and delta, ECMT)    |
 | SNN005 | warning  | a BatchNorm that cannot be folded: not right after a Conv/Linear it alone     |
 |        |          | reads (Spikingformer Sec. 3.2, Appendix E)                                    |
 
 Rules 1-3 read the per-layer table (:mod:`.layers`), which gives each layer at most one of
 them, the most specific: SNN002 over SNN001 over SNN003. A ``matmul`` of two dynamic
 tensors (attention) is judged like a layer: spike-driven if one operand is spikes from a
-neuron, else a MAC finding under SNN001 (it multiplies; no nonlinearity is involved).
+neuron, else a MAC finding under SNN001 (it multiplies; no nonlinearity is involved). A layer
+reading an ECMT analog stream (cum_mean, delta, spiking_matmul output), and a spiking matmul
+without two spike operands, are told to put a MultiThreshold neuron before it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from snnc.check.analysis import Analysis
+from snnc.check.analysis import CONVERSION_ANALOG, Analysis
 from snnc.check.diagnostics import ERROR, NOTE, WARNING, Diagnostic
 from snnc.check.layers import Layer
 from snnc.ir.graph import Node
@@ -83,6 +86,13 @@ def non_spike_input(ctx: Context) -> Iterable[Diagnostic]:
                            "Spikingformer Eq. 17), or allow an analog head (--allow-analog-head, as the "
                            "ECMT supplement does)",
                            chain=ctx.an.chain(row.operand), notes=ctx.made_by(row.causes))
+        elif _conversion_analog(ctx, row):
+            what = "multiplies" if not row.weighted else "reads"
+            yield ctx.diag("SNN001", row.severity, node,
+                           f"analog conversion stream: '{row.name}' {what} {kind} values made by ECMT's "
+                           f"{', '.join(sorted({ctx.an.graph.node(n).op for n in row.causes}) or [node.op])}: "
+                           "runs as MACs",
+                           _ECMT_FIX, chain=ctx.an.chain(row.operand), notes=ctx.made_by(row.causes))
         elif row.weighted:
             yield ctx.diag("SNN001", row.severity, node,
                            f"non-spike input: '{row.name}' reads {kind} values: runs as MACs",
@@ -95,6 +105,18 @@ def non_spike_input(ctx: Context) -> Iterable[Diagnostic]:
                            "make one operand spikes: a spiking neuron on Q, K or V before the product "
                            "(Spikingformer Eq. 12-13; ECMT Theorem 2, the spiking matrix product)",
                            chain=ctx.an.chain(row.operand), notes=ctx.made_by(row.causes))
+
+
+_ECMT_FIX = ("put a MultiThreshold neuron before it (snnc.nn.MultiThreshold): ECMT feeds every "
+             "synaptic layer and spiking matmul graded spikes ±θ·2^k (Section 4.3, Theorem 2), so each "
+             "input costs one AC per fan-out")
+
+
+def _conversion_analog(ctx: Context, row: Layer) -> bool:
+    """The input is an ECMT running-mean / delta / spiking-matmul stream, or the layer is a
+    spiking matmul: the fix is a multi-threshold neuron."""
+    made = {ctx.an.graph.node(n).op for n in row.causes}
+    return row.op == "spiking_matmul" or bool(made & CONVERSION_ANALOG)
 
 
 # -- SNN002 ----------------------------------------------------------------------------
@@ -163,6 +185,14 @@ def non_spike_operator(ctx: Context) -> Iterable[Diagnostic]:
             continue
         dynamic = [v for v in node.inputs if not an.graph.values[v].is_const]
         made = [p.name for v in dynamic[:1] if (p := an.graph.producer(v)) is not None]
+        if an.compensated(node):
+            yield ctx.diag("SNN004", NOTE, node,
+                           f"compensated in expectation: {node.op} '{node.name}' runs between a cum_mean and "
+                           "a delta (ECMT Theorem 1): its running mean is exact, it costs its FLOPs every "
+                           "step (off the neurocores), allowed",
+                           "nothing to do: O(t) = t·f(S(t)/t) − (t−1)·f(S(t−1)/(t−1)) (ECMT supplement Eq. 1)",
+                           notes=ctx.made_by(made))
+            continue
         yield ctx.diag("SNN004", ERROR, node,
                        f"non-spike operator on the spiking path: {node.op} '{node.name}'",
                        _NONSPIKE_FIX.get(node.op, _NONSPIKE_DEFAULT),

@@ -19,7 +19,7 @@ from snnc.ir.errors import SnncError
 
 # subcommand -> module in snnc.cli (each defines add_parser(subparsers) and run(args))
 INTERNAL_ERROR = 70   # sysexits.h EX_SOFTWARE: a bug in snnc, not in the user's input
-COMMANDS = ["export", "show", "check", "opt", "simulate", "report", "compile", "verify", "run"]
+COMMANDS = ["export", "convert", "evaluate", "show", "check", "opt", "simulate", "report", "compile", "verify", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:

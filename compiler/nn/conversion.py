@@ -38,13 +38,27 @@ def _check_time_major(module: nn.Module, x: torch.Tensor, min_dim: int = 2) -> N
         raise ValueError(f"{type(module).__name__} expects [T, N, ...] input, got shape {tuple(x.shape)}")
 
 
+def _exporting() -> bool:
+    return torch.onnx.is_in_onnx_export()
+
+
+def _symbolic(op: str, inputs: tuple, attrs: dict, shape) -> torch.Tensor:
+    """One ``snnc::<op>`` node under ``torch.onnx.export`` (its body: :mod:`snnc.onnx.dialect_conversion`)."""
+    return torch.onnx.ops.symbolic(f"snnc::{op}", inputs, attrs, dtype=inputs[0].dtype,
+                                   shape=shape, version=1)
+
+
 def cum_mean(x: torch.Tensor) -> torch.Tensor:
     """CumMean(x)(t) = S(t)/t with S(t) = Σ_{τ ≤ t} x(τ), over axis 0."""
+    if _exporting():
+        return _symbolic("CumMean", (x,), {}, x.shape)
     return torch.cumsum(x, dim=0) / _time_index(x)
 
 
 def delta(z: torch.Tensor) -> torch.Tensor:
     """Delta(z)(t) = t·z(t) − (t−1)·z(t−1) over axis 0 (the inverse of CumMean)."""
+    if _exporting():
+        return _symbolic("Delta", (z,), {}, z.shape)
     tz = _time_index(z) * z
     prev = torch.cat([torch.zeros_like(tz[:1]), tz[:-1]], dim=0)
     return tz - prev
@@ -110,6 +124,9 @@ class SpikingMatMul(nn.Module):
         _check_time_major(self, b, 3)
         if a.shape[0] != b.shape[0]:
             raise ValueError(f"SpikingMatMul: A and B have different T ({a.shape[0]} vs {b.shape[0]})")
+        if _exporting():
+            batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            return _symbolic("SpikingMatMul", (a, b), {}, (*batch, a.shape[-2], b.shape[-1]))
         s_a = torch.zeros_like(a[0])
         s_b = torch.zeros_like(b[0])
         s_k = None
@@ -166,6 +183,8 @@ class MultiThreshold(nn.Module):
         neg = pos.clone() if theta_neg is None else _as_theta(theta_neg, "theta_neg")
         self.register_buffer("theta_pos", pos)
         self.register_buffer("theta_neg", neg)
+        # plain floats for export (reading buffers while tracing would specialise shapes)
+        self._theta_lists = (tuple(float(v) for v in pos.reshape(-1)), tuple(float(v) for v in neg.reshape(-1)))
         scale = torch.tensor([np.float32(self.gap ** k) for k in range(self.levels)])
         shape = (self.levels,) + (1,) * pos.dim()
         # [levels, C] (or [levels]) in ascending order k = 0..n-1
@@ -186,6 +205,8 @@ class MultiThreshold(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_time_major(self, x)
+        if _exporting():
+            return _symbolic("MultiThreshold", (x,), self.onnx_attributes(), x.shape)
         lp, bp = self._per_channel(self.levels_pos, x), self._per_channel(self.bounds_pos, x)
         ln, bn = self._per_channel(self.levels_neg, x), self._per_channel(self.bounds_neg, x)
         v = torch.zeros_like(x[0])
@@ -201,6 +222,11 @@ class MultiThreshold(nn.Module):
             v = v - s
             out.append(s)
         return torch.stack(out)
+
+    def onnx_attributes(self) -> dict:
+        """``snnc::MultiThreshold``'s attributes: θ as float lists (one value, or one per channel)."""
+        return {"levels": self.levels, "gap": self.gap,
+                "theta_pos": list(self._theta_lists[0]), "theta_neg": list(self._theta_lists[1])}
 
     def extra_repr(self) -> str:
         def show(th):

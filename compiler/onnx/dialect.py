@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorProto, helper
 
+from snnc.onnx import dialect_conversion
+
 DOMAIN = "snnc"
 VERSION = 1
 #: the default-domain opset the exporter writes and every function body uses
@@ -40,6 +42,8 @@ SCHEMAS: dict[str, OpSchema] = {
     "IF": OpSchema("IF", {"v_threshold": _FLOAT, "v_reset": _FLOAT, "soft_reset": _INT},
                    "Integrate-and-fire over [T, ...]: H = V + X."),
 }
+# ECMT's conversion ops (MultiThreshold, CumMean, Delta, SpikingMatMul): their own module
+SCHEMAS.update(dialect_conversion.schemas(OpSchema))
 
 
 def _attr_const(out: str, attr: str, kind: int) -> NodeProto:
@@ -132,6 +136,13 @@ def if_function() -> FunctionProto:
 
 
 FUNCTIONS = {"LIF": lif_function, "IF": if_function}
+FUNCTIONS.update({op: (lambda build=build, op=op: build(OPSET, DOMAIN, SCHEMAS[op].doc))
+                  for op, build in dialect_conversion.BUILDERS.items()})
+
+
+def output_shape(op_type: str, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The output shape of an ``snnc`` node from its input shapes (probing)."""
+    return dialect_conversion.output_shape(op_type, shapes) or tuple(shapes[0])
 
 
 def function_protos(op_types) -> list[FunctionProto]:

@@ -63,6 +63,23 @@ def neuron(lw: Lowering, node: Node) -> None:
     lw.emit(node, op_type, [lw.tensor(node.inputs[0], "TN")], layout="TN", domain=dialect.DOMAIN, **attrs)
 
 
+_CONVERSION_OPS = {"multi_threshold": "MultiThreshold", "cum_mean": "CumMean", "delta": "Delta",
+                   "spiking_matmul": "SpikingMatMul"}
+
+
+@lowering(*_CONVERSION_OPS)
+def conversion_op(lw: Lowering, node: Node) -> None:
+    """One ``snnc::`` node of ECMT's (:mod:`snnc.onnx.dialect_conversion`) over ``[T, N, ...]``."""
+    op_type = _CONVERSION_OPS[node.op]
+    attrs = {}
+    if node.op == "multi_threshold":
+        attrs = {"levels": int(node.attrs["levels"]), "gap": float(node.attrs.get("gap", 2.0)),
+                 "theta_pos": [float(v) for v in node.attrs["theta_pos"]],
+                 "theta_neg": [float(v) for v in node.attrs["theta_neg"]]}
+    lw.emit(node, op_type, [lw.tensor(v, "TN") for v in node.inputs], layout="TN", domain=dialect.DOMAIN,
+            **attrs)
+
+
 @lowering("repeat_time")
 def repeat_time(lw: Lowering, node: Node) -> None:
     """``[N, ...] -> [1, N, ...] -> Expand -> [T, N, ...]`` (the importer's repeat pattern)."""
@@ -300,6 +317,12 @@ def gather(lw: Lowering, node: Node) -> None:
     axis = norm_axis(node.attrs["axis"], _rank(lw, node.inputs[0])) + 1
     indices = lw.init(np.asarray(node.params["indices"], dtype=np.int64), f"{node.name}.indices")
     lw.emit(node, "Gather", [lw.arg(node.inputs[0]), indices], axis=axis)
+
+
+@lowering("embedding")
+def embedding(lw: Lowering, node: Node) -> None:
+    table = lw.init(np.asarray(node.params["weight"]), f"{node.name}.weight")
+    lw.emit(node, "Gather", [table, lw.arg(node.inputs[0])], axis=0)
 
 
 @lowering("pad")

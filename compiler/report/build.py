@@ -38,6 +38,7 @@ def build_report(graph: Graph, result: SimResult, model: energy.EnergyModel) -> 
             "ac_energy_pj": m.ac_pj, "mac_energy_pj": m.mac_pj,
             "theoretical_acs": t.acs, "theoretical_macs": t.macs, "theoretical_energy_pj": t.energy_pj,
             "fanout_exact": s.fanout_exact,
+            "ac_bound": s.per_sample(s.bound) if s.role == "spiking_matmul" else None,   # ECMT Eq. 13
             "spikes_in_per_step": _per_sample(s, s.nonzero_in),
             "acs_per_step": _per_sample(s, s.acs_per_step), "macs_per_step": _per_sample(s, s.macs_per_step),
         })
@@ -89,6 +90,8 @@ def _per_sample(stats, array) -> list[float]:
 
 def _charged(stats) -> str:
     """How the layer's input is charged: AC, MAC (dense), or MAC (integer-float)."""
+    if stats.role == "spiking_matmul" and stats.input_class == "spike":
+        return "AC+MAC (ECMT Eq. 12-14)"
     if stats.input_class == "spike":
         return "AC"
     if stats.input_class == "count":

@@ -179,10 +179,11 @@ class Context:
             return self.constant(tensor, value.squeeze(axis=tuple(drop)) if drop else value)
         # computed from input shapes only, broadcast over the batch (an expanded class token)
         layout = classify(self.shapes(tensor), self._sizes())
-        if layout is None or layout.axes != "N":
+        if layout is None or layout.axes not in ("N", "TN"):
             raise self.fail(f"input {tensor!r} is computed from the input's shape in a way snnc cannot lift")
-        per_sample = [np.moveaxis(v, layout.pos + 1, 0) if layout.batch == ("1", "N") else np.moveaxis(v, layout.pos, 0)
-                      for v in values]
+        # the batch axes (N; or T and N, folded or not) first and as one: [samples, *sample]
+        batch = list(range(layout.pos, layout.pos + layout.n_batch))
+        per_sample = [np.moveaxis(v, batch, list(range(len(batch)))).reshape(-1, *layout.sample) for v in values]
         first = per_sample[0][0].reshape(layout.sample)
         if not all(np.all(v == v[:1]) for v in per_sample):
             raise self.fail(f"input {tensor!r} differs between samples; snnc supports per-sample constants only")

@@ -117,8 +117,12 @@ def _slice_time(ctx: Context, node, layout: Layout, start: int, end: int, step: 
 @converter("Gather")
 def gather(ctx: Context, node) -> None:
     x, idx = node.input
+    if not ctx.is_data(x) and ctx.is_data(idx) and ctx.attr("axis", 0) == 0:    # a token embedding
+        ctx.emit("embedding", [ctx.value(idx)], params={"weight": ctx.const(x)})
+        return
     if not ctx.is_data(x) or ctx.is_data(idx):
-        raise ctx.fail("only Gather from the network's values at constant indices is supported")
+        raise ctx.fail("only Gather from the network's values at constant indices, or rows of a constant "
+                       "table (an embedding), is supported")
     layout = ctx.layout(x)
     axis = ctx.attr("axis", 0) % layout.full_rank
     indices = ctx.const(idx)

@@ -8,31 +8,57 @@ from onnx import AttributeProto
 from snnc.onnx import dialect
 from snnc.onnx.importer.context import Context, converter
 
-_IR_OP = {"LIF": "lif", "IF": "if"}
-_PY = {AttributeProto.FLOAT: float, AttributeProto.INT: int}
+_IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
+          "Delta": "delta", "SpikingMatMul": "spiking_matmul"}
+_READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
+         AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
 
-@converter(*dialect.SCHEMAS, domain=dialect.DOMAIN)
-def neuron(ctx: Context, node) -> None:
+def _attributes(ctx: Context, node) -> dict:
+    """The node's attributes, each of its schema's type, none missing, none unknown."""
     schema = dialect.SCHEMAS[node.op_type]
-    x = node.input[0]
-    layout = ctx.layout(x)
-    if layout.batch != ("T", "N") or layout.pos != 0:
-        raise ctx.fail(f"a neuron reads [T, N, ...]; {x!r} is laid out as {layout.describe()}")
     attrs = {}
     for a in node.attribute:
         if a.name not in schema.attributes:
             raise ctx.fail(f"unknown attribute {a.name!r} (snnc::{node.op_type} has "
-                           f"{', '.join(schema.attributes)})")
+                           f"{', '.join(schema.attributes) or 'none'})")
         if a.type != schema.attributes[a.name]:
             want = AttributeProto.AttributeType.Name(schema.attributes[a.name]).lower()
             raise ctx.fail(f"attribute {a.name!r} must be a {want}")
-        attrs[a.name] = _PY[a.type](a.f if a.type == AttributeProto.FLOAT else a.i)
+        attrs[a.name] = _READ[a.type](a)
     missing = [name for name in schema.attributes if name not in attrs]
     if missing:
         raise ctx.fail(f"missing attribute(s) {', '.join(missing)}")
+    return attrs
+
+
+def _timed_input(ctx: Context, node, x: str, what: str) -> str:
+    layout = ctx.layout(x)
+    if layout.batch != ("T", "N") or layout.pos != 0:
+        raise ctx.fail(f"{what} reads [T, N, ...]; {x!r} is laid out as {layout.describe()}")
+    return ctx.value(x)
+
+
+@converter("LIF", "IF", domain=dialect.DOMAIN)
+def neuron(ctx: Context, node) -> None:
+    attrs = _attributes(ctx, node)
+    x = _timed_input(ctx, node, node.input[0], "a neuron")
     if attrs.get("soft_reset") and attrs.get("v_reset", 0.0) != 0.0:
         raise ctx.fail("soft_reset=1 requires v_reset=0")
     if node.op_type == "LIF" and not attrs["tau"] > 1.0:
         raise ctx.fail(f"tau must be > 1, got {attrs['tau']}")
-    ctx.emit(_IR_OP[node.op_type], [ctx.value(x)], attrs=attrs)
+    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+
+
+@converter("MultiThreshold", "CumMean", "Delta", "SpikingMatMul", domain=dialect.DOMAIN)
+def conversion_op(ctx: Context, node) -> None:
+    """ECMT's ops (:mod:`snnc.onnx.dialect_conversion`): every input is ``[T, N, ...]``."""
+    attrs = _attributes(ctx, node)
+    if node.op_type == "MultiThreshold":
+        if attrs["levels"] < 1 or not attrs["gap"] >= 1.0:
+            raise ctx.fail(f"levels must be >= 1 and gap >= 1, got levels={attrs['levels']}, gap={attrs['gap']}")
+        for name in ("theta_pos", "theta_neg"):
+            if not attrs[name] or not all(v > 0 for v in attrs[name]):
+                raise ctx.fail(f"{name} must list one threshold > 0, or one per channel")
+    inputs = [_timed_input(ctx, node, x, f"snnc::{node.op_type}") for x in node.input]
+    ctx.emit(_IR_OP[node.op_type], inputs, attrs=attrs)

@@ -145,8 +145,9 @@ class Prober:
         """Output shapes of a DATA node at this probe."""
         ins = [i for i in node.input if i]
         if node.domain == dialect.DOMAIN:
-            # every snnc op maps [T, ...] to the same shape
-            return [(probe.shapes[ins[0]], probe.dtypes[ins[0]])] * len(node.output)
+            # every snnc op maps [T, ...] to the same shape, but the spiking matrix product
+            shape = dialect.output_shape(node.op_type, [probe.shapes[i] for i in ins])
+            return [(shape, probe.dtypes[ins[0]])] * len(node.output)
         types = {i: helper.make_tensor_type_proto(probe.dtypes[i], probe.shapes[i]) for i in ins}
         data = {i: numpy_helper.from_array(probe.values[i], i) for i in ins
                 if i in probe.values and probe.values[i].size <= _DATA_LIMIT}

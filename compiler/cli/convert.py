@@ -1,0 +1,81 @@
+"""``snnc convert ANN.onnx --calib CALIB -o SNN.onnx``: a trained ANN as a spiking network.
+
+    snnc convert ann.onnx --calib calib.npy -o snn.onnx                  # relu-if, p99
+    snnc convert bert.onnx --calib calib.npz -o snn.onnx --percentile 99.9
+
+CALIB is a ``.npy`` (one input) or ``.npz`` (one array per graph input, by name) of
+samples on axis 0. The output is ONNX in the snnc dialect taking ``[T, N, ...]`` (or
+``[N, ...]``, repeated over T): choose T when you run it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snnc.files import refuse_existing
+from snnc.ir.errors import SnncError
+
+
+def add_parser(sub) -> None:
+    from snnc.conversion.convert import METHODS
+
+    p = sub.add_parser("convert", help="convert a trained ANN (ONNX) into a spiking network",
+                       description="Calibrate a trained ANN on sample data with onnxruntime and rewrite it "
+                                   "into a spiking network in the snnc dialect (T chosen at run time).")
+    p.add_argument("model", type=Path, help="the ANN as an ONNX file")
+    p.add_argument("--calib", type=Path, required=True, metavar="CALIB",
+                   help="calibration samples: .npy (one input) or .npz (one array per input name)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--method", default="relu-if", choices=METHODS,
+                   help="ecmt (multi-threshold neurons, expectation compensation, spiking matmul: any ANN) or "
+                        "relu-if (ReLU networks: IF neurons, threshold balancing); default: relu-if")
+    p.add_argument("--levels", type=int, default=8, help="ecmt: threshold levels per sign (default: 8)")
+    p.add_argument("--thresholds", type=Path, metavar="JSON",
+                   help='ecmt: per-layer overrides, {"<layer>": {"theta_pos": .., "theta_neg": .., "levels": ..}}')
+    p.add_argument("--percentile", type=float, default=99.0,
+                   help="thresholds from this percentile of each activation's positive values (default: 99)")
+    p.add_argument("--reset", default="soft", choices=("soft", "hard"),
+                   help="IF reset: soft (V -= threshold, more accurate; default) or hard (V = 0, what "
+                        "--target loihi compiles today)")
+    p.add_argument("--batch-size", type=int, default=64, help="calibration batch size (default: 64)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from snnc.conversion.convert import convert
+    from snnc.onnx.io import save_model
+
+    refuse_existing(args.output, args.force)
+    overrides = _overrides(args.thresholds) if args.thresholds else None
+    if args.levels < 1:
+        raise SnncError(f"--levels must be >= 1, got {args.levels}")
+    snn, info = convert(args.model, args.calib, method=args.method, percentile=args.percentile,
+                        batch_size=args.batch_size, progress=True, reset=args.reset, levels=args.levels,
+                        overrides=overrides)
+    for line in info.lines():
+        print(line)
+    save_model(snn, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _overrides(path: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise SnncError(f"{path}: not a readable JSON file ({err})") from err
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise SnncError(f'{path}: expected {{"<layer>": {{"theta_pos": .., "theta_neg": .., "levels": ..}}}}')
+    allowed = {"theta_pos", "theta_neg", "levels"}
+    for layer, fields in data.items():
+        bad = sorted(set(fields) - allowed)
+        if bad:
+            raise SnncError(f"{path}: layer {layer!r} sets unknown field(s) {bad}; allowed: {sorted(allowed)}")
+        for key, value in fields.items():
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+                raise SnncError(f"{path}: layer {layer!r} {key} must be positive numbers, got {value!r}")
+    return data

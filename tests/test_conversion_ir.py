@@ -1,0 +1,110 @@
+"""ECMT conversion ops in the IR: imported from the exported file, the numpy interpreter
+equals onnxruntime on that file; the IR written back as ONNX equals it too; kinds."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conversion_nets import EcmtBlock
+from onnx_helpers import run_ort
+
+from snnc.ir.interpret import record, run
+from snnc.onnx.export import export, to_onnx
+from snnc.onnx.importer import import_onnx
+from snnc.onnx.ir_export import graph_to_onnx
+
+
+@pytest.fixture(scope="module")
+def exported():
+    torch.manual_seed(0)
+    model = EcmtBlock()
+    return model, to_onnx(model, torch.randn(3, 2, 5, 6))
+
+
+def _ort_out(proto, x):
+    return run_ort(proto, {proto.graph.input[0].name: x})[proto.graph.output[0].name]
+
+
+def test_interpreter_equals_onnxruntime_at_two_shapes(exported):
+    model, proto = exported
+    graph = import_onnx(proto)
+    ops = [n.op for n in graph.nodes]
+    for op in ("multi_threshold", "cum_mean", "delta", "spiking_matmul"):
+        assert op in ops
+    rng = np.random.default_rng(0)
+    for t, n in [(4, 3), (6, 2)]:
+        x = rng.standard_normal((t, n, 5, 6)).astype(np.float32)
+        want = _ort_out(proto, x)
+        got = run(graph, {graph.inputs[0]: x})[graph.outputs[0]]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        # the graded spikes are exact: equal to PyTorch's MultiThreshold on the same input
+        values = record(graph, {graph.inputs[0]: x})
+        mt = next(n for n in graph.nodes if n.op == "multi_threshold")
+        with torch.no_grad():
+            a = model.mt_a(model.fc(torch.from_numpy(x))).numpy()
+        np.testing.assert_array_equal(values[mt.outputs[0]], a)
+
+
+def test_kinds_graded_and_analog(exported):
+    _, proto = exported
+    graph = import_onnx(proto)
+    kinds = {n.op: graph.values[n.outputs[0]].kind for n in graph.nodes
+             if n.op in ("multi_threshold", "cum_mean", "delta", "spiking_matmul")}
+    assert kinds["multi_threshold"].is_graded_spike and not kinds["multi_threshold"].is_analog
+    for op in ("cum_mean", "delta", "spiking_matmul"):
+        assert kinds[op].is_analog
+    # mt_b: θ = 0.3, 3 levels, gap 2: {0, ±0.3, ±0.6, ±1.2} in float32
+    mt_b = [n for n in graph.nodes if n.op == "multi_threshold"][1]
+    levels = sorted(graph.values[mt_b.outputs[0]].kind.levels)
+    th = np.float32(0.3)
+    want = sorted([0.0] + [s * float(th * np.float32(2.0 ** k)) for k in range(3) for s in (1, -1)])
+    assert levels == want
+
+
+def test_written_back_equals_onnxruntime(exported):
+    _, proto = exported
+    graph = import_onnx(proto)
+    again = graph_to_onnx(graph)
+    assert sorted(n.op_type for n in again.graph.node if n.domain == "snnc") == \
+        sorted(n.op_type for n in proto.graph.node if n.domain == "snnc")
+    x = np.random.default_rng(1).standard_normal((5, 2, 5, 6)).astype(np.float32)
+    np.testing.assert_allclose(_ort_out(again, x), _ort_out(proto, x), rtol=1e-5, atol=1e-5)
+
+
+def test_snnc_show_prints_the_ops(exported, tmp_path):
+    model, _ = exported
+    path = tmp_path / "ecmt.onnx"
+    export(model, torch.randn(3, 2, 5, 6), path)
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for op in ("multi_threshold", "cum_mean", "delta", "spiking_matmul", "graded(levels=3)"):
+        assert op in out.stdout
+    assert "theta_pos" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_json_round_trip_keeps_the_graded_kind(exported, tmp_path):
+    from snnc.ir.serialize import from_json, to_json
+
+    _, proto = exported
+    graph = import_onnx(proto)
+    again = from_json(to_json(graph))
+    for name, value in graph.values.items():
+        assert again.values[name].kind == value.kind
+    mt = next(n for n in again.nodes if n.op == "multi_threshold")
+    assert again.values[mt.outputs[0]].kind.is_graded_spike
+    x = np.random.default_rng(2).standard_normal((3, 2, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(run(again, {again.inputs[0]: x})[again.outputs[0]],
+                                  run(graph, {graph.inputs[0]: x})[graph.outputs[0]])
+
+
+def test_per_channel_graded_kind_with_many_channels_stays_graded():
+    from snnc.ir.kinds import MAX_LEVELS, graded_spikes
+
+    thetas = np.linspace(0.01, 1.0, MAX_LEVELS).tolist()    # too many levels to list
+    kind = graded_spikes(4, 2.0, thetas, thetas)
+    assert kind.levels is None and kind.is_graded_spike and not kind.is_analog
+    assert kind.name == "graded(levels=4)"

@@ -1,0 +1,119 @@
+"""``snnc evaluate`` (issue 14): its table against figures computed here from onnxruntime
+running the converted file and PyTorch running the ANN."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from conftest import require
+
+from onnx_helpers import neuron_nodes, run_ort
+
+torch = require("torch")
+require("sklearn")
+SNNC = [sys.executable, "-m", "snnc"]
+STEPS = [1, 2, 4, 8, 16]
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    from sklearn.datasets import load_digits
+
+    tmp = tmp_path_factory.mktemp("eval")
+    d = load_digits()
+    x, y = (d.data / 16.0).astype(np.float32), d.target
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 40), torch.nn.ReLU(), torch.nn.Linear(40, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(120):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(torch.from_numpy(x[:1400])), torch.from_numpy(y[:1400])).backward()
+        opt.step()
+    model.eval()
+    torch.onnx.export(model, (torch.zeros(1, 64),), str(tmp / "ann.onnx"), input_names=["x"], opset_version=17,
+                      dynamo=False, dynamic_axes={"x": {0: "n"}})
+    np.save(tmp / "calib.npy", x[:200])
+    np.save(tmp / "test.npy", x[1400:1700])
+    np.save(tmp / "y.npy", y[1400:1700])
+    r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"),
+                               "-o", str(tmp / "snn.onnx")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return tmp, model, x[1400:1700], y[1400:1700]
+
+
+def _evaluate(tmp, *extra):
+    return subprocess.run(SNNC + ["evaluate", str(tmp / "snn.onnx"), "--ann", str(tmp / "ann.onnx"), "--data",
+                                  str(tmp / "test.npy"), "-T", ",".join(map(str, STEPS)), *extra],
+                          capture_output=True, text=True)
+
+
+def test_table_matches_onnxruntime_and_torch(converted):
+    tmp, model, x, y = converted
+    r = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "70")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    with torch.no_grad():
+        ann = model(torch.from_numpy(x)).numpy()
+    assert report["ann"]["accuracy"] == pytest.approx((ann.argmax(1) == y).mean())
+    assert report["ann"]["macs"] == 64 * 40 + 40 * 10
+    snn = onnx.load(str(tmp / "snn.onnx"))
+    (neuron,) = neuron_nodes(snn)
+    feeds = {snn.graph.input[0].name: np.broadcast_to(x, (STEPS[-1], *x.shape)).copy()}
+    outs = run_ort(snn, feeds, outputs=[neuron.output[0]])
+    spikes, out = outs[neuron.output[0]], outs[snn.graph.output[0].name]
+    for row in report["rows"]:
+        t = row["T"]
+        mean = out[:t].mean(0)
+        assert row["accuracy"] == pytest.approx((mean.argmax(1) == y).mean())
+        assert row["agreement"] == pytest.approx((mean.argmax(1) == ann.argmax(1)).mean())
+        assert row["firing_rate"] == pytest.approx(spikes[:t].mean(), rel=1e-6)
+        # 45 nm: the first layer reads the analog image at every step (MACs), the head
+        # reads spikes (one AC per spike per fan-out of 10)
+        macs, acs = t * 64 * 40, spikes[:t].sum() / len(x) * 10
+        assert row["energy_synaptic_pj"] == pytest.approx(4.6 * macs + 0.9 * acs, rel=1e-9)
+        assert row["ratio_synaptic"] == pytest.approx(row["energy_synaptic_pj"] / (4.6 * (64 * 40 + 40 * 10)))
+    agree = [row["agreement"] for row in report["rows"]]
+    assert agree[0] < agree[-1] and agree[-1] > 0.95
+
+
+def test_formats_and_outputs(converted):
+    tmp, *_ = converted
+    r = _evaluate(tmp, "--labels", str(tmp / "y.npy"))
+    assert r.returncode == 0 and "energy ratio, synaptic" in r.stdout and "T=16" in r.stdout
+    r = _evaluate(tmp, "--format", "csv", "-o", str(tmp / "e.csv"))
+    assert r.returncode == 0, r.stderr
+    lines = (tmp / "e.csv").read_text().splitlines()
+    assert lines[0].startswith("T,accuracy") and len(lines) == 1 + len(STEPS)
+    r = _evaluate(tmp, "--format", "html", "-o", str(tmp / "e.html"))
+    page = (tmp / "e.html").read_text()
+    assert r.returncode == 0 and page.count("<svg") == 2 and "<polyline" in page
+    r = _evaluate(tmp, "--format", "html", "-o", str(tmp / "e.html"))
+    assert r.returncode == 2 and "--force" in r.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["-T", "0,2"], "time steps >= 1"),
+    (["-T", "a"], "comma-separated"),
+    (["--labels", "{tmp}/calib.npy"], "labels must be 300 integers"),
+    (["--workers", "0"], "--workers must be >= 1"),
+])
+def test_bad_arguments_are_one_line(converted, args, needle):
+    tmp, *_ = converted
+    r = _evaluate(tmp, *[a.format(tmp=tmp) for a in args])
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_ray_workers_give_the_same_table_to_the_last_count(converted):
+    require("ray")
+    tmp, *_ = converted
+    one = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "50")
+    two = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "50", "--workers", "2")
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    assert (a.pop("workers"), b.pop("workers")) == (1, 2)
+    assert a == b
