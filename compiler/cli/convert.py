@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snnc.files import refuse_existing
+from snnc.files import check_output
 from snnc.ir.errors import SnncError
 
 
@@ -46,7 +46,7 @@ def run(args) -> int:
     from snnc.conversion.convert import convert
     from snnc.onnx.io import save_model
 
-    refuse_existing(args.output, args.force)
+    check_output(args.output, args.force)
     overrides = _overrides(args.thresholds) if args.thresholds else None
     if args.levels < 1:
         raise SnncError(f"--levels must be >= 1, got {args.levels}")

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from snnc.cli.common import load_graph, load_npy, write_text
-from snnc.files import refuse_existing
+from snnc.files import check_output
 
 FORMATS = ("table", "json", "csv", "html")
 
@@ -44,7 +44,7 @@ def run(args) -> int:
     from snnc.onnx.io import load_model
 
     if args.output is not None:
-        refuse_existing(args.output, args.force)
+        check_output(args.output, args.force)
     if args.workers < 1:
         raise SnncError(f"--workers must be >= 1, got {args.workers}")
     steps = parse_steps(args.timesteps)
