@@ -46,7 +46,7 @@ from snnc.ir.build import emit
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Node, Value
 from snnc.ir.interpret import Interpreter
-from snnc.ir.ops.loihi import sign_mode
+from snnc.ir.ops.loihi import PROGRAM_META, sign_mode
 
 SYNAPSES = {"conv": "loihi_conv", "linear": "loihi_dense"}
 NEURONS = ("lif", "if")
@@ -54,7 +54,7 @@ WEIGHT_MAX = 254            # 8-bit mixed sign on Lava's scale: even values, |w|
 A_IN_MAX = widths.WIDTHS["a_in"].hi
 VTH_MAX = widths.WIDTHS["vth"].hi
 BIAS_MAX = widths.WIDTHS["bias_mant"].hi * 2 ** widths.WIDTHS["bias_exp"].hi      # 4095 << 7
-META_KEY = "loihi"
+META_KEY = PROGRAM_META
 
 
 def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,

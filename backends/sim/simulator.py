@@ -229,14 +229,14 @@ def simulate(graph: Graph, inputs: dict[str, np.ndarray] | np.ndarray, *, timest
     ``inputs`` maps graph input names to arrays (a single array for a one-input graph). A
     timed input given as ``[N, ...]`` (a static image) is repeated over ``timesteps`` steps
     (default: the graph's recorded T, else 4); ``[T, N, ...]`` is used as is (events).
-    ``numerics="loihi"`` first quantises the graph to Loihi fixed point
-    (:func:`snnc.backends.loihi.quantize.quantize`) and runs the integer program.
+    ``numerics="loihi"`` says ``graph`` is a program in Loihi fixed point, made by the
+    compiler's ``loihi-quantize`` pass (checked: a float graph is an error).
     """
     from snnc.backends.sim.inputs import shape_inputs
     from snnc.backends.sim.numerics import prepare
 
     feeds = shape_inputs(graph, inputs, timesteps)
-    graph = prepare(graph, numerics, calibration=feeds if numerics != "float" else None)
+    graph = prepare(graph, numerics)
     sim = Simulator(graph, engine=engine, integer_as=integer_as, record=record, progress=progress)
     result = sim.simulate(feeds, batch_size=batch_size)
     result.numerics = numerics
