@@ -24,7 +24,8 @@ from snnc.backends import energy
 from snnc.backends.loihi.mapping import Mapping, map_cores
 from snnc.backends.loihi.netx import chain
 from snnc.backends.loihi.partition import partition
-from snnc.backends.loihi.quantize import latency, report_lines
+from snnc.backends.loihi.latency import latency
+from snnc.backends.loihi.quant_report import report_lines
 from snnc.backends.loihi.targets import get_target
 from snnc.backends.loihi.timing import Timing, core_timing
 from snnc.backends.sim import shape_inputs
