@@ -15,7 +15,7 @@ from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 def latency(graph: Graph) -> dict[str, int]:
     """Steps each value lags its float counterpart: +1 per loihi_dense/loihi_conv (the
     synaptic ops that see time) on the longest path from the inputs."""
-    delayed = ops_with(SYNAPTIC) & ops_with(TEMPORAL)
+    delayed = ops_with(SYNAPTIC, TEMPORAL)
     lag = {name: 0 for name in graph.inputs}
     for node in graph.nodes:
         base = max((lag.get(v, 0) for v in node.inputs), default=0)

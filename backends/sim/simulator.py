@@ -24,6 +24,7 @@ from snnc.backends.sim.stats import INTEGER_AS, SPIKE, LayerStats, SimResult, in
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
+from snnc.ir.query import timesteps as graph_timesteps
 from snnc.ir.registry import TEMPORAL, get
 
 ENGINES = ("numpy", "torch")
@@ -110,7 +111,7 @@ class Simulator(Interpreter):
     def auto_batch_size(self, inputs: dict[str, np.ndarray]) -> int:
         """The batch size whose largest few activations fit in :data:`MEMORY_BUDGET`."""
         steps = max([a.shape[0] for n, a in inputs.items() if self.graph.values[n].timed] +
-                    [n.attrs["timesteps"] for n in self.graph.nodes if n.op == "repeat_time"] + [1])
+                    [graph_timesteps(self.graph) or 1])
         largest = max(v.size * np.dtype(v.dtype).itemsize * (steps if v.timed else 1)
                       for v in self.graph.values.values())
         # a conv's im2col copy is about kernel-size times its input: allow 8 live arrays of the largest
