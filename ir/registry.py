@@ -169,9 +169,10 @@ def get(name: str) -> OpDef:
         raise KeyError(f"unknown IR op {name!r}") from None
 
 
-def ops_with(trait: str) -> frozenset[str]:
-    """The names of every op with ``trait``: ``ops_with(SYNAPTIC)``."""
-    return frozenset(n for n, d in REGISTRY.items() if trait in d.traits)
+def ops_with(*traits: str) -> frozenset[str]:
+    """The names of every op with all of ``traits``: ``ops_with(SYNAPTIC)``;
+    ``ops_with(SYNAPTIC, TEMPORAL)`` (the synapses that see time: Loihi's, one step late)."""
+    return frozenset(n for n, d in REGISTRY.items() if all(t in d.traits for t in traits))
 
 
 def kind_of_const(value: np.ndarray) -> Kind:

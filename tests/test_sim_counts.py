@@ -278,23 +278,29 @@ def _flat_input_graph():
 
 
 def test_loihi_numerics_need_the_quantiser(monkeypatch, rng):
-    """Without snnc.backends.loihi.quantize the loihi numerics are a clear error."""
+    """Without snnc.backends.loihi.quantize the loihi-quantize pass is a clear error; the
+    simulator runs a float graph as loihi only after that pass (it quantises nothing)."""
     import sys
 
+    from snnc.passes import run_pipeline
+
+    x = rng.random((1, 2, 6, 6), dtype=np.float32)
+    with pytest.raises(SnncError, match="numerics 'loihi' runs a program in Loihi numerics.*loihi-quantize"):
+        simulate(small_snn(), x, numerics="loihi")
     monkeypatch.setitem(sys.modules, "snnc.backends.loihi.quantize", None)
     with pytest.raises(SnncError, match="numerics 'loihi' needs snnc.backends.loihi.quantize"):
-        simulate(small_snn(), rng.random((1, 2, 6, 6), dtype=np.float32), numerics="loihi")
+        run_pipeline(small_snn(), "loihi-quantize")
 
 
 def test_loihi_program_runs_and_is_counted_like_any_graph(rng):
     """--numerics loihi: the quantiser's integer program goes through the same interpreter
     and the same counting rules (its synapses declare the same fan-out)."""
     require("snnc.backends.loihi.quantize")
-    from snnc.backends.sim import prepare
+    from snnc.passes import run_pipeline
 
     g = small_snn()
     feeds = shape_inputs(g, rng.random((3, 2, 6, 6), dtype=np.float32), timesteps=4)
-    q = prepare(g, "loihi", calibration=feeds)
+    q = run_pipeline(g, "loihi-quantize", options={"loihi-quantize": {"calibration": feeds}})
     synapse = q.node("c2")
     assert synapse.op.startswith("loihi_")
     res = Simulator(q, record=[synapse.inputs[0]]).simulate(feeds)

@@ -27,8 +27,9 @@ import numpy as np
 from snnc.ir.errors import UnsupportedError
 from snnc.ir.graph import Graph, Node
 from snnc.ir.ops.common import prod
+from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 
-SYNAPSES = ("loihi_dense", "loihi_conv")
+SYNAPSES = ops_with(SYNAPTIC, TEMPORAL)     # loihi_dense, loihi_conv: synapses that see time
 ON_CHIP = frozenset({*SYNAPSES, "loihi_lif"})
 ALIASES = frozenset({"reshape"})
 

@@ -27,9 +27,9 @@ import numpy as np
 from snnc.backends.loihi import tiling
 from snnc.backends.loihi.targets import Target
 from snnc.ir.graph import Graph
-from snnc.ir.registry import get
+from snnc.ir.registry import SYNAPTIC, TEMPORAL, get, ops_with
 
-SYNAPSES = ("loihi_dense", "loihi_conv")
+SYNAPSES = ops_with(SYNAPTIC, TEMPORAL)     # loihi_dense, loihi_conv: synapses that see time
 ALIASES = ("reshape",)
 
 

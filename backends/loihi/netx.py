@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from snnc.ir.graph import Graph, Node
+from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 
 NEURON_KEYS = ("type", "vThMant", "iDecay", "vDecay", "refDelay")
 CONV_KEYS = ("type", "shape", "weight", "stride", "padding", "dilation", "groups", "neuron")
@@ -33,7 +34,7 @@ DENSE_KEYS = ("type", "shape", "weight", "neuron")
 def chain(graph: Graph) -> tuple[list[Node], str] | tuple[None, str]:
     """The chip layers in order when ``graph`` is a chain netx can load, else why not."""
     layers, value = [], None
-    synapses = [n for n in graph.nodes if n.op in ("loihi_conv", "loihi_dense")]
+    synapses = [n for n in graph.nodes if n.op in ops_with(SYNAPTIC, TEMPORAL)]
     if not synapses:
         return None, "no Loihi layers"
     for syn in synapses:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.backends.loihi.chip import ALIASES, ChipPlan, plan
-from snnc.backends.loihi.quantize import latency
+from snnc.backends.loihi.latency import latency
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.interpret import Interpreter, record

@@ -18,6 +18,7 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.ops.loihi import lava_weights, sign_mode
+from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def problems(graph: Graph) -> list[str]:
                          f"Loihi holds {width} ({width.source})")
 
     for node in graph.nodes:
-        if node.op in ("loihi_dense", "loihi_conv"):
+        if node.op in ops_with(SYNAPTIC, TEMPORAL):
             w = node.params["weight"]
             need(node, "weight", w)
             need(node, "weight_exp", node.attrs.get("weight_exp", 0))

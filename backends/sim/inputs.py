@@ -11,14 +11,10 @@ import numpy as np
 
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
+from snnc.ir.query import timesteps as graph_timesteps
 
 #: T when neither the caller nor the model says
 DEFAULT_TIMESTEPS = 4
-
-
-def _repeat_steps(graph: Graph) -> int | None:
-    steps = {n.attrs["timesteps"] for n in graph.nodes if n.op == "repeat_time"}
-    return steps.pop() if len(steps) == 1 else None
 
 
 def shape_inputs(graph: Graph, inputs, timesteps: int | None = None) -> dict[str, np.ndarray]:
@@ -32,7 +28,7 @@ def shape_inputs(graph: Graph, inputs, timesteps: int | None = None) -> dict[str
     missing = [n for n in graph.inputs if n not in inputs]
     if missing:
         raise SnncError(f"missing input(s) {missing}; the graph takes {graph.inputs}")
-    repeated = _repeat_steps(graph)
+    repeated = graph_timesteps(graph)
     if repeated is not None and timesteps is not None and timesteps != repeated:
         raise SnncError(f"the model repeats its input over T={repeated} steps; --timesteps {timesteps} "
                         f"cannot change that (re-export the model with T={timesteps})")

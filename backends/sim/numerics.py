@@ -1,28 +1,28 @@
 """Numerics: ``float`` (the IR's float32 semantics) or ``loihi`` (Loihi fixed point).
 
-``loihi`` rewrites the program into the integer ``loihi`` op family with
-:func:`snnc.backends.loihi.quantize.quantize`; the simulator then runs and counts that
-program like any other graph (one interpreter, two numerics).
+The simulator runs whatever graph it is given: one interpreter, two numerics. A program
+in Loihi numerics is made by the compiler's ``loihi-quantize`` pass
+(``snnc.passes.run_pipeline(graph, "loihi-quantize", options={"loihi-quantize":
+{"calibration": feeds}})``, which ``snnc simulate --numerics loihi`` runs); the simulator
+only checks that a graph it is told to run as ``loihi`` is one, and imports nothing of
+the Loihi backend.
 """
 
 from __future__ import annotations
 
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
+from snnc.ir.ops.loihi import PROGRAM_META
 
 NUMERICS = ("float", "loihi")
 
 
-def prepare(graph: Graph, numerics: str, calibration: dict | None = None) -> Graph:
-    """``graph`` as the simulator runs it under ``numerics``; ``calibration`` (input arrays
-    in run-time layout) sets the quantiser's input ranges."""
-    if numerics == "float":
-        return graph
-    if numerics != "loihi":
+def prepare(graph: Graph, numerics: str) -> Graph:
+    """``graph``, checked to be in ``numerics``: a ``loihi`` run needs a quantised program."""
+    if numerics not in NUMERICS:
         raise SnncError(f"unknown numerics {numerics!r}; choose one of {', '.join(NUMERICS)}")
-    try:
-        from snnc.backends.loihi.quantize import quantize
-    except ImportError as err:
-        raise SnncError("numerics 'loihi' needs snnc.backends.loihi.quantize, which this installation "
-                        f"lacks ({err}); use --numerics float") from err
-    return quantize(graph) if calibration is None else quantize(graph, calibration=calibration)
+    if numerics == "loihi" and PROGRAM_META not in graph.meta:
+        raise SnncError(f"numerics 'loihi' runs a program in Loihi numerics, and graph {graph.name!r} is not "
+                        "one: quantise it first with the loihi-quantize pass (snnc.passes.run_pipeline(graph, "
+                        "'loihi-quantize'), or snnc simulate --numerics loihi)")
+    return graph

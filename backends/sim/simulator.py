@@ -24,6 +24,7 @@ from snnc.backends.sim.stats import INTEGER_AS, SPIKE, LayerStats, SimResult, in
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
+from snnc.ir.query import timesteps as graph_timesteps
 from snnc.ir.registry import TEMPORAL, get
 
 ENGINES = ("numpy", "torch")
@@ -110,7 +111,7 @@ class Simulator(Interpreter):
     def auto_batch_size(self, inputs: dict[str, np.ndarray]) -> int:
         """The batch size whose largest few activations fit in :data:`MEMORY_BUDGET`."""
         steps = max([a.shape[0] for n, a in inputs.items() if self.graph.values[n].timed] +
-                    [n.attrs["timesteps"] for n in self.graph.nodes if n.op == "repeat_time"] + [1])
+                    [graph_timesteps(self.graph) or 1])
         largest = max(v.size * np.dtype(v.dtype).itemsize * (steps if v.timed else 1)
                       for v in self.graph.values.values())
         # a conv's im2col copy is about kernel-size times its input: allow 8 live arrays of the largest
@@ -231,14 +232,14 @@ def simulate(graph: Graph, inputs: dict[str, np.ndarray] | np.ndarray, *, timest
     ``inputs`` maps graph input names to arrays (a single array for a one-input graph). A
     timed input given as ``[N, ...]`` (a static image) is repeated over ``timesteps`` steps
     (default: the graph's recorded T, else 4); ``[T, N, ...]`` is used as is (events).
-    ``numerics="loihi"`` first quantises the graph to Loihi fixed point
-    (:func:`snnc.backends.loihi.quantize.quantize`) and runs the integer program.
+    ``numerics="loihi"`` says ``graph`` is a program in Loihi fixed point, made by the
+    compiler's ``loihi-quantize`` pass (checked: a float graph is an error).
     """
     from snnc.backends.sim.inputs import shape_inputs
     from snnc.backends.sim.numerics import prepare
 
     feeds = shape_inputs(graph, inputs, timesteps)
-    graph = prepare(graph, numerics, calibration=feeds if numerics != "float" else None)
+    graph = prepare(graph, numerics)
     sim = Simulator(graph, engine=engine, integer_as=integer_as, record=record, progress=progress)
     result = sim.simulate(feeds, batch_size=batch_size)
     result.numerics = numerics

@@ -85,6 +85,7 @@ def run_simulation(args, integer_as: str = "macs"):
     """Load the model and inputs, simulate; returns (graph, result, input description, seconds)."""
     from snnc.backends.sim import prepare, shape_inputs
     from snnc.backends.sim.simulator import Simulator
+    from snnc.passes import run_pipeline
 
     if args.timesteps is not None and args.timesteps < 1:
         raise SnncError(f"--timesteps must be >= 1, got {args.timesteps}")
@@ -93,11 +94,9 @@ def run_simulation(args, integer_as: str = "macs"):
     graph = load_graph(args.model)
     feeds, labels, described = load_inputs(args, graph)
     feeds = shape_inputs(graph, feeds, args.timesteps)
-    if args.numerics == "loihi":
-        # Loihi numerics need BatchNorm folded into the synapses first (the compiler's fold-bn)
-        from snnc.passes.fold_bn import fold_batchnorm
-
-        graph = prepare(fold_batchnorm(graph), args.numerics, calibration=feeds)
+    if args.numerics == "loihi":     # the pass runs its prerequisite fold-bn first
+        graph = run_pipeline(graph, "loihi-quantize", options={"loihi-quantize": {"calibration": feeds}})
+    graph = prepare(graph, args.numerics)
     progress = not args.no_progress and sys.stderr.isatty()
     sim = Simulator(graph, engine=args.engine, integer_as=integer_as, progress=progress)
     start = time.perf_counter()

@@ -134,12 +134,11 @@ def _top1(a, b) -> float | None:
 
 def compare(model: Path, graph: Graph, feeds) -> dict:
     """Run the four and compare them: the report ``snnc verify`` prints (see module doc)."""
-    from snnc.backends.loihi.quantize import quantize
     from snnc.backends.loihi.run import run_loihi
     from snnc.passes import DEFAULT_PIPELINE, run_pipeline
 
     folded = run_pipeline(graph, DEFAULT_PIPELINE)      # fold-bn, fold-scale, clean-up
-    q = quantize(folded, calibration=feeds)
+    q = run_pipeline(folded, "loihi-quantize", options={"loihi-quantize": {"calibration": feeds}})
     floats = record(folded, feeds)
     sim = run_loihi(q, feeds, align=True)
     lava = run_loihi(q, feeds, engine="lava", align=True)

@@ -5,7 +5,7 @@
 
 1. check      spike verification of the imported model (its verdict goes in the report)
 2. passes     the default pipeline (fold-bn, fold-scale, clean-up)
-3. quantise   Loihi numerics, calibrated on the inputs (:mod:`snnc.backends.loihi.quantize`)
+3. quantise   Loihi numerics, calibrated on the inputs (the ``loihi-quantize`` pass)
 4. map        tiles onto cores under the target table, host partition (:mod:`…mapping`)
 5. partition  one sub-layer per tile: the program each core runs (:mod:`…partition`)
 6. simulate   the partitioned program, counting per tile (:mod:`snnc.backends.sim`)
@@ -24,7 +24,8 @@ from snnc.backends import energy
 from snnc.backends.loihi.mapping import Mapping, map_cores
 from snnc.backends.loihi.netx import chain
 from snnc.backends.loihi.partition import partition
-from snnc.backends.loihi.quantize import latency, quantize, report_lines
+from snnc.backends.loihi.latency import latency
+from snnc.backends.loihi.quant_report import report_lines
 from snnc.backends.loihi.targets import get_target
 from snnc.backends.loihi.timing import Timing, core_timing
 from snnc.backends.sim import shape_inputs
@@ -81,7 +82,7 @@ def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.
         inputs = random_inputs(optimized, 1)
         inputs_described = inputs_described or "1 random sample (uniform [0, 1))"
     feeds = shape_inputs(optimized, inputs, timesteps)
-    program = quantize(optimized, calibration=feeds)
+    program = run_pipeline(optimized, "loihi-quantize", options={"loihi-quantize": {"calibration": feeds}})
     lap("quantise")
     mapping = map_cores(program, table)
     if mapping.violations:

@@ -30,6 +30,7 @@ from onnx import TensorProto, helper, numpy_helper
 from snnc.files import check_output
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Node, Value, first_free
+from snnc.ir.query import timesteps as graph_timesteps
 from snnc.ir.registry import get
 from snnc.onnx import dialect
 from snnc.onnx.io import save_model
@@ -164,10 +165,7 @@ class Lowering:
         return next((v for v in self.graph.inputs if self.value(v).timed), None)
 
     def timesteps(self) -> int | None:
-        steps = {n.attrs["timesteps"] for n in self.graph.nodes if n.op == "repeat_time"}
-        if len(steps) > 1:
-            raise UnsupportedError(f"the graph repeats its input over different numbers of steps {sorted(steps)}")
-        return steps.pop() if steps else None
+        return graph_timesteps(self.graph)
 
     def t_shape(self) -> str:
         """``[T]`` (int64) at run time."""

@@ -10,6 +10,7 @@
 | ``fold-bn``         | :func:`fold_batchnorm`  | BatchNorm after conv/conv_transpose/linear      |
 | ``fold-scale``      | :func:`fold_scale`      | constant scale before an IF/LIF neuron          |
 | ``dce``             | :func:`dce`             | nodes nothing reads                             |
+| ``loihi-quantize``  | :func:`loihi_quantize`  | the graph into Loihi numerics (needs fold-bn)   |
 
 Each pass takes ``(graph, report=None)``, never mutates ``graph`` and records what it did
 in the :class:`PassReport`.
@@ -19,10 +20,12 @@ from snnc.passes.manager import PASSES, Pass, PassReport, parse_pipeline, regist
 from snnc.passes.cleanup import dce, fold_constants, remove_identity
 from snnc.passes.fold_bn import fold_batchnorm
 from snnc.passes.fold_scale import fold_scale
+from snnc.passes.loihi_quantize import loihi_quantize
 
 #: what ``snnc compile`` runs before mapping: clean up first (so patterns are adjacent),
 #: fold BatchNorm before scales (a scale after Conv-BN then meets the conv), sweep last
 DEFAULT_PIPELINE = "remove-identity,fold-constants,fold-bn,fold-scale,dce"
 
 __all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassReport", "dce", "fold_batchnorm", "fold_constants",
-           "fold_scale", "parse_pipeline", "register", "remove_identity", "run_pipeline", "timing_table"]
+           "fold_scale", "loihi_quantize", "parse_pipeline", "register", "remove_identity", "run_pipeline",
+           "timing_table"]

@@ -19,6 +19,10 @@ Inference dropout is x; a cast to the dtype a value already has, a reshape to it
 shape and the identity permutation change nothing; reshapes are row-major, so
 ``reshape(reshape(a, s1), s2) = reshape(a, s2)``. A constant op is evaluated with its
 registry reference (numpy), exactly what every backend would compute at run time.
+
+Each pass is a rule set on :mod:`snnc.ir.rewrite` (``dead``; ``no-op``; ``fold-constant``
+and ``merge-reshapes``), applied to fixpoint; the report is read off the rewrite log in
+graph order.
 """
 
 from __future__ import annotations
@@ -27,22 +31,31 @@ import numpy as np
 
 from snnc.ir.graph import Graph, Node
 from snnc.ir.registry import TEMPORAL, get
+from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
 from snnc.passes.manager import PassReport, register
-from snnc.passes.rewrite import bypass, can_bypass, drop_if_unused, keep_output_names, only_reader, reinfer, \
+from snnc.passes.rewrite import bypass, can_bypass, drop_if_unused, keep_output_names, outcomes, reinfer, \
     rename_values, replace_with
+
+
+def _is_dead(graph: Graph, node: Node) -> bool:
+    return not any(graph.users(v) or v in graph.outputs for v in node.outputs)
+
+
+def _remove(graph: Graph, m: Match) -> None:
+    graph.remove_node(m.root.name)
+
+
+#: a node none of whose outputs is read or returned goes; what it read may then go too
+DEAD = Rule("dead", Pat(where=_is_dead), _remove)
 
 
 @register("dce")
 def dce(graph: Graph, report: PassReport | None = None) -> Graph:
     """Remove nodes whose outputs nothing reads and the graph does not return."""
     report = report if report is not None else PassReport("dce")
-    g = graph.copy()
-    returned = set(g.outputs)
-    for node in reversed(g.nodes):       # readers before what they read: one sweep suffices
-        if not any(g.users(v) or v in returned for v in node.outputs):
-            g.remove_node(node.name)
-            report.add("removed")
-    report.counts.setdefault("removed", 0)
+    # a dead chain of n nodes loses its last node per sweep: n + 1 sweeps at most
+    g, log = apply_rules(graph, [DEAD], max_sweeps=len(graph) + 2)
+    report.add("removed", log.count("dead"))
     return g
 
 
@@ -60,19 +73,25 @@ def is_noop(graph: Graph, node: Node) -> bool:
     return False
 
 
+def _why_not_bypass(graph: Graph, m: Match) -> str | None:
+    if can_bypass(graph, m.root.outputs[0], m.root.inputs[0]):
+        return None
+    return "it returns a graph input or another output under a second name"
+
+
+NOOP = Rule("no-op", Pat(where=is_noop), lambda g, m: bypass(g, m.root, m.root.inputs[0]), check=_why_not_bypass)
+
+
 @register("remove-identity")
 def remove_identity(graph: Graph, report: PassReport | None = None) -> Graph:
     """Remove identity, inference dropout, no-op casts, reshapes and transposes."""
     report = report if report is not None else PassReport("remove-identity")
-    g = graph.copy()
-    for node in list(g.nodes):
-        if not is_noop(g, node):
-            continue
-        if not can_bypass(g, node.outputs[0], node.inputs[0]):
-            report.leave(node.name, "it returns a graph input or another output under a second name")
-            continue
-        bypass(g, node, node.inputs[0])
-        report.add("removed")
+    g, log = apply_rules(graph, [NOOP])
+    for node, _, reason in outcomes(graph, log):
+        if reason is None:
+            report.add("removed")
+        else:
+            report.leave(node, reason)
     report.counts.setdefault("removed", 0)
     reinfer(g)
     return keep_output_names(g, graph.outputs)
@@ -84,30 +103,42 @@ def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
     return [np.array(np.asarray(r)[0]) for r in get(node.op).run(node, args)]
 
 
+def _on_constants(graph: Graph, node: Node) -> bool:
+    """A stateless one-output op whose every input is a constant's (and which is not one)."""
+    if node.op == "constant" or get(node.op).has(TEMPORAL) or len(node.outputs) != 1 or not node.inputs:
+        return False
+    return all(p is not None and p.op == "constant" for p in map(graph.producer, node.inputs))
+
+
+#: a reshape reading, alone, another reshape
+RESHAPES = Pat("reshape", name="outer", inputs=[Pat("reshape", name="inner", single_use=True)])
+
+
 @register("fold-constants")
 def fold_constants(graph: Graph, report: PassReport | None = None) -> Graph:
     """Evaluate ops on constants only; merge consecutive reshapes."""
     report = report if report is not None else PassReport("fold-constants")
-    g = graph.copy()
-    renamed = {}
-    for node in list(g.nodes):
-        if node.op == "constant" or get(node.op).has(TEMPORAL) or len(node.outputs) != 1:
-            continue
+    renamed = {}        # temporary output name -> the name it takes back once the rules are done
+
+    def fold(g: Graph, m: Match) -> None:
+        node = m.root
         producers = [g.producer(v) for v in node.inputs]
-        if node.inputs and all(p is not None and p.op == "constant" for p in producers):
-            value = _evaluate(g, node)[0].astype(g.values[node.outputs[0]].dtype, copy=False)
-            temp, out = replace_with(g, node, "constant", [], params={"value": value})
-            renamed[temp] = out
-            for p in producers:
-                drop_if_unused(g, p.outputs[0])
-            report.add("folded")
-        elif node.op == "reshape" and producers[0] is not None and producers[0].op == "reshape" \
-                and only_reader(g, node.inputs[0]) is node:
-            inner = producers[0]
-            temp, out = replace_with(g, node, "reshape", [inner.inputs[0]], attrs=dict(node.attrs))
-            renamed[temp] = out
-            g.remove_node(inner.name)
-            report.add("reshapes_merged")
+        value = _evaluate(g, node)[0].astype(g.values[node.outputs[0]].dtype, copy=False)
+        temp, out = replace_with(g, node, "constant", [], params={"value": value})
+        renamed[temp] = out
+        for p in producers:
+            drop_if_unused(g, p.outputs[0])
+
+    def merge(g: Graph, m: Match) -> None:
+        outer, inner = m["outer"], m["inner"]
+        temp, out = replace_with(g, outer, "reshape", [inner.inputs[0]], attrs=dict(outer.attrs))
+        renamed[temp] = out
+        g.remove_node(inner.name)
+
+    rules = [Rule("fold-constant", Pat(where=_on_constants), fold), Rule("merge-reshapes", RESHAPES, merge)]
+    g, log = apply_rules(graph, rules)
+    for event in log.applied:
+        report.add("folded" if event.rule == "fold-constant" else "reshapes_merged")
     for key in ("folded", "reshapes_merged"):
         report.counts.setdefault(key, 0)
     reinfer(g)

@@ -30,7 +30,7 @@ from snnc.ir.graph import Graph, Node
 from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis
 from snnc.passes.manager import PassReport, register
-from snnc.passes.rewrite import can_bypass, bypass, keep_output_names, only_reader, readers_note
+from snnc.passes.rewrite import bypass, can_bypass, keep_output_names, only_reader, outcomes, readers_note
 
 
 def bn_factor(bn: Node) -> np.ndarray:
@@ -84,12 +84,11 @@ def fold_batchnorm(graph: Graph, report: PassReport | None = None) -> Graph:
     """Fold every BatchNorm after a conv/conv_transpose/linear into its weights and bias."""
     report = report if report is not None else PassReport("fold-bn")
     g, log = apply_rules(graph, [RULE])
-    outcome = {e.node: e.reason for e in log.applied + log.declined}
-    for node in (n.name for n in graph.nodes if n.name in outcome):     # reported in graph order
-        if outcome[node] is None:
+    for node, _, reason in outcomes(graph, log):     # reported in graph order
+        if reason is None:
             report.add("folded")
         else:
-            report.leave(node, outcome[node])
+            report.leave(node, reason)
     for key in ("folded", "left"):
         report.counts.setdefault(key, 0)
     return keep_output_names(g, graph.outputs)

@@ -37,10 +37,11 @@ import numpy as np
 
 from snnc.ir.graph import Graph, Node
 from snnc.ir.registry import get
+from snnc.ir.rewrite import Match, Pat, RewriteLog, Rule, apply_rules
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis, out_channels
 from snnc.passes.manager import PassReport, register
 from snnc.passes.rewrite import bypass, can_bypass, const_of, drop_if_unused, keep_output_names, \
-    only_reader, readers_note, reinfer
+    only_reader, outcomes, readers_note, reinfer
 
 NEURONS = frozenset({"lif", "if"})
 # ops that only move values: a scalar factor passes through them unchanged
@@ -114,69 +115,102 @@ def _into_weights(graph: Graph, mul: Node, x: str, scale: np.ndarray) -> str | N
     return None
 
 
+def _why_not(graph: Graph, neuron: Node, mul: Node, blocked: str | None) -> str | None:
+    """Why the scale ``mul`` feeding ``neuron`` cannot fold at all, or None."""
+    if blocked is not None:
+        return blocked
+    x, scale = _split(graph, mul)
+    if graph.values[mul.outputs[0]].shape != graph.values[x].shape:
+        return f"it broadcasts {list(graph.values[x].shape)} to {list(graph.values[mul.outputs[0]].shape)}"
+    if graph.values[x].dtype != "float32":
+        return f"it scales {graph.values[x].dtype} values, not float32"
+    if not np.all(np.isfinite(scale)) or not np.all(scale != 0):
+        return "the scale is zero or not finite"
+    if not can_bypass(graph, mul.outputs[0], x):
+        return "its input and output are both graph outputs"
+    return None
+
+
+class _Folder:
+    """The rule ``fold-scale`` at one neuron: the scale :func:`find_scale` finds, into the
+    threshold or else the layer before. Each neuron takes one scale per run (a second
+    one behind it waits for the next run), and each scale is judged once, at the first
+    neuron that finds it (both as when this pass was one loop over the neurons)."""
+
+    def __init__(self):
+        self.scale_of: dict[str, str] = {}       # neuron -> the mul/div it found
+        self.judged_at: dict[str, str] = {}      # mul/div -> the first neuron that found it
+        self.how: dict[str, tuple[str, ...]] = {}  # neuron -> report keys of its fold
+
+    def candidate(self, graph: Graph, neuron: Node) -> bool:
+        return neuron.name not in self.how and find_scale(graph, neuron)[0] is not None
+
+    def check(self, graph: Graph, m: Match) -> str | None:
+        neuron = m["neuron"]
+        mul, blocked = find_scale(graph, neuron)
+        self.scale_of[neuron.name] = mul.name
+        if self.judged_at.setdefault(mul.name, neuron.name) != neuron.name:
+            return f"judged at {self.judged_at[mul.name]!r}"
+        return _why_not(graph, neuron, mul, blocked)
+
+    def fold(self, graph: Graph, m: Match) -> str | None:
+        neuron = m["neuron"]
+        mul = graph.node(self.scale_of[neuron.name])
+        x, scale = _split(graph, mul)
+        const = next(v for v in mul.inputs if v != x)
+        reason, how = _into_threshold(neuron, mul, const_of(graph, const), scale)
+        if reason is not None:
+            why = _into_weights(graph, mul, x, scale)
+            if why is not None:
+                return f"{reason}, and {why}"
+            how = ("into_weights",)
+        self.how[neuron.name] = how
+        bypass(graph, mul, x)
+        drop_if_unused(graph, const)
+        return None
+
+    def report(self, graph: Graph, log: RewriteLog, report: PassReport) -> None:
+        """Each judged scale, in ``graph``'s order of the neurons that judged it."""
+        for neuron, _, reason in outcomes(graph, log):
+            if reason is None:
+                for key in self.how[neuron]:
+                    report.add(key)
+            elif self.judged_at[self.scale_of[neuron]] == neuron:
+                report.leave(self.scale_of[neuron], reason)
+
+
 @register("fold-scale")
 def fold_scale(graph: Graph, report: PassReport | None = None) -> Graph:
     """Fold constant scales feeding IF/LIF neurons into thresholds (or the layer before)."""
     report = report if report is not None else PassReport("fold-scale")
-    g = graph.copy()
-    seen = set()
-    for neuron in [n for n in g.nodes if n.op in NEURONS]:
-        mul, blocked = find_scale(g, neuron)
-        if mul is None or mul.name in seen:
-            continue
-        seen.add(mul.name)
-        if blocked is not None:
-            report.leave(mul.name, blocked)
-            continue
-        x, scale = _split(g, mul)
-        const = next(v for v in mul.inputs if v != x)
-        if g.values[mul.outputs[0]].shape != g.values[x].shape:
-            report.leave(mul.name, f"it broadcasts {list(g.values[x].shape)} to "
-                                   f"{list(g.values[mul.outputs[0]].shape)}")
-            continue
-        if g.values[x].dtype != "float32":
-            report.leave(mul.name, f"it scales {g.values[x].dtype} values, not float32")
-            continue
-        if not np.all(np.isfinite(scale)) or not np.all(scale != 0):
-            report.leave(mul.name, "the scale is zero or not finite")
-            continue
-        if not can_bypass(g, mul.outputs[0], x):
-            report.leave(mul.name, "its input and output are both graph outputs")
-            continue
-        reason = _into_threshold(neuron, mul, const_of(g, const), scale, report)
-        if reason is not None:
-            why = _into_weights(g, mul, x, scale)
-            if why is not None:
-                report.leave(mul.name, f"{reason}, and {why}")
-                continue
-            report.add("into_weights")
-        bypass(g, mul, x)
-        drop_if_unused(g, const)
+    folder = _Folder()
+    rule = Rule("fold-scale", Pat(NEURONS, name="neuron", where=folder.candidate), folder.fold, check=folder.check)
+    g, log = apply_rules(graph, [rule])
+    folder.report(graph, log, report)
     for key in ("into_threshold", "into_weights", "left"):
         report.counts.setdefault(key, 0)
     reinfer(g)
     return keep_output_names(g, graph.outputs)
 
 
-def _into_threshold(neuron: Node, mul: Node, c: np.ndarray, scale: np.ndarray, report: PassReport) -> str | None:
-    """Move a positive scalar into ``neuron``'s threshold; returns why not, or None when done."""
+def _into_threshold(neuron: Node, mul: Node, c: np.ndarray, scale: np.ndarray) -> tuple[str | None, tuple]:
+    """Move a positive scalar into ``neuron``'s threshold; returns ``(why not, ())``, or
+    ``(None, report keys)`` when done (``into_threshold``, and ``inexact`` unless s is a
+    power of two and θ/s exact in float32)."""
     if scale.size != 1:
-        return f"a per-channel scale {list(scale.shape)} cannot become the scalar threshold of {neuron.name!r}"
+        return f"a per-channel scale {list(scale.shape)} cannot become the scalar threshold of {neuron.name!r}", ()
     s = float(scale.reshape(-1)[0])
     if s < 0:
-        return f"the scale {s:g} is negative (it would flip {neuron.name!r}'s comparison)"
+        return f"the scale {s:g} is negative (it would flip {neuron.name!r}'s comparison)", ()
     if not _zero_reset(neuron):
         v_reset = float(get(neuron.op).attr(neuron, "v_reset"))
-        return f"{neuron.name!r} resets to v_reset={v_reset:g}, not 0 (its dynamics are not linear)"
+        return f"{neuron.name!r} resets to v_reset={v_reset:g}, not 0 (its dynamics are not linear)", ()
     theta = float(np.float32(get(neuron.op).attr(neuron, "v_threshold")))     # as the runtime holds it
     # θ/s for x·s, θ·c for x/c: one rounding from the constant the file holds
     new = theta * float(c.reshape(-1)[0]) if mul.op == "div" else theta / float(c.reshape(-1)[0])
     new32 = np.float32(new)
     if not np.isfinite(new32) or (theta != 0 and new32 == 0):
-        return f"the threshold {theta:g}/{s:g} is not a finite nonzero float32"
+        return f"the threshold {theta:g}/{s:g} is not a finite nonzero float32", ()
     neuron.attrs["v_threshold"] = float(new32)
     exact = float(new32) == new and np.frexp(s)[0] == 0.5
-    report.add("into_threshold")
-    if not exact:
-        report.add("inexact")
-    return None
+    return None, ("into_threshold",) if exact else ("into_threshold", "inexact")

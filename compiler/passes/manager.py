@@ -9,6 +9,12 @@ input (it works on ``graph.copy()``), registered under a kebab-case name with
 a comma-separated list of names; like MLIR's ``--verify-each`` it can re-run the IR
 verifier after every pass and names the pass that broke the graph, print the IR after
 chosen passes (``--print-after``), and time each pass.
+
+A pass may declare prerequisites (``register("loihi-quantize", requires=("fold-bn",))``):
+:func:`parse_pipeline` puts each one that the pipeline does not already run earlier
+just before the pass that needs it, so a pipeline is always complete. Passes that take
+more than the graph (the quantiser's calibration data) get it through ``options``:
+``run_pipeline(g, "loihi-quantize", options={"loihi-quantize": {"calibration": feeds}})``.
 """
 
 from __future__ import annotations
@@ -64,33 +70,50 @@ class Pass:
     name: str
     fn: PassFn
     doc: str
+    requires: tuple[str, ...] = ()
 
 
 PASSES: dict[str, Pass] = {}
 
 
-def register(name: str) -> Callable[[PassFn], PassFn]:
-    """Register the decorated ``fn(graph, report=None) -> Graph`` as pass ``name``."""
+def register(name: str, requires: Iterable[str] = ()) -> Callable[[PassFn], PassFn]:
+    """Register the decorated ``fn(graph, report=None, **options) -> Graph`` as pass
+    ``name``; ``requires`` names the passes that must have run before it."""
 
     def wrap(fn: PassFn) -> PassFn:
         if name in PASSES:
             raise ValueError(f"pass {name!r} registered twice")
         doc = (fn.__doc__ or "").strip().splitlines()
-        PASSES[name] = Pass(name, fn, doc[0] if doc else "")
+        PASSES[name] = Pass(name, fn, doc[0] if doc else "", tuple(requires))
         return fn
 
     return wrap
 
 
 def parse_pipeline(pipeline: str | Iterable[str]) -> list[Pass]:
-    """``"fold-bn, fold-scale,dce"`` (or a list of names) -> the passes, checked."""
+    """``"fold-bn, fold-scale,dce"`` (or a list of names) -> the passes, checked, with
+    every prerequisite not run earlier put just before the pass that requires it."""
     names = pipeline.split(",") if isinstance(pipeline, str) else list(pipeline)
     names = [n.strip() for n in names if n.strip()]
     unknown = [n for n in names if n not in PASSES]
     if unknown:
         raise SnncError(f"unknown pass(es) {', '.join(map(repr, unknown))}; "
                         f"available: {', '.join(sorted(PASSES))}")
-    return [PASSES[n] for n in names]
+    done: list[Pass] = []
+    for name in names:
+        _schedule(name, done, ())
+    return done
+
+
+def _schedule(name: str, done: list[Pass], needed_by: tuple[str, ...]) -> None:
+    """Append pass ``name`` to ``done`` after whatever it requires that ``done`` lacks."""
+    if name in needed_by:
+        raise ValueError(f"passes {' -> '.join(needed_by + (name,))} require each other")
+    p = PASSES[name]
+    for req in p.requires:
+        if all(q.name != req for q in done):
+            _schedule(req, done, needed_by + (name,))
+    done.append(p)
 
 
 def _check(graph: Graph, after: str) -> None:
@@ -102,7 +125,8 @@ def _check(graph: Graph, after: str) -> None:
 
 def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bool = False,
                  print_after: str | Iterable[str] = (), timings: bool = False,
-                 reports: list[PassReport] | None = None, out: TextIO | None = None) -> Graph:
+                 reports: list[PassReport] | None = None, out: TextIO | None = None,
+                 options: dict[str, dict] | None = None) -> Graph:
     """Run the passes named in ``pipeline`` (comma-separated, in order) on ``graph``.
 
     Args:
@@ -111,6 +135,7 @@ def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bo
         print_after: pass names (or ``"all"``) after which the IR is printed to ``out``.
         timings: print a table of seconds per pass to ``out`` at the end.
         reports: a list to which each pass's :class:`PassReport` is appended.
+        options: pass name -> keyword arguments that pass is called with.
         out: where printing goes (default ``sys.stdout``).
 
     Returns the rewritten graph; ``graph`` itself is never modified.
@@ -122,6 +147,10 @@ def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bo
         raise SnncError(f"--print-after names unknown pass(es) {', '.join(map(repr, sorted(bad)))}; "
                         f"available: {', '.join(sorted(PASSES))}")
     out = out or sys.stdout
+    options = options or {}
+    stray = set(options) - {p.name for p in passes}
+    if stray:
+        raise ValueError(f"options for pass(es) the pipeline does not run: {sorted(stray)}")
     done = [] if reports is None else reports
     start = len(done)
     if verify_each:
@@ -130,7 +159,7 @@ def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bo
         report = PassReport(p.name, nodes_before=len(graph))
         t0 = time.perf_counter()
         try:
-            result = p.fn(graph, report)
+            result = p.fn(graph, report, **options.get(p.name, {}))
         except SnncError as err:     # the user's graph: keep the type, name the pass
             err.args = (f"pass {p.name!r}: {err}", *err.args[1:])
             raise

@@ -11,6 +11,7 @@ import numpy as np
 
 from snnc.ir.build import emit, infer_outputs
 from snnc.ir.graph import Graph, Node, Value
+from snnc.ir.rewrite import RewriteLog
 
 
 def only_reader(graph: Graph, value: str) -> Node | None:
@@ -110,3 +111,12 @@ def rename_values(graph: Graph, mapping: dict[str, str]) -> Graph:
 
 def _renamed(v: Value, name: str) -> Value:
     return Value(name, v.shape, v.dtype, v.kind, v.axes)
+
+
+def outcomes(graph: Graph, log: RewriteLog) -> list[tuple[str, str, str | None]]:
+    """``(node, rule, reason)`` per candidate, in ``graph``'s order (a node's last event:
+    None when rewritten, else why it stays); nodes a rule added come last, in log order."""
+    last = {e.node: e for e in log.events}
+    order = {n.name: i for i, n in enumerate(graph.nodes)}
+    events = sorted(last.values(), key=lambda e: order.get(e.node, len(order)))
+    return [(e.node, e.rule, e.reason) for e in events]

@@ -1,0 +1,124 @@
+"""The scale and bias arithmetic of the Loihi quantiser: numbers in, integers out.
+
+With one scale k per layer (integer units per float unit of the neuron's H; the mapping
+is in :mod:`snnc.backends.loihi.quantize`'s docstring):
+
+    W_int ≈ k·c·W  (c = 1/τ with decay_input, else 1)   even, |W_int| <= 254
+    θ_int = k·θ    an integer <= 2^17 (k is chosen so)  vth = θ_int − 1
+    bias_mant·2^bias_exp ≈ 64·k·c·b                       |mant| <= 4095, exp in 0..7
+    dv = round(4096/τ) (0 for IF),  du = 4095
+
+and a neuron's worst-case input per step ``Σ|W_int|·max|x|`` within 16 bits
+(:mod:`snnc.backends.loihi.widths`). Graded inputs (a float value a synapse reads) are
+encoded as ``bits``-bit integer levels: :func:`levels` and :func:`pick_bits`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.backends.loihi import widths
+from snnc.ir.errors import UnsupportedError
+from snnc.ir.graph import Node
+
+WEIGHT_MAX = 254            # 8-bit mixed sign on Lava's scale: even values, |w| <= 254
+A_IN_MAX = widths.WIDTHS["a_in"].hi
+VTH_MAX = widths.WIDTHS["vth"].hi
+BIAS_MAX = widths.WIDTHS["bias_mant"].hi * 2 ** widths.WIDTHS["bias_exp"].hi      # 4095 << 7
+
+
+def neuron_terms(neuron: Node) -> tuple[float, float, float | None]:
+    """``(c, θ, τ)``: the factor on the input (1/τ with decay_input), the threshold above
+    the reset level, and τ (None for IF)."""
+    lif = neuron.op == "lif"
+    tau = float(neuron.attrs.get("tau", 2.0)) if lif else None
+    c = 1.0 / tau if lif and neuron.attrs.get("decay_input", 1) else 1.0
+    theta = float(neuron.attrs.get("v_threshold", 1.0)) - float(neuron.attrs.get("v_reset", 0.0))
+    if theta <= 0:
+        raise UnsupportedError(f"{neuron.op} {neuron.name!r}: v_threshold - v_reset = {theta:g} <= 0; Loihi fires "
+                               "above a non-negative threshold: use v_threshold > v_reset")
+    return c, theta, tau
+
+
+def decay(tau: float | None) -> int:
+    """Lava's ``dv`` (12-bit fraction of 4096 lost per step) for a LIF's τ; 0 for IF."""
+    return 0 if tau is None else int(min(max(round(4096.0 / tau), 0), 4095))
+
+
+def choose_scale(w: np.ndarray, theta: float | None, x_max: int, name: str, bias_max: float = 0.0):
+    """``(k, θ_int, W_int, limited_by)``: the largest scale k (integer units per float unit)
+    with even weights in [−254, 254], θ_int = k·θ an integer <= 2^17, a worst-case
+    synaptic input within 16 bits, and a bias (64·k·b) within 13 bits << 7."""
+    wmax = float(np.abs(w).max(initial=0.0))
+    flat = w.reshape(w.shape[0], -1)
+    worst_f = max(np.where(flat > 0, flat, 0).sum(axis=1).max(initial=0.0),
+                  np.where(flat < 0, -flat, 0).sum(axis=1).max(initial=0.0)) * x_max
+    limits = {"weights": WEIGHT_MAX / wmax if wmax else np.inf,
+              "16-bit input": A_IN_MAX / worst_f if worst_f else np.inf}
+    if theta is not None:
+        limits["17-bit threshold"] = (VTH_MAX + 1) / theta
+    if bias_max:
+        limits["13-bit bias"] = BIAS_MAX / (64.0 * bias_max)
+    limit = min(limits, key=limits.get)
+    k = limits[limit]
+    if not np.isfinite(k):
+        k = 1.0 / theta if theta else 1.0
+    for _ in range(200):
+        if theta is not None:
+            theta_int = int(np.floor(k * theta + 1e-9))
+            if theta_int < 1:
+                raise UnsupportedError(
+                    f"{name!r}: threshold {theta:g} is below one integer step at the largest scale its {limit} "
+                    f"allow (k = {k:.3g}; largest weight {wmax:g}): raise the threshold or scale the weights down")
+            k = theta_int / theta
+        else:
+            theta_int = None
+        w_int = (2 * np.rint(k * w / 2)).astype(np.int32)
+        if np.abs(w_int).max(initial=0) <= WEIGHT_MAX and widths.worst_input(w_int, x_max) <= A_IN_MAX:
+            return k, theta_int, w_int, limit
+        k *= 0.98       # rounding pushed a weight or a sum over the edge: shrink a little
+    raise UnsupportedError(f"{name!r}: no scale fits its weights into Loihi's 8-bit synapses")
+
+
+def bias_parts(bias_v: np.ndarray, name: str):
+    """``(mant, exp, max float error)``: mant·2^exp ≈ bias_v with |mant| <= 4095, exp in 0..7."""
+    mag = np.abs(bias_v)
+    exp = np.zeros(bias_v.shape, np.int32)
+    for e in range(1, 8):     # the smallest exponent that brings the mantissa within 13 bits
+        exp = np.where(np.rint(mag / 2.0 ** exp) > 4095, e, exp).astype(np.int32)
+    mant = np.rint(bias_v / 2.0 ** exp).astype(np.int32)
+    if np.abs(mant).max(initial=0) > 4095:
+        raise UnsupportedError(f"{name!r}: bias {bias_v[np.argmax(mag)] / 64:g} (in threshold units ×64) exceeds "
+                               "Loihi's 13-bit mantissa << 7; lower the bias or the threshold's resolution")
+    return mant, exp, float(np.abs(mant * 2.0 ** exp - bias_v).max(initial=0.0))
+
+
+def rel_error(approx: np.ndarray, exact: np.ndarray) -> float:
+    """``‖approx − exact‖ / ‖exact‖`` (0 for an all-zero ``exact``)."""
+    norm = float(np.linalg.norm(exact))
+    return float(np.linalg.norm(approx - exact) / norm) if norm else 0.0
+
+
+def levels(value_range: tuple[float, float] | None, bits: int) -> tuple[float, int, tuple[int, int]]:
+    """(levels per float unit, max |level|, (lo, hi)) of ``bits``-bit integer levels for a
+    value within ``value_range`` (None: assumed within [-1, 1]); unsigned when it is >= 0."""
+    lo, hi = value_range if value_range is not None else (-1.0, 1.0)
+    top = (1 << bits) - 1 if lo >= 0 else (1 << (bits - 1)) - 1
+    span = max(abs(lo), abs(hi)) or 1.0
+    return top / span, top, (0, top) if lo >= 0 else (-top, top)
+
+
+def pick_bits(value_range: tuple[float, float] | None, w: np.ndarray, theta: float | None, name: str) -> int:
+    """The input width that balances weight and input rounding: more input bits leave
+    fewer weight levels under the 16-bit input bound (Σ|w|·|x| <= 2^15)."""
+    best = None
+    for bits in range(3, 9):
+        per_level, top, _ = levels(value_range, bits)
+        try:
+            k, _, w_int, _ = choose_scale(w / per_level, theta, top, name)
+        except UnsupportedError:
+            continue
+        err = rel_error(w_int / k, w / per_level) ** 2 + (0.5 / top) ** 2
+        if best is None or err < best[0]:
+            best = (err, bits)
+    return best[1] if best else 8

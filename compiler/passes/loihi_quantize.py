@@ -1,0 +1,46 @@
+"""``loihi-quantize``: the float spiking graph in Loihi 2 fixed point (the ``loihi`` op family).
+
+    # before -> after (snnc.backends.loihi.quantize has every rule and the arithmetic)
+    %a = conv(%s); %y = lif(%a)    ->   %a = loihi_conv(%s); %y = loihi_lif(%a)
+
+The one place Loihi numerics enter a program: ``snnc simulate --numerics loihi``,
+``snnc compile`` and ``snnc verify`` run this pass and hand the simulator (or Lava) the
+graph it returns, so the simulator runs whatever graph it is given and knows nothing of
+Loihi. BatchNorm must be folded into the synapses first (a Loihi synapse has no
+normalisation), so ``fold-bn`` is its declared prerequisite: a pipeline naming
+``loihi-quantize`` without an earlier ``fold-bn`` gets one just before it.
+
+Options (``run_pipeline(..., options={"loihi-quantize": {...}})``): ``calibration``
+(graph input -> samples in run-time layout: the ranges of the float values synapses
+read) and ``input_bits`` (the graded-spike width of those inputs). The per-layer table
+is in ``q.meta["loihi"]``; the report counts the layers put on chip and lists every node
+left on the host with the reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.ir.errors import SnncError
+from snnc.ir.graph import Graph
+from snnc.ir.ops.loihi import PROGRAM_META
+from snnc.passes.manager import PassReport, register
+
+
+@register("loihi-quantize", requires=("fold-bn",))
+def loihi_quantize(graph: Graph, report: PassReport | None = None, *,
+                   calibration: dict[str, np.ndarray] | None = None, input_bits: int | None = None) -> Graph:
+    """Quantise to Loihi 2 numerics (the loihi op family), calibrated on input samples."""
+    try:
+        from snnc.backends.loihi.quantize import quantize
+    except ImportError as err:
+        raise SnncError("numerics 'loihi' needs snnc.backends.loihi.quantize, which this installation "
+                        f"lacks ({err}); use --numerics float") from err
+    report = report if report is not None else PassReport("loihi-quantize")
+    q = quantize(graph, calibration=calibration, input_bits=input_bits)
+    meta = q.meta[PROGRAM_META]
+    report.add("on_chip", len(meta["layers"]))
+    report.counts.setdefault("host", 0)
+    for entry in meta["host"]:
+        report.leave(entry["node"], entry["reason"], key="host")
+    return q
