@@ -9,21 +9,20 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
-from conversion_nets import EcmtBlock
+from conversion_nets import exported_ecmt_block
 
-from snnc.onnx.export import export
 
 T, N = 4, 2
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("ecmt")
-    model = EcmtBlock()
-    export(model, torch.randn(3, 2, 5, 6), root / "ecmt.onnx")
+    model, proto = exported_ecmt_block()
+    onnx.save(proto, root / "ecmt.onnx")
     x = np.random.default_rng(0).standard_normal((T, N, 5, 6)).astype(np.float32)
     np.save(root / "x.npy", x)
     return model, root, x
