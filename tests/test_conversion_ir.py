@@ -106,3 +106,38 @@ def test_per_channel_graded_kind_with_many_channels_stays_graded():
     kind = graded_spikes(4, 2.0, thetas, thetas)
     assert kind.levels is None and kind.is_graded_spike and not kind.is_analog
     assert kind.name == "graded(levels=4)"
+
+
+def _edit_multithreshold(proto, name, value):
+    """A copy of ``proto`` with the first MultiThreshold's attribute ``name`` set to
+    ``value`` (None: removed)."""
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    node = next(n for n in proto.graph.node if n.op_type == "MultiThreshold")
+    kept = [a for a in node.attribute if a.name != name]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    if value is not None:
+        node.attribute.append(onnx.helper.make_attribute(name, value))
+    return proto
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("theta_neg", None, "missing attribute(s) theta_neg"),
+    ("theta_pos", [-0.1, 0.2, 0.15, 0.1, 0.3], "theta_pos must list one threshold > 0"),
+    ("levels", 4.0, "attribute 'levels' must be a int"),
+    ("theta_pos", [0.1, 0.2], "2 per-channel theta_pos values need 2 channels"),
+])
+def test_bad_multithreshold_attributes_are_one_line_errors(exported, name, value, message):
+    from snnc.ir.errors import SnncError
+
+    with pytest.raises(SnncError) as err:
+        import_onnx(_edit_multithreshold(exported[1], name, value))
+    assert message in str(err.value) and "/mt_a/MultiThreshold" in str(err.value)
+
+
+def test_bad_multithreshold_on_the_cli(exported, tmp_path):
+    path = tmp_path / "bad.onnx"
+    onnx.save(_edit_multithreshold(exported[1], "theta_neg", None), path)
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("snnc: error: node '/mt_a/MultiThreshold'") and len(out.stderr.splitlines()) == 1
