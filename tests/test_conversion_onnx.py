@@ -43,24 +43,26 @@ def _ort(proto, *arrays):
 
 
 class Neurons(nn.Module):
-    """Three multi-threshold neurons on one input [T, N, 3, 5]: per-tensor θ (gap 2),
-    per-channel θ, and gap 3 with θ⁻ ≠ θ⁺ (3 levels)."""
+    """Four multi-threshold neurons on one input [T, N, 3, 5]: per-tensor θ (gap 2),
+    per-channel θ, gap 3 with θ⁻ ≠ θ⁺ (3 levels), and gap 1.7 (not a float32 number: the
+    attribute, the body's Pow and the module all use float32 1.7 and float32 powers)."""
 
     def __init__(self):
         super().__init__()
         self.scalar = MultiThreshold(levels=4, theta_pos=0.25)
         self.channels = MultiThreshold(levels=4, theta_pos=[0.1, 0.5, 0.3], theta_neg=[0.2, 0.1, 0.4])
         self.gap3 = MultiThreshold(levels=3, theta_pos=0.4, theta_neg=0.125, gap=3.0)
+        self.odd = MultiThreshold(levels=8, theta_pos=0.013, gap=1.7)
 
     def forward(self, x):
-        return self.scalar(x), self.channels(x), self.gap3(x)
+        return self.scalar(x), self.channels(x), self.gap3(x), self.odd(x)
 
 
 def test_multithreshold_spike_for_spike():
     model = Neurons()
     proto = _export(model, torch.randn(4, 2, 3, 5))
     nodes = {n.name.split("/")[1]: n for n in proto.graph.node if n.domain == "snnc"}
-    assert sorted(nodes) == ["channels", "gap3", "scalar"]
+    assert sorted(nodes) == ["channels", "gap3", "odd", "scalar"]
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nodes["channels"].attribute}
     assert attrs["levels"] == 4 and attrs["gap"] == 2.0
     np.testing.assert_array_equal(np.float32(attrs["theta_pos"]), np.float32([0.1, 0.5, 0.3]))
