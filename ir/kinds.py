@@ -147,11 +147,22 @@ def graded(levels) -> Kind:
     return Kind.of(levels)
 
 
+def float32_powers(gap: float, n: int) -> list:
+    """``[1, gap, gap², ...]`` (n values) as running float32 products (g_{k+1} = f32(g_k·gap)):
+    how the multi-threshold neuron's levels are computed everywhere (PyTorch, the ONNX body,
+    numpy), since a float32 Mul rounds the same on every runtime and a Pow does not."""
+    g, out, s = np.float32(gap), [], np.float32(1.0)
+    for _ in range(n):
+        out.append(s)
+        s = np.float32(s * g)
+    return out
+
+
 def graded_spikes(levels: int, gap: float, theta_pos, theta_neg) -> Kind:
     """The output of an ECMT multi-threshold neuron: 0 and ±θ·gap^k for k < ``levels``,
     θ per sign (a scalar or per-channel list), computed in float32 as the neuron fires them."""
     f32 = np.float32
-    scales = [f32(gap ** k) for k in range(levels)]
+    scales = float32_powers(gap, levels)
     values = [0.0]
     for sign, thetas in ((1.0, theta_pos), (-1.0, theta_neg)):
         for th in np.atleast_1d(np.asarray(thetas, dtype=f32)):

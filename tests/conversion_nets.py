@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+import torch
 from torch import nn
 
 from snnc.nn import ExpectationCompensation, MultiThreshold, SpikingMatMul
@@ -30,3 +33,13 @@ class EcmtBlock(nn.Module):
         s = self.mt_s(self.scores(a, b.transpose(-1, -2)))
         y = self.proj(self.mix(s, b))          # a synaptic layer fed by the analog matmul output
         return self.head(self.norm(y))         # the analog head, reading a Delta output
+
+
+@functools.lru_cache(maxsize=None)
+def exported_ecmt_block():
+    """``(model, ModelProto)`` of :class:`EcmtBlock` (seed 0), exported once per test run."""
+    from snnc.onnx.export import to_onnx
+
+    torch.manual_seed(0)
+    model = EcmtBlock()
+    return model, to_onnx(model, torch.randn(3, 2, 5, 6))

@@ -1,8 +1,9 @@
-"""snnc check on ECMT networks: graded spikes drive layers; analog conversion streams are
+"""snnc check on an ECMT network: graded spikes drive layers; analog conversion streams are
 flagged with the MultiThreshold fix; the analog head is allowed only by the option."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -12,84 +13,75 @@ from snnc.onnx.export import to_onnx
 from snnc.onnx.importer import import_onnx
 
 
-class GradedMLP(nn.Module):
-    """Linear -> MT -> ExpComp(LayerNorm) [-> MT] -> Linear -> ExpComp(GELU) -> analog head."""
+class Branches(nn.Module):
+    """x [T, N, 5, 6] -> Linear -> MT = a;  n = ExpComp(LayerNorm)(a);  h = MT(n).
 
-    def __init__(self, threshold_after_norm: bool):
+    good paths: fc_good(h), mm_good(a, hᵀ) read graded spikes only;
+    bad paths:  fc_bad(n), mm_bad(a, nᵀ) read the analog Delta output;
+    heads: head(ExpComp(GELU)(fc_good + fc_bad)), head2(mm_good + mm_bad): analog inputs."""
+
+    def __init__(self):
         super().__init__()
         self.enc = nn.Linear(6, 8)
         self.mt0 = MultiThreshold(4, 0.25)
         self.norm = ExpectationCompensation(nn.LayerNorm(8))
-        self.mt1 = MultiThreshold(4, 0.25) if threshold_after_norm else nn.Identity()
-        self.fc = nn.Linear(8, 8)
+        self.mt1 = MultiThreshold(4, 0.25)
+        self.fc_good, self.fc_bad = nn.Linear(8, 8), nn.Linear(8, 8)
+        self.mm_good, self.mm_bad = SpikingMatMul(), SpikingMatMul()
         self.act = ExpectationCompensation(nn.GELU())
-        self.head = nn.Linear(8, 3)
+        self.head, self.head2 = nn.Linear(8, 3), nn.Linear(5, 2)
 
     def forward(self, x):
-        h = self.mt1(self.norm(self.mt0(self.enc(x))))
-        return self.head(self.act(self.fc(h)))
+        a = self.mt0(self.enc(x))
+        n = self.norm(a)
+        h = self.mt1(n)
+        y = self.head(self.act(self.fc_good(h) + self.fc_bad(n)))
+        z = self.head2(self.mm_good(a, h.transpose(-1, -2)) + self.mm_bad(a, n.transpose(-1, -2)))
+        return y, z
 
 
-class Attention(nn.Module):
-    def __init__(self, spike_b: bool):
-        super().__init__()
-        self.enc = nn.Linear(6, 8)
-        self.mt = MultiThreshold(3, 0.25)
-        self.norm = ExpectationCompensation(nn.LayerNorm(8))
-        self.mt_b = MultiThreshold(3, 0.25) if spike_b else nn.Identity()
-        self.mm = SpikingMatMul()
-        self.head = nn.Linear(5, 2)
-
-    def forward(self, x):
-        a = self.mt(self.enc(x))
-        b = self.mt_b(self.norm(a))
-        return self.head(self.mm(a, b.transpose(-1, -2)))
-
-
-def _graph(model):
-    return import_onnx(to_onnx(model, torch.randn(3, 2, 5, 6)))
+@pytest.fixture(scope="module")
+def graph():
+    torch.manual_seed(0)
+    return import_onnx(to_onnx(Branches(), torch.randn(3, 2, 5, 6)))
 
 
 def _rows(report):
     return {r.name: r for r in report.layers}
 
 
-def test_layer_fed_by_graded_spikes_is_spike_driven():
-    report = check(_graph(GradedMLP(threshold_after_norm=True)))
+def _diag(report, node):
+    [d] = [d for d in report.diagnostics if d.node == node]
+    return d
+
+
+def test_layers_fed_by_graded_spikes_are_spike_driven(graph):
+    rows = _rows(check(graph))
+    assert rows["fc_good.matmul"].verdict == SPIKE_DRIVEN
+    assert rows["fc_good.matmul"].input_kind.startswith("graded(levels=4)")
+    assert rows["mm_good"].verdict == SPIKE_DRIVEN
+
+
+def test_analog_conversion_streams_are_flagged_with_the_fix(graph):
+    report = check(graph)
     rows = _rows(report)
-    assert rows["fc.matmul"].verdict == SPIKE_DRIVEN
-    assert rows["fc.matmul"].input_kind.startswith("graded(levels=4)")
-    assert rows["head.matmul"].verdict == HEAD
-    assert not [d for d in report.diagnostics if d.severity == ERROR]
-    # the compensated LayerNorm is a note, not an error
+    for name in ("fc_bad.matmul", "mm_bad"):
+        assert (rows[name].verdict, rows[name].code) == (MAC, "SNN001")
+        d = _diag(report, name)
+        assert d.severity == ERROR and "put a MultiThreshold neuron before it" in d.fix
+        assert "delta" in d.message
+    errors = sorted(d.node for d in report.diagnostics if d.severity == ERROR)
+    assert errors == ["fc_bad.matmul", "mm_bad"]
+    # the compensated LayerNorm and GELU (erf) are notes, not errors
     notes = [d for d in report.diagnostics if d.code == "SNN004"]
-    assert notes and all(d.severity == NOTE and "compensated" in d.message for d in notes)
+    assert {d.op for d in notes} == {"layernorm", "erf"}
+    assert all(d.severity == NOTE and "compensated" in d.message for d in notes)
 
 
-def test_layer_fed_by_an_expcomp_output_is_flagged_with_the_fix():
-    report = check(_graph(GradedMLP(threshold_after_norm=False)))
-    rows = _rows(report)
-    assert rows["fc.matmul"].verdict == MAC
-    [diag] = [d for d in report.diagnostics if d.node == "fc.matmul"]
-    assert diag.code == "SNN001" and diag.severity == ERROR
-    assert "put a MultiThreshold neuron before it" in diag.fix
-    assert "delta" in diag.message
-
-
-def test_analog_head_needs_the_option():
-    graph = _graph(GradedMLP(threshold_after_norm=True))
-    allowed = _rows(check(graph, allow_analog_head=True))["head.matmul"]
-    assert (allowed.verdict, allowed.severity) == (HEAD, NOTE)
+def test_analog_head_needs_the_option(graph):
+    allowed = _rows(check(graph, allow_analog_head=True))
+    for name in ("head.matmul", "head2.matmul"):
+        assert (allowed[name].verdict, allowed[name].severity) == (HEAD, NOTE)
     refused = check(graph, allow_analog_head=False)
     assert _rows(refused)["head.matmul"].verdict == MAC
-    assert any(d.node == "head.matmul" and d.severity == ERROR for d in refused.diagnostics)
-
-
-def test_spiking_matmul_needs_two_spike_operands():
-    good = _rows(check(_graph(Attention(spike_b=True))))
-    assert good["mm"].verdict == SPIKE_DRIVEN
-    bad_report = check(_graph(Attention(spike_b=False)))
-    bad = _rows(bad_report)["mm"]
-    assert bad.verdict == MAC and bad.code == "SNN001"
-    [diag] = [d for d in bad_report.diagnostics if d.node == "mm"]
-    assert "put a MultiThreshold neuron before it" in diag.fix
+    assert _diag(refused, "head.matmul").severity == ERROR

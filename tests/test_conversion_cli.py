@@ -9,21 +9,20 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
-from conversion_nets import EcmtBlock
+from conversion_nets import exported_ecmt_block
 
-from snnc.onnx.export import export
 
 T, N = 4, 2
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("ecmt")
-    model = EcmtBlock()
-    export(model, torch.randn(3, 2, 5, 6), root / "ecmt.onnx")
+    model, proto = exported_ecmt_block()
+    onnx.save(proto, root / "ecmt.onnx")
     x = np.random.default_rng(0).standard_normal((T, N, 5, 6)).astype(np.float32)
     np.save(root / "x.npy", x)
     return model, root, x
@@ -75,11 +74,22 @@ def test_report_counts_the_spiking_matmuls(files, tmp_path):
     assert mix["acs"] * N == _ecmt_acs(s.numpy(), b.numpy())
     for row in (scores, mix):
         assert row["charged_as"].startswith("AC+MAC") and 0 < row["acs"] <= row["ac_bound"]
+    # what ECMT's ratio leaves out: each ExpComp(LayerNorm, GELU) on [5, 8] (40 elements)
+    # runs cum_mean 1, LayerNorm 2, GELU's div, erf, add, mul, mul 1 each, delta 1 FLOP per
+    # element per step: 9 x 40 = 360; two of them, T steps
+    report = json.loads(out.stdout)
+    extra = report["ecmt_overhead"]
+    assert extra["flops"] == 2 * 360 * T
+    e_mac = report["energy_model"]["e_mac_pj"]
+    assert abs(extra["full_energy_ratio"] - (report["total"]["energy_pj"] + extra["flops"] * e_mac)
+               / report["total"]["ann_energy_pj"]) < 1e-9
     text = _snnc("report", root / "ecmt.onnx", "--input", root / "x.npy", "--no-progress")
     assert "Eq. 13 bound" in text.stdout and "spiking_matmul" in text.stdout
+    assert "ratio below is ECMT's" in text.stdout and "(full)" in text.stdout
     html = _snnc("report", root / "ecmt.onnx", "--input", root / "x.npy", "--no-progress", "--format", "html",
                  "-o", tmp_path / "r.html")
-    assert html.returncode == 0 and "spiking_matmul" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert html.returncode == 0 and "spiking_matmul" in page and "full count" in page
 
 
 def test_compile_for_loihi_runs_and_names_host_reasons(files, tmp_path):

@@ -7,22 +7,20 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
-from conversion_nets import EcmtBlock
+from conversion_nets import exported_ecmt_block
 from onnx_helpers import run_ort
 
 from snnc.ir.interpret import record, run
-from snnc.onnx.export import export, to_onnx
 from snnc.onnx.importer import import_onnx
 from snnc.onnx.ir_export import graph_to_onnx
 
 
 @pytest.fixture(scope="module")
 def exported():
-    torch.manual_seed(0)
-    model = EcmtBlock()
-    return model, to_onnx(model, torch.randn(3, 2, 5, 6))
+    return exported_ecmt_block()
 
 
 def _ort_out(proto, x):
@@ -76,9 +74,9 @@ def test_written_back_equals_onnxruntime(exported):
 
 
 def test_snnc_show_prints_the_ops(exported, tmp_path):
-    model, _ = exported
+    _, proto = exported
     path = tmp_path / "ecmt.onnx"
-    export(model, torch.randn(3, 2, 5, 6), path)
+    onnx.save(proto, path)
     out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     for op in ("multi_threshold", "cum_mean", "delta", "spiking_matmul", "graded(levels=3)"):
@@ -108,3 +106,38 @@ def test_per_channel_graded_kind_with_many_channels_stays_graded():
     kind = graded_spikes(4, 2.0, thetas, thetas)
     assert kind.levels is None and kind.is_graded_spike and not kind.is_analog
     assert kind.name == "graded(levels=4)"
+
+
+def _edit_multithreshold(proto, name, value):
+    """A copy of ``proto`` with the first MultiThreshold's attribute ``name`` set to
+    ``value`` (None: removed)."""
+    proto = onnx.ModelProto.FromString(proto.SerializeToString())
+    node = next(n for n in proto.graph.node if n.op_type == "MultiThreshold")
+    kept = [a for a in node.attribute if a.name != name]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    if value is not None:
+        node.attribute.append(onnx.helper.make_attribute(name, value))
+    return proto
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("theta_neg", None, "missing attribute(s) theta_neg"),
+    ("theta_pos", [-0.1, 0.2, 0.15, 0.1, 0.3], "theta_pos must list one threshold > 0"),
+    ("levels", 4.0, "attribute 'levels' must be a int"),
+    ("theta_pos", [0.1, 0.2], "2 per-channel theta_pos values need 2 channels"),
+])
+def test_bad_multithreshold_attributes_are_one_line_errors(exported, name, value, message):
+    from snnc.ir.errors import SnncError
+
+    with pytest.raises(SnncError) as err:
+        import_onnx(_edit_multithreshold(exported[1], name, value))
+    assert message in str(err.value) and "/mt_a/MultiThreshold" in str(err.value)
+
+
+def test_bad_multithreshold_on_the_cli(exported, tmp_path):
+    path = tmp_path / "bad.onnx"
+    onnx.save(_edit_multithreshold(exported[1], "theta_neg", None), path)
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("snnc: error: node '/mt_a/MultiThreshold'") and len(out.stderr.splitlines()) == 1

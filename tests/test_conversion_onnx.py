@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import pytest
 import torch
 from torch import nn
 
 from snnc.nn import CumMean, Delta, ExpectationCompensation, MultiThreshold, SpikingMatMul
 from snnc.onnx.export import to_onnx
-from onnx_helpers import run_ort
+from onnx_helpers import run_ort, run_reference
 
 SHAPES = [(3, 2), (7, 4)]          # (T, N): the export used neither
 
@@ -43,43 +42,66 @@ def _ort(proto, *arrays):
     return run_ort(proto, _feeds(proto, arrays))[proto.graph.output[0].name]
 
 
-@pytest.mark.parametrize("theta,channels,gap", [(0.25, 3, 2.0), ([0.1, 0.5, 0.3], 3, 2.0),
-                                                (0.4, 2, 3.0)])
-def test_multithreshold_spike_for_spike(theta, channels, gap):
-    model = MultiThreshold(levels=4, theta_pos=theta, theta_neg=None, gap=gap)
-    proto = _export(model, torch.randn(4, 2, channels, 5))
-    node = [n for n in proto.graph.node if n.domain == "snnc"]
-    assert [n.op_type for n in node] == ["MultiThreshold"]
-    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node[0].attribute}
-    assert attrs["levels"] == 4 and attrs["gap"] == gap
-    np.testing.assert_array_equal(np.float32(attrs["theta_pos"]), np.float32(np.atleast_1d(theta)))
+class Neurons(nn.Module):
+    """Four multi-threshold neurons on one input [T, N, 3, 5]: per-tensor θ (gap 2),
+    per-channel θ, gap 3 with θ⁻ ≠ θ⁺ (3 levels), and gap 1.7 (not a float32 number: the
+    attribute, the body's Pow and the module all use float32 1.7 and float32 powers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scalar = MultiThreshold(levels=4, theta_pos=0.25)
+        self.channels = MultiThreshold(levels=4, theta_pos=[0.1, 0.5, 0.3], theta_neg=[0.2, 0.1, 0.4])
+        self.gap3 = MultiThreshold(levels=3, theta_pos=0.4, theta_neg=0.125, gap=3.0)
+        self.odd = MultiThreshold(levels=8, theta_pos=0.013, gap=1.7)
+
+    def forward(self, x):
+        return self.scalar(x), self.channels(x), self.gap3(x), self.odd(x)
+
+
+def test_multithreshold_spike_for_spike():
+    model = Neurons()
+    proto = _export(model, torch.randn(4, 2, 3, 5))
+    nodes = {n.name.split("/")[1]: n for n in proto.graph.node if n.domain == "snnc"}
+    assert sorted(nodes) == ["channels", "gap3", "odd", "scalar"]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nodes["channels"].attribute}
+    assert attrs["levels"] == 4 and attrs["gap"] == 2.0
+    np.testing.assert_array_equal(np.float32(attrs["theta_pos"]), np.float32([0.1, 0.5, 0.3]))
+    np.testing.assert_array_equal(np.float32(attrs["theta_neg"]), np.float32([0.2, 0.1, 0.4]))
     rng = np.random.default_rng(0)
     for t, n in SHAPES:
-        x = (rng.standard_normal((t, n, channels, 5)) * 2).astype(np.float32)
-        want = model(torch.from_numpy(x)).detach().numpy()
-        got = _ort(proto, x)
-        assert got.shape == want.shape
-        np.testing.assert_array_equal(got, want)
-        assert np.count_nonzero(want) > 0 and len(np.unique(want)) > 3   # graded, both signs
+        x = (rng.standard_normal((t, n, 3, 5)) * 2).astype(np.float32)
+        got = run_ort(proto, _feeds(proto, [x]))
+        with torch.no_grad():
+            want = model(torch.from_numpy(x))
+        for out, w in zip(proto.graph.output, want):
+            w = w.numpy()
+            np.testing.assert_array_equal(got[out.name], w)
+            assert np.count_nonzero(w) > 0 and len(np.unique(w)) > 3      # graded, both signs
+    # onnx.reference runs the function bodies too (the last x), spike for spike
+    ref = run_reference(proto, _feeds(proto, [x]))
+    for out, w in zip(proto.graph.output, want):
+        np.testing.assert_array_equal(ref[out.name], w.numpy())
 
 
-def test_multithreshold_asymmetric_thresholds_and_rank2():
-    model = MultiThreshold(levels=3, theta_pos=0.5, theta_neg=0.125)
-    proto = _export(model, torch.randn(3, 2, 6))
-    rng = np.random.default_rng(1)
-    for t, n in SHAPES:
-        x = rng.standard_normal((t, n, 6)).astype(np.float32)
-        np.testing.assert_array_equal(_ort(proto, x), model(torch.from_numpy(x)).detach().numpy())
+class TimeOps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mean, self.delta = CumMean(), Delta()
+
+    def forward(self, x):
+        return self.mean(x), self.delta(x)
 
 
-@pytest.mark.parametrize("module", [CumMean(), Delta()])
-def test_cum_mean_and_delta(module):
-    proto = _export(module, torch.randn(3, 2, 4, 5))
-    assert _snnc_ops(proto) == [type(module).__name__]
+def test_cum_mean_and_delta():
+    model = TimeOps()
+    proto = _export(model, torch.randn(3, 2, 4, 5))
+    assert _snnc_ops(proto) == ["CumMean", "Delta"]
     rng = np.random.default_rng(2)
     for t, n in SHAPES:
         x = rng.standard_normal((t, n, 4, 5)).astype(np.float32)
-        np.testing.assert_allclose(_ort(proto, x), module(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-5)
+        got = run_ort(proto, _feeds(proto, [x]))
+        for out, w in zip(proto.graph.output, model(torch.from_numpy(x))):
+            np.testing.assert_allclose(got[out.name], w.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_expectation_compensation_is_cum_mean_f_delta():

@@ -181,6 +181,8 @@ class Analysis:
         from it reaches a ``cum_mean`` and every path on reaches a ``delta``, through
         stateless ops only (no neuron, layer, time op or graph input/output on the way)?"""
         def stateless(n: Node) -> bool:
+            if n.op == "constant":
+                return False
             opdef = REGISTRY.get(n.op)
             return opdef is not None and not opdef.has(TEMPORAL) and not self.is_neuron(n) \
                 and not self.is_layer(n)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from snnc.ir.kinds import float32_powers
+
 
 def _time_index(x: torch.Tensor) -> torch.Tensor:
     """``[T, 1, 1, ...]`` holding t = 1..T, in x's dtype and device."""
@@ -168,7 +170,8 @@ class MultiThreshold(nn.Module):
 
     The output is s, one of ``{0, ±θ·gap^k}``. θ may be a scalar or a per-channel vector
     ``[C]``, broadcast over axis 2 of ``[T, N, C, ...]``. Levels and firing bounds are
-    float32 numbers: ``λ = f32(θ)·f32(gap^k)``, bound ``λ − f32(θ)/2``.
+    float32 numbers: ``λ = f32(θ)·g_k`` with ``g_0 = 1, g_{k+1} = f32(g_k·f32(gap))``, bound
+    ``λ − f32(θ)/2``.
     """
 
     def __init__(self, levels: int = 8, theta_pos=1.0, theta_neg=None, gap: float = 2.0):
@@ -178,14 +181,15 @@ class MultiThreshold(nn.Module):
         if not (np.isfinite(gap) and gap >= 1.0):
             raise ValueError(f"MultiThreshold: gap must be finite and >= 1, got {gap}")
         self.levels = int(levels)
-        self.gap = float(gap)
+        self.gap = float(np.float32(gap))          # the ONNX attribute is a float32
         pos = _as_theta(theta_pos, "theta_pos")
         neg = pos.clone() if theta_neg is None else _as_theta(theta_neg, "theta_neg")
         self.register_buffer("theta_pos", pos)
         self.register_buffer("theta_neg", neg)
         # plain floats for export (reading buffers while tracing would specialise shapes)
         self._theta_lists = (tuple(float(v) for v in pos.reshape(-1)), tuple(float(v) for v in neg.reshape(-1)))
-        scale = torch.tensor([np.float32(self.gap ** k) for k in range(self.levels)])
+        # gap^k as running float32 products, as the snnc::MultiThreshold body computes them
+        scale = torch.tensor(float32_powers(self.gap, self.levels))
         shape = (self.levels,) + (1,) * pos.dim()
         # [levels, C] (or [levels]) in ascending order k = 0..n-1
         self.register_buffer("levels_pos", scale.view(shape) * pos)

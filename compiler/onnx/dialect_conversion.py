@@ -16,8 +16,9 @@ each one ``snnc`` node here, with a local FunctionProto in standard ONNX ops:
   ``S_K(t) = S_A(t) @ S_B(t)``, ``O(t) = S_K(t)/t − S_K(t−1)/(t−1)``.
 
 ExpectationCompensation is ``CumMean → f → Delta`` (Theorem 1), so it needs no op.
-The scale ``gap^k`` is ``Pow`` in float32; for an integer gap it is exact and equals
-the PyTorch module's table.
+The scales ``gap^k`` are running float32 products (1, gap, gap·gap, ...: a Scan), as the
+PyTorch module and the IR reference compute them: a float32 Mul rounds the same on every
+runtime, a Pow does not (onnxruntime's differs from libm's by an ulp for gap 1.7).
 """
 
 from __future__ import annotations
@@ -153,6 +154,14 @@ def _multi_threshold_step():
                               _vec("S")])
 
 
+def _powers_step():
+    """Scan body ``(s, g, k) -> (s·g, g, s)``: the scales 1, g, g·g, ... in float32."""
+    nodes = [_n("Mul", ["p_s", "p_g"], ["p_s_next"]), _n("Identity", ["p_g"], ["p_g_out"]),
+             _n("Identity", ["p_s"], ["p_s_scan"])]
+    return helper.make_graph(nodes, "MultiThreshold_scales", [_vec("p_s"), _vec("p_g"), _vec("p_k")],
+                             [_vec("p_s_next"), _vec("p_g_out"), _vec("p_s_scan")])
+
+
 def _tables(sign: str) -> list[NodeProto]:
     """``L{sign}, B{sign}: [levels, M]``: θ broadcast over X[0], times gap^k; minus θ/2."""
     th = f"theta_{sign}"
@@ -179,8 +188,11 @@ def multi_threshold_function(opset: int, domain: str, doc: str) -> FunctionProto
         # gap^k, k = 0..n-1, as a column [n, 1]
         _n("Range", ["zero_i", "n_levels", "one_i"], ["k"]),
         _n("Cast", ["k"], ["k_f"], to=TensorProto.FLOAT),
-        _n("Pow", ["gap", "k_f"], ["scale_n"]),
-        _n("Unsqueeze", ["scale_n", "one"], ["scale_n1"]),
+        _n("Unsqueeze", ["k_f", "one"], ["k_n1"]),                          # [n, 1]: one step per k
+        _n("Unsqueeze", ["gap", "ax0"], ["gap_1"]),                          # [1]
+        helper.make_node("Constant", [], ["one_f1"], value_floats=[1.0], name="const_one_f1"),
+        helper.make_node("Scan", ["one_f1", "gap_1", "k_n1"], ["scale_last", "gap_last", "scale_n1"],
+                         num_scan_inputs=1, body=_powers_step(), name="Scan_scales"),  # [n, 1]
         # shapes: X [T, N, C, rest...]; θ reshaped to [C, 1 * len(rest)]
         _n("Shape", ["X"], ["x_shape"]),
         _n("Shape", ["X"], ["x0_shape"], start=1),

@@ -18,6 +18,7 @@ from snnc import __version__
 from snnc.backends import energy
 from snnc.backends.sim import SimResult
 from snnc.ir.graph import Graph
+from snnc.report.ecmt import conversion_cost
 
 
 def _ratio(a, b):
@@ -54,6 +55,7 @@ def build_report(graph: Graph, result: SimResult, model: energy.EnergyModel) -> 
     flops = energy.ann_flops(graph)
     ann_pj = energy.ann_energy(flops, model)
     snn_pj, theo_pj = energy.total(meas), energy.total(theo)
+    ecmt = conversion_cost(graph, result.timesteps, model, snn_pj, ann_pj)
     return {
         "snnc_version": __version__,
         "model": graph.name,
@@ -80,6 +82,7 @@ def build_report(graph: Graph, result: SimResult, model: energy.EnergyModel) -> 
             "energy_ratio": _ratio(snn_pj, ann_pj),
             "theoretical_energy_ratio": _ratio(theo_pj, ann_pj),
         },
+        **({"ecmt_overhead": ecmt} if ecmt is not None else {}),
     }
 
 

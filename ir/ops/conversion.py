@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir.kinds import ANALOG, graded_spikes
+from snnc.ir.kinds import ANALOG, float32_powers, graded_spikes
 from snnc.ir.ops.common import prod, same_shape
 from snnc.ir.registry import NEURON, TEMPORAL, Attr, op
 
@@ -60,8 +60,7 @@ def _mt_shape(node, ins):
 def _tables(node, name: str, per_sample: tuple) -> tuple[np.ndarray, np.ndarray]:
     """``λ_k`` and ``λ_k − θ/2`` as ``[levels, C, 1, ...]`` (ascending k), float32."""
     th = _thetas(node, name)
-    gap = float(node.attrs.get("gap", 2.0))
-    scale = np.array([_F(gap ** k) for k in range(int(node.attrs["levels"]))], dtype=_F)
+    scale = np.array(float32_powers(node.attrs.get("gap", 2.0), int(node.attrs["levels"])), dtype=_F)
     if th.size > 1:
         th = th.reshape(th.size, *([1] * (len(per_sample) - 1)))
     else:
