@@ -75,14 +75,14 @@ def main(argv=None) -> int:
     inputs = {n: rng.uniform(-1.0, 1.0, size=(args.rows, n)).astype(np.float32) for n in dims}
     print(f"\nSpiking-Softmax MSE vs softmax, inputs U[-1, 1] of shape [{args.rows}, n], "
           f"softmax over n (SIT Fig. 7: {PAPER_MSE_K12} at K = 12)")
-    head = "".join(f"  n={n:<4d} Eq.10  n={n:<4d} T=K  " for n in dims)
+    head = "".join(f"{f'n={n} Eq.10':>14s}{f'n={n} T=K':>14s}" for n in dims)
     print(f"   K{head}")
     for K in ks:
         cells = []
         for n in dims:
-            cells.append(f"{softmax_mse(K, inputs[n], None):12.3e}")
-            cells.append(f"{softmax_mse(K, inputs[n], K):12.3e}")
-        print(f"  {K:2d}  " + "  ".join(cells))
+            cells.append(f"{softmax_mse(K, inputs[n], None):14.3e}")
+            cells.append(f"{softmax_mse(K, inputs[n], K):14.3e}")
+        print(f"  {K:2d}" + "".join(cells))
     return 0
 
 
