@@ -2,8 +2,9 @@
 
     python benchmarks/fit_si_exp_tables.py [--ks 4-16] [--seed 0] [--out PATH]
 
-Runs :func:`snnc.nn.fit_si_exp` (SIT Section 3.3: 10,000 evenly spaced points in
-[−1, 1] against exp, surrogate-gradient training) for each K and writes
+Runs :func:`snnc.nn.sit_fit.fit_si_exp_series`, i.e. :func:`snnc.nn.fit_si_exp` per K
+(SIT Section 3.3: 10,000 evenly spaced points in [−1, 1] against exp, surrogate-gradient
+training), and writes
 ``compiler/nn/si_exp_tables.json`` (``snnc.nn.SIExp.from_table(K)`` reads it; nothing
 trains at import time). Each K also starts from the K−1 table plus one silent step, so
 the error never grows with K. Prints each K's RMSE against SIT's 0.0015413.
@@ -17,7 +18,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,27 +39,19 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
-    from snnc.nn import fit_si_exp
+    from snnc.nn.sit_fit import fit_si_exp_series
 
-    tables = {}
-    settings = None
-    prev = None
-    for K in parse_ks(args.ks):
-        t0 = time.perf_counter()
-        init = None
-        if prev is not None and prev["K"] == K - 1:
-            # warm start: the K-1 table plus a silent finest step (d = 0), so the table
-            # for K is never worse than the one for K-1
-            step = abs(prev["h"][-1]) / 2
-            init = (prev["T"] + [step], prev["h"] + [step], prev["d"] + [0.0])
-        fit = fit_si_exp(K, seed=args.seed, init=init)
-        prev = fit
-        settings = {k: fit[k] for k in ("seed", "soft_iters", "hard_iters")}
-        tables[str(K)] = {k: fit[k] for k in ("T", "h", "d", "rmse", "start")}
-        print(f"K={K:2d}  RMSE on [-1,1] = {fit['rmse']:.6f}  (SIT: {PAPER_RMSE})  "
-              f"{time.perf_counter() - t0:.1f} s, best start: {fit['start']}", flush=True)
-    tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.fit_si_exp)",
-                      "points": "10000 evenly spaced in [-1, 1], float32", **(settings or {})}
+    def show(fit, seconds):
+        print(f"K={fit['K']:2d}  RMSE on [-1,1] = {fit['rmse']:.6f}  (SIT: {PAPER_RMSE})  "
+              f"{seconds:.1f} s, best start: {fit['start']}", flush=True)
+
+    fits = fit_si_exp_series(parse_ks(args.ks), seed=args.seed, progress=show)
+    tables = {str(K): {k: fit[k] for k in ("T", "h", "d", "rmse", "start")}
+              for K, fit in fits.items()}
+    last = fits[max(fits)]
+    settings = {k: last[k] for k in ("seed", "soft_iters", "hard_iters")}
+    tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.sit_fit.fit_si_exp_series)",
+                      "points": "10000 evenly spaced in [-1, 1], float32", **settings}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
