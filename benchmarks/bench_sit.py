@@ -11,7 +11,8 @@
    softmax outputs; 197: a ViT-S/16 attention row at 224×224), softmax over the row, MSE
    over all elements. Two SI-norm variants: Eq. 10 as written with N_spike = 1 (Fig. 5b,
    the default) and the stepped neuron of Fig. 5a with T = K steps (outputs quantised to
-   1/K) — the paper does not say which Fig. 7 used.
+   1/K) — the paper does not say which Fig. 7 used. The stepped one outputs 0 wherever
+   softmax < 1/K (every element at n = 197), so its MSE there is only mean(softmax²).
 """
 
 from __future__ import annotations
