@@ -24,6 +24,8 @@ def test_wheel_contains_every_subpackage(tmp_path):
                 want.add(f"{package}/{init.relative_to(ROOT / folder).as_posix()}")
     missing = sorted(want - names)
     assert not missing, f"add these packages to [tool.setuptools] packages: {missing}"
+    # package data: SIExp.from_table reads the fitted SI-exp tables from the package
+    assert "snnc/nn/si_exp_tables.json" in names, "list it in [tool.setuptools.package-data]"
 
 
 def snnc_imports(folder: str) -> list[tuple[str, str]]:

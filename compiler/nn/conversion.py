@@ -239,48 +239,5 @@ class MultiThreshold(nn.Module):
                 f"theta_neg={show(self.theta_neg)}, gap={self.gap:g}")
 
 
-class SIExp(nn.Module):
-    """SIT's Spiking Exponential Neuron, SI-exp (SIT Eq. 2-4), K inner steps per input:
-
-        v(1)   = x
-        z(t)   = Θ(v(t) − T(t))                 (Eq. 3; Θ(0) = 1 as the other snnc neurons)
-        v(t+1) = v(t) − h(t)·z(t),  t < K        (Eq. 2)
-        out    = Σ_{t=1}^{K} d(t)·z(t)           (Eq. 4, ≈ exp(x) once T, h, d are fitted)
-
-    The tables ``T_table``, ``h_table``, ``d_table`` (length K) are the fitted parameters
-    (SIT fits them once on 10,000 points in [−1, 1]). The neuron is elementwise: any input
-    shape, e.g. ``[T, N, ...]``, each element coded independently in K steps.
-    :meth:`spike_train` returns the spikes z, ``[K, *x.shape]``.
-    """
-
-    def __init__(self, K: int, T_table, h_table, d_table):
-        super().__init__()
-        if int(K) != K or K < 1:
-            raise ValueError(f"SIExp: K must be an integer >= 1, got {K}")
-        self.K = int(K)
-        for name, table in (("T_table", T_table), ("h_table", h_table), ("d_table", d_table)):
-            t = torch.as_tensor(np.asarray(table, dtype=np.float32))
-            if t.shape != (self.K,):
-                raise ValueError(f"SIExp: {name} must have K = {self.K} entries, got shape {tuple(t.shape)}")
-            if not torch.isfinite(t).all():
-                raise ValueError(f"SIExp: {name} must be finite")
-            self.register_buffer(name, t)
-
-    def spike_train(self, x: torch.Tensor) -> torch.Tensor:
-        th = self.T_table.to(x.dtype)
-        h = self.h_table.to(x.dtype)
-        v = x
-        spikes = []
-        for t in range(self.K):
-            z = (v >= th[t]).to(x.dtype)
-            spikes.append(z)
-            v = torch.where(z.bool(), v - h[t], v)
-        return torch.stack(spikes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.spike_train(x)
-        d = self.d_table.to(x.dtype).view(-1, *([1] * x.dim()))
-        return (d * z).sum(dim=0)
-
-    def extra_repr(self) -> str:
-        return f"K={self.K}"
+# SIExp moved to snnc.nn.sit with the rest of SIT; re-exported for old imports
+from .sit import SIExp  # noqa: E402,F401
