@@ -108,6 +108,17 @@ def _probe_sizes(specs: list[InputSpec]) -> tuple[list[Sizes], bool]:
     return [Sizes(t, n), Sizes(None if t is None else t + 3, n + 2)], True
 
 
+def _resize(sizes: list[Sizes]) -> dict[int, int]:
+    """A fixed-batch file's sizes -> the second probe's: N, and T and T*N when timed
+    (a size that two of them share is left out: it cannot be told apart)."""
+    first, second = sizes
+    pairs = [(first.N, second.N)]
+    if first.T is not None:
+        pairs += [(first.T, second.T), (first.T * first.N, second.T * second.N)]
+    keys = [a for a, _ in pairs]
+    return {a: b for a, b in pairs if keys.count(a) == 1}
+
+
 def _shape_at(spec: InputSpec, sizes: Sizes) -> tuple[int, ...]:
     dims = list(spec.dims)
     if spec.time_axis is not None:
@@ -128,7 +139,8 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     prober = Prober(model, initializers, nodes)
     probes = [prober.run({s.name: _shape_at(s, sizes[0]) for s in specs})]
     try:
-        probes.append(prober.run({s.name: _shape_at(s, sizes[1]) for s in specs}))
+        resize = _resize(sizes) if optional_second else None
+        probes.append(prober.run({s.name: _shape_at(s, sizes[1]) for s in specs}, resize))
     except SnncError:
         if not optional_second:
             raise

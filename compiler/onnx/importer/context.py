@@ -98,7 +98,7 @@ class Context:
         if self.status(tensor) != DATA:
             return constant_layout(self.probes[0].shapes[tensor])
         sizes = self._sizes()
-        found = classify(self.shapes(tensor), sizes)
+        found = classify(self.shapes(tensor), sizes, self._hints(tensor))
         if found is None:
             shapes = " and ".join(str(list(s)) for s in self.shapes(tensor))
             raise self.fail(f"output {tensor!r} has shapes {shapes} at (T, N) = "
@@ -106,6 +106,15 @@ class Context:
                             "[T, N], [T*N] or [N], or a later axis depends on T or N")
         self._layouts[tensor] = found
         return found
+
+    def _hints(self, tensor: str) -> list[Layout]:
+        """The layouts of the current node's network inputs, when ``tensor`` is one of its
+        outputs: an op that keeps the batch block where it was (elementwise, Split, Slice,
+        Softmax…) keeps its reading, so ``[1, N, h, L, d]`` split off ``[3, N, h, L, d]``
+        stays batch-second rather than reading as a unit time axis."""
+        if self.node is None or tensor not in self.node.output:
+            return []
+        return [self._layouts[i] for i in self.node.input if i in self._layouts and self.is_data(i)]
 
     def set_layout(self, tensor: str, layout: Layout) -> None:
         self._layouts[tensor] = layout

@@ -80,11 +80,16 @@ _LEADING = [("T", "N"), ("TN",), ("N",), ("1", "N")]
 _INNER = [("T", "N"), ("TN",), ("N",)]
 
 
-def classify(dims: list[tuple[int, ...]], probes: list[Sizes]) -> Layout | None:
+def classify(dims: list[tuple[int, ...]], probes: list[Sizes], hints: list[Layout] = ()) -> Layout | None:
     """The layout of a tensor with shape ``dims[k]`` at probe ``probes[k]``; None when no
-    block of axes reads as time/batch, or another axis varies with T or N."""
+    block of axes reads as time/batch, or another axis varies with T or N.
+
+    ``hints`` (the layouts of the producing op's inputs) are tried first: a shape such as
+    ``[1, N, ...]`` reads both as a unit time axis before the batch and as a batch in
+    second place, and the op that made it decides which."""
     rank = len(dims[0])
-    candidates = [(0, p) for p in _LEADING] + [(i, p) for i in range(1, rank) for p in _INNER]
+    candidates = [(h.pos, h.batch) for h in hints if h.batch]
+    candidates += [(0, p) for p in _LEADING] + [(i, p) for i in range(1, rank) for p in _INNER]
     for pos, pattern in candidates:
         if _match(dims, probes, pos, pattern):
             samples = {shape[:pos] + shape[pos + len(pattern):] for shape in dims}

@@ -1,0 +1,138 @@
+"""The batch axis tracked through permutes, and fixed-batch / dynamo-exported ANNs.
+
+Attention code moves the batch axis inwards (``qkv.permute(2, 0, 3, 1, 4)`` is
+``[3, N, heads, L, d]``) and splits q, k, v off its first axis; files exported with a
+fixed batch write that batch into their constants. Each model here is exported by
+torch.onnx and must import, show, and run in the IR interpreter equal to onnxruntime.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from snnc.ir.interpret import Interpreter
+from snnc.onnx.importer import import_model, import_onnx
+
+from ann_models import PermuteAttention, PermuteViT, SmallCNN, TimmAttention, export_torchscript
+from conftest import randomize_batchnorm
+from onnx_helpers import run_ort
+
+
+def _images(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 3, 16, 16)).astype(np.float32)
+
+
+def _interpret(graph, x: np.ndarray) -> np.ndarray:
+    (out,) = Interpreter(graph).run({"x": x}).values()
+    return out
+
+
+def export_dynamo(model: nn.Module, x: torch.Tensor, path) -> None:
+    """The default (dynamo) exporter with a fixed batch, as ``torch.onnx.export`` does by default."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (x,), str(path), dynamo=True, input_names=["x"], output_names=["y"])
+
+
+@pytest.mark.parametrize("attention", [PermuteAttention, TimmAttention], ids=["permute-unpack", "timm"])
+def test_attention_with_the_batch_axis_second(attention, tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / "vit.onnx"
+    export_torchscript(PermuteViT(attention), torch.rand(2, 3, 16, 16), path)
+    proto = onnx.load(path)
+    result = import_model(proto)
+    # the permuted qkv really holds its batch second, and q, k, v split off axis 0 keep it there
+    permute = next(n for n in proto.graph.node if n.op_type == "Transpose"
+                   and list(n.attribute[0].ints) == [2, 0, 3, 1, 4])
+    assert result.values[permute.output[0]][1] == 1
+    (split,) = [n for n in proto.graph.node if n.input and n.input[0] == permute.output[0]]
+    assert split.op_type == "Split" and all(result.values[o][1] == 1 for o in split.output)
+    graph = result.graph
+    assert all(v.axes in ("N", "") for v in graph.values.values())
+    qkv = graph.values[result.values[permute.output[0]][0]]
+    assert qkv.shape == (3, 4, 17, 8)        # [3, heads, L, d] per sample
+    for n in (2, 5):                          # the IR is per sample: any batch size
+        x = _images(n, seed=n)
+        np.testing.assert_allclose(_interpret(graph, x), run_ort(proto, {"x": x})["y"], rtol=1e-5, atol=1e-5)
+    shown = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "softmax" in shown.stdout and "matmul" in shown.stdout
+
+
+def test_timm_block_on_tokens(tmp_path):
+    """A timm ViT block (LayerScale, qk-norm, fused attention) on ``[N, L, C]`` tokens."""
+    from ann_models import TimmBlock
+
+    torch.manual_seed(1)
+    path = tmp_path / "block.onnx"
+    block = TimmBlock(32, 4).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(block, (torch.rand(2, 9, 32),), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    graph = import_onnx(path)
+    for n in (1, 3):
+        x = np.random.default_rng(n).standard_normal((n, 9, 32)).astype(np.float32)
+        expected = block(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(_interpret(graph, x), expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(_interpret(graph, x), run_ort(onnx.load(path), {"x": x})["y"],
+                                   rtol=1e-5, atol=1e-5)
+
+
+def _check_fixed_batch(path, batch: int) -> None:
+    """The file runs at its own batch only; the IR at any: equal to onnxruntime per chunk."""
+    proto = onnx.load(path)
+    graph = import_onnx(path)
+    assert all(v.axes in ("N", "") for v in graph.values.values())
+    x = _images(2 * batch, seed=3)
+    mine = _interpret(graph, x)
+    theirs = np.concatenate([run_ort(proto, {"x": x[i:i + batch]})["y"] for i in (0, batch)])
+    np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("build", [SmallCNN, lambda: PermuteViT(PermuteAttention)], ids=["cnn", "vit"])
+def test_fixed_batch_torchscript(build, tmp_path):
+    torch.manual_seed(0)
+    model = build().eval()
+    randomize_batchnorm(model)
+    path = tmp_path / "fixed.onnx"
+    export_torchscript(model, torch.rand(2, 3, 16, 16), path, dynamic_batch=False)
+    _check_fixed_batch(path, 2)
+
+
+@pytest.mark.parametrize("build, batch", [(SmallCNN, 1), (lambda: PermuteViT(PermuteAttention), 2)],
+                         ids=["cnn-batch1", "vit-batch2"])
+def test_fixed_batch_dynamo(build, batch, tmp_path):
+    """``torch.onnx.export(..., dynamo=True)``: batch sizes baked into reshape targets and
+    into a constant-folded, expanded class token."""
+    torch.manual_seed(0)
+    model = build().eval()
+    randomize_batchnorm(model)
+    path = tmp_path / "dynamo.onnx"
+    export_dynamo(model, torch.rand(batch, 3, 16, 16), path)
+    _check_fixed_batch(path, batch)
+
+
+def test_fixed_batch_that_mixes_samples_is_refused(tmp_path):
+    """A fixed-batch reshape that folds the batch into features is not per sample."""
+
+    class Mix(nn.Module):
+        def forward(self, x):
+            return x.reshape(1, -1) * 2.0
+
+    path = tmp_path / "mix.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Mix(), (torch.rand(2, 8),), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"])
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.startswith("snnc: error:") and len(out.stderr.strip().splitlines()) == 1
