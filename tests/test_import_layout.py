@@ -108,17 +108,44 @@ def test_fixed_batch_torchscript(build, tmp_path):
     _check_fixed_batch(path, 2)
 
 
-@pytest.mark.parametrize("build, batch", [(SmallCNN, 1), (lambda: PermuteViT(PermuteAttention), 2)],
-                         ids=["cnn-batch1", "vit-batch2"])
-def test_fixed_batch_dynamo(build, batch, tmp_path):
-    """``torch.onnx.export(..., dynamo=True)``: batch sizes baked into reshape targets and
-    into a constant-folded, expanded class token."""
+@pytest.fixture(scope="module")
+def dynamo_vit(tmp_path_factory):
+    """The permute-attention ViT, exported by the dynamo exporter at a fixed batch of 2."""
     torch.manual_seed(0)
-    model = build().eval()
+    path = tmp_path_factory.mktemp("dynamo") / "vit.onnx"
+    export_dynamo(PermuteViT(PermuteAttention), torch.rand(2, 3, 16, 16), path)
+    return path
+
+
+def test_fixed_batch_dynamo_cnn(tmp_path):
+    """``torch.onnx.export(..., dynamo=True)`` at batch 1 (torch.export specialises it):
+    the batch is baked into a reshape target."""
+    torch.manual_seed(0)
+    model = SmallCNN().eval()
     randomize_batchnorm(model)
     path = tmp_path / "dynamo.onnx"
-    export_dynamo(model, torch.rand(batch, 3, 16, 16), path)
-    _check_fixed_batch(path, batch)
+    export_dynamo(model, torch.rand(1, 3, 16, 16), path)
+    _check_fixed_batch(path, 1)
+
+
+def test_fixed_batch_dynamo_vit(dynamo_vit):
+    """Batch 2 baked into reshape targets and a constant-folded, expanded class token."""
+    _check_fixed_batch(dynamo_vit, 2)
+
+
+def test_dynamo_module_names(dynamo_vit, tmp_path):
+    """IR names come from the dynamo exporter's module scopes (node metadata), the same
+    module paths the TorchScript exporter writes into its node names."""
+    graph = import_onnx(dynamo_vit)
+    assert not [n.name for n in graph.nodes if n.name.startswith("node_")]
+    torch.manual_seed(0)
+    legacy = tmp_path / "legacy.onnx"
+    export_torchscript(PermuteViT(PermuteAttention), torch.rand(2, 3, 16, 16), legacy)
+    layers = {"conv", "linear", "layernorm", "softmax", "matmul"}
+    mine = [(n.op, n.name) for n in graph.nodes if n.op in layers]
+    assert mine == [(n.op, n.name) for n in import_onnx(legacy).nodes if n.op in layers]
+    assert ("softmax", "blocks.1.attn.softmax") in mine and ("linear", "blocks.0.mlp.fc2.matmul") in mine
+    assert ("conv", "patch_embed") in mine and ("linear", "head") in mine
 
 
 def test_fixed_batch_that_mixes_samples_is_refused(tmp_path):

@@ -33,7 +33,7 @@ from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, c
 from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.layout import Sizes
 from snnc.onnx.importer.probe import DATA, Prober
-from snnc.onnx.importer.naming import rename
+from snnc.onnx.importer.naming import rename, scoped_names
 from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, network_nodes, sorted_nodes
 from snnc.onnx.io import load_model
 
@@ -180,7 +180,7 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
         outputs.append(value)
     graph.outputs = outputs
     graph.meta = {"timesteps": ctx.timesteps}
-    renamed, names, value_names = rename(graph, fixed)
+    renamed, names, value_names = rename(graph, fixed, scoped_names(nodes))
     ir_verify.verify(renamed)
     result.graph = renamed
     result.converted = {k: [names[n] for n in v] for k, v in converted.items()}
