@@ -149,11 +149,11 @@ def test_dynamo_module_names(dynamo_vit, tmp_path):
 
 
 def test_fixed_batch_that_mixes_samples_is_refused(tmp_path):
-    """A fixed-batch reshape that folds the batch into features is not per sample."""
+    """Centering over the batch (a fixed batch of 2) mixes samples: refused by name."""
 
     class Mix(nn.Module):
         def forward(self, x):
-            return x.reshape(1, -1) * 2.0
+            return x - x.mean(0, keepdim=True)
 
     path = tmp_path / "mix.onnx"
     with warnings.catch_warnings():
@@ -163,3 +163,86 @@ def test_fixed_batch_that_mixes_samples_is_refused(tmp_path):
     out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.startswith("snnc: error:") and len(out.stderr.strip().splitlines()) == 1
+    assert "ReduceMean" in out.stderr and "N axis" in out.stderr
+
+
+def test_timm_attention_from_dynamo_merges_batch_and_heads(tmp_path):
+    """The dynamo exporter writes scaled_dot_product_attention with k reshaped to
+    ``[N*heads, L, d]`` (the batch merged with the heads, batch-major) and back; exported
+    with a dynamic batch, the IR equals onnxruntime at two batch sizes."""
+    torch.manual_seed(2)
+    path = tmp_path / "timm.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(PermuteViT(TimmAttention, depth=1).eval(), (torch.rand(2, 3, 16, 16),), str(path),
+                          dynamo=True, input_names=["x"], output_names=["y"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    proto = onnx.load(path)
+    result = import_model(proto)
+    reshaped = [n.output[0] for n in proto.graph.node if n.op_type == "Reshape"]
+    for n in (1, 3):
+        x = _images(n, seed=n)
+        theirs = run_ort(proto, {"x": x}, outputs=reshaped)
+        # the export still merges the batch with the heads: [N, 4, 17, 8] -> [N*4, 17, 8]
+        assert any(theirs[t].shape == (4 * n, 17, 8) for t in reshaped)
+        np.testing.assert_allclose(_interpret(result.graph, x), theirs["y"], rtol=1e-5, atol=1e-5)
+
+
+class _RowsGemm(nn.Module):
+    """``x.reshape(-1, C)`` then a Linear: a Gemm on rows ``[N*L, C]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        n, l, c = x.shape
+        return self.fc(x.reshape(-1, c)).reshape(n, l, 5).softmax(-1)
+
+
+class _SoftmaxAcrossSamples(nn.Module):
+    def forward(self, x):
+        return x.reshape(-1).softmax(0)
+
+
+def _export_tokens(model: nn.Module, path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (torch.rand(2, 6, 8),), str(path), dynamo=False, opset_version=17,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+
+
+def test_rows_merged_with_the_batch(tmp_path):
+    torch.manual_seed(3)
+    path = tmp_path / "rows.onnx"
+    model = _RowsGemm()
+    _export_tokens(model, path)
+    graph = import_onnx(path)
+    assert [(n.op, graph.values[n.outputs[0]].shape) for n in graph.nodes] == [("linear", (6, 5)),
+                                                                                ("softmax", (6, 5))]
+    for n in (1, 3):
+        x = np.random.default_rng(n).random((n, 6, 8)).astype(np.float32)
+        expected = model(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(_interpret(graph, x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_across_the_merged_batch_is_refused(tmp_path):
+    path = tmp_path / "across.onnx"
+    _export_tokens(_SoftmaxAcrossSamples(), path)
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("snnc: error:") and "Softmax" in out.stderr and "batch" in out.stderr
+
+
+def test_output_with_the_batch_inside_is_refused(tmp_path):
+    """An output laid out ``[3, N, ...]`` would come back batch-first from the IR: refused."""
+
+    class Qkv(nn.Module):
+        def forward(self, x):
+            return x.reshape(x.shape[0], 6, 2, 4).permute(2, 0, 1, 3)
+
+    path = tmp_path / "qkv.onnx"
+    _export_tokens(Qkv(), path)
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("snnc: error: output 'y'") and "[2, N, 6, 4]" in out.stderr

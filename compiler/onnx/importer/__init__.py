@@ -59,7 +59,8 @@ class ImportResult:
     converted: dict[str, list[str]] = field(default_factory=dict)   # ONNX node -> IR nodes
     folded: list[str] = field(default_factory=list)                  # constant/shape arithmetic
     aliased: list[str] = field(default_factory=list)                 # per-sample no-ops
-    # ONNX tensor -> (the IR value that carries it, where its batch axes sit in ONNX)
+    # ONNX tensor -> (the IR value that carries it, where its batch axes sit in ONNX; None
+    # where the batch is merged with a per-sample axis: [N*heads, L, d])
     values: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
@@ -171,6 +172,7 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     outputs = []
     for out in model.graph.output:
         if ctx.is_data(out.name):
+            _check_output_layout(out.name, ctx.layout(out.name))
             value = ctx.ir[out.name]
         else:                           # a model that returns a constant
             value = ctx.constant(out.name, probes[0].values[out.name])
@@ -184,8 +186,17 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     ir_verify.verify(renamed)
     result.graph = renamed
     result.converted = {k: [names[n] for n in v] for k, v in converted.items()}
-    result.values = {tensor: (value_names[v], ctx.layout(tensor).pos) for tensor, v in ctx.ir.items()}
+    result.values = {tensor: (value_names[v], None if ctx.layout(tensor).merged else ctx.layout(tensor).pos)
+                     for tensor, v in ctx.ir.items()}
     return result
+
+
+def _check_output_layout(name: str, layout) -> None:
+    """Outputs carry their batch first, as inputs do: the IR's values are per sample, and
+    a graph output whose batch sits elsewhere would come back in another layout."""
+    if layout.merged or layout.pos:
+        raise SnncError(f"output {name!r} is laid out as {layout.describe()}; snnc returns outputs with "
+                        "their time/batch axes first: return it batch-first (e.g. .movedim or .reshape)")
 
 
 def _identity(graph: Graph, value: str, name: str) -> str:

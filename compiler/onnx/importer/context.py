@@ -179,6 +179,11 @@ class Context:
             value = self.const(tensor)  # or computed from per-sample dims only (a ConstantOfShape)
             offset = out.full_rank - value.ndim          # numpy aligns shapes on the right
             drop = [j for j in range(value.ndim) if out.is_batch_axis(j + offset)]
+            if out.merged:      # the merged axis is also a sample axis: broadcast along it
+                if any(value.shape[j] != 1 for j in drop):
+                    raise self.fail(f"constant {tensor!r} of shape {list(value.shape)} runs along the "
+                                    f"batch-merged axis of {out.describe()}")
+                drop = []
             for j in drop:      # a file with a fixed batch may hold a batch-sized constant
                 first = np.take(value, [0], axis=j)
                 if not np.array_equal(np.broadcast_to(first, value.shape), value):
@@ -208,6 +213,9 @@ class Context:
             raise self.fail(f"axis {axis} is out of range for rank {rank}")
         axis %= rank
         if layout.is_batch_axis(axis):
+            if layout.merged:
+                raise self.fail(f"it works along axis {axis} of {layout.describe()}, which mixes the batch "
+                                "with a per-sample axis; reshape the batch back out first")
             raise self.fail(f"it works across the {'/'.join(layout.batch)} axis (axis {axis}), which snnc "
                             "keeps implicit; only per-sample axes can be reduced, sliced or joined")
         return layout.to_sample(axis)

@@ -50,7 +50,7 @@ def transpose(ctx: Context, node) -> None:
     starts = [j for j in range(rank - src.n_batch + 1) if perm[j:j + src.n_batch] == block]
     if not starts:
         raise ctx.fail(f"perm {perm} splits or reorders the {'/'.join(src.batch)} axes")
-    sample_perm = [src.to_sample(p) for p in perm if not src.is_batch_axis(p)]
+    sample_perm = [src.to_sample(p) for p in perm if src.merged or not src.is_batch_axis(p)]
     if sample_perm == sorted(sample_perm):
         ctx.alias(node.output[0], ctx.value(x))
     else:
@@ -160,7 +160,7 @@ def pad(ctx: Context, node) -> None:
             pads = full
     if any(pads[a] or pads[a + rank] for a in range(rank) if layout.is_batch_axis(a)):
         raise ctx.fail(f"it pads the {'/'.join(layout.batch)} axis")
-    keep = [a for a in range(rank) if not layout.is_batch_axis(a)]
+    keep = layout.sample_axes()
     mode = ctx.attr("mode", "constant")
     ctx.emit("pad", [ctx.value(x)], attrs={"pads": [pads[a] for a in keep] + [pads[a + rank] for a in keep],
                                            "mode": mode, "value": value})
@@ -176,7 +176,7 @@ def resize(ctx: Context, node) -> None:
     if scales_input and ctx.const(scales_input).size:
         # the file's own scales: output sizes are floor(size * scale), and nearest picks use them
         scales = [float(v) for v, axis in zip(ctx.const(scales_input), range(src.full_rank))
-                  if not src.is_batch_axis(axis)]
+                  if axis in src.sample_axes()]
     else:
         scales = [b / a for a, b in zip(src.sample, dst.sample)]
     ctx.emit("resize", [ctx.value(x)], attrs={

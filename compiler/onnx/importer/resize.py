@@ -65,7 +65,8 @@ def _reshape_target(target: list[int], shape: tuple[int, ...], resize: dict[int,
     resolved = _resolved(target, shape)
     if resolved is None or int(np.prod(resolved)) == count:
         return target
-    fronts = {int(np.prod(shape[:j])) for j, d in enumerate(shape) if d in resize.values()}
+    # the values in front of an axis that holds the batch (alone, or merged: N*k)
+    fronts = {int(np.prod(shape[:j])) for j, d in enumerate(shape) if any(d % n == 0 for n in resize.values())}
     options = [[i] for i in range(len(target))] + [[i, i + 1] for i in range(len(target) - 1)]
     for idx in options:
         if not all(resolved[i] in resize for i in idx):
