@@ -246,3 +246,40 @@ def test_output_with_the_batch_inside_is_refused(tmp_path):
     out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
     assert out.returncode == 2, out.stderr
     assert out.stderr.startswith("snnc: error: output 'y'") and "[2, N, 6, 4]" in out.stderr
+
+
+class _SpikingAttention(nn.Module):
+    """Spiking attention on ``[T, N, L, C]``: q, k, v unpacked off
+    ``permute(3, 0, 1, 4, 2, 5)`` (``[3, T, N, heads, L, d]``), each through a LIF."""
+
+    def __init__(self, dim: int = 16, heads: int = 2):
+        super().__init__()
+        from snnc.nn import LIF
+
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q_lif, self.k_lif, self.v_lif = LIF(tau=2.0), LIF(tau=2.0), LIF(tau=2.0)
+
+    def forward(self, x):
+        t, n, l, c = x.shape
+        q, k, v = self.qkv(x).reshape(t, n, l, 3, self.heads, c // self.heads).permute(3, 0, 1, 4, 2, 5)
+        q, k, v = self.q_lif(q), self.k_lif(k), self.v_lif(v)
+        return ((q @ k.transpose(-2, -1)) * 0.125 @ v).transpose(2, 3).reshape(t, n, l, c)
+
+
+def test_time_and_batch_tracked_together():
+    """An SNN (snnc's exporter, dynamic T and N): the [T, N] block sits second after the
+    permute, the neurons read it back at the front; spikes and output equal onnxruntime."""
+    from snnc.onnx.export import to_onnx
+
+    torch.manual_seed(0)
+    proto = to_onnx(_SpikingAttention().eval(), torch.rand(2, 2, 5, 16))
+    result = import_model(proto)
+    assert sum(pos == 1 for _, pos in result.values.values()) >= 4     # the permute and its 3 slices
+    assert [n.op for n in result.graph.nodes].count("lif") == 3
+    name = proto.graph.input[0].name
+    for t, n in ((2, 3), (4, 1)):
+        x = 2 * np.random.default_rng(t).random((t, n, 5, 16)).astype(np.float32)
+        (mine,) = Interpreter(result.graph).run({name: x}).values()
+        (theirs,) = run_ort(proto, {name: x}).values()
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
