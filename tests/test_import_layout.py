@@ -283,3 +283,27 @@ def test_time_and_batch_tracked_together():
         (mine,) = Interpreter(result.graph).run({name: x}).values()
         (theirs,) = run_ort(proto, {name: x}).values()
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_fixed_batch_one_with_a_constant_channel(tmp_path):
+    """Batch 1 fixed, 3 channels (the second probe's batch is 3 too): a constant channel
+    joined on axis 1 is read at the probe's batch on axis 0 only."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    extra = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Concat", ["x", "c"], ["cat"], axis=1), helper.make_node("Relu", ["cat"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+        [numpy_helper.from_array(extra, "c")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "cat.onnx"
+    onnx.save(proto, path)
+    ir = import_onnx(path)
+    assert ir.values[ir.outputs[0]].shape == (4, 4, 4)
+    x = rng.standard_normal((3, 3, 4, 4)).astype(np.float32)
+    (mine,) = Interpreter(ir).run({"x": x}).values()
+    expected = np.maximum(np.concatenate([x, np.broadcast_to(extra, (3, 1, 4, 4))], axis=1), 0)
+    np.testing.assert_allclose(mine, expected)
+    np.testing.assert_allclose(mine[:1], run_ort(proto, {"x": x[:1]})["y"])

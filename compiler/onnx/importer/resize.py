@@ -41,10 +41,13 @@ def resize_inputs(node, shapes: dict, values: dict, status: dict, resize: dict[i
         return shapes, values
     if node.op_type not in _ALIGNED:
         return shapes, values
+    join = None                         # Concat's own axis is not broadcast: leave it
+    if node.op_type == "Concat":
+        join = next((a.i for a in node.attribute if a.name == "axis"), 0)
     for name in node.input:             # a constant operand that meets network values
         if not name or status.get(name) == DATA:
             continue
-        new = _operand_shape(shapes[name], data, resize)
+        new = _operand_shape(shapes[name], data, resize, join)
         if new != shapes[name]:
             shapes[name] = new
             values.pop(name, None)
@@ -87,9 +90,12 @@ def _expand_target(target: list[int], shape: tuple[int, ...], resize: dict[int, 
     return out
 
 
-def _operand_shape(shape: tuple[int, ...], data: list[tuple[int, ...]], resize: dict[int, int]):
+def _operand_shape(shape: tuple[int, ...], data: list[tuple[int, ...]], resize: dict[int, int],
+                   join: int | None = None):
     out = list(shape)
     for k in range(1, len(shape) + 1):
+        if join is not None and (len(shape) - k) == join % len(shape):
+            continue
         if shape[-k] in resize and any(len(d) >= k and d[-k] == resize[shape[-k]] for d in data):
             out[-k] = resize[shape[-k]]
     return tuple(out)
