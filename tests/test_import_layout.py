@@ -20,6 +20,7 @@ from torch import nn
 
 from snnc.ir.interpret import Interpreter
 from snnc.onnx.importer import import_model, import_onnx
+from snnc.onnx.ir_export import graph_to_onnx
 
 from ann_models import PermuteAttention, PermuteViT, SmallCNN, TimmAttention, export_torchscript
 from conftest import randomize_batchnorm
@@ -59,9 +60,13 @@ def test_attention_with_the_batch_axis_second(attention, tmp_path):
     assert all(v.axes in ("N", "") for v in graph.values.values())
     qkv = graph.values[result.values[permute.output[0]][0]]
     assert qkv.shape == (3, 4, 17, 8)        # [3, heads, L, d] per sample
+    written = graph_to_onnx(graph)            # and written back as ONNX, batch-first throughout
     for n in (2, 5):                          # the IR is per sample: any batch size
         x = _images(n, seed=n)
-        np.testing.assert_allclose(_interpret(graph, x), run_ort(proto, {"x": x})["y"], rtol=1e-5, atol=1e-5)
+        theirs = run_ort(proto, {"x": x})["y"]
+        np.testing.assert_allclose(_interpret(graph, x), theirs, rtol=1e-5, atol=1e-5)
+        (again,) = run_ort(written, {"x": x}).values()
+        np.testing.assert_allclose(again, theirs, rtol=1e-5, atol=1e-5)
     shown = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert "softmax" in shown.stdout and "matmul" in shown.stdout
