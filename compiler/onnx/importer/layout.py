@@ -12,9 +12,11 @@ at position ``pos`` (0 almost always; attention code moves the batch inwards for
 while: ``qkv.permute(2, 0, 3, 1, 4)`` is ``[3, N, heads, L, d]``). The per-sample shape
 is every other axis, in order. A batch axis may also be *merged* with the sample axis
 after it, batch-major: ``[N, heads, L, d].reshape(-1, L, d)`` is ``[N*heads, L, d]``
-(the dynamo exporter's attention); per sample that axis is ``heads`` long. Layouts are read off the probes by value: with T and N
-probed at two different pairs, a dimension equal to T, N or T·N in both is that axis;
-one equal in neither is a feature. When T is a constant of the file (a repeat encoder
+(the dynamo exporter's attention); per sample that axis is ``heads`` long.
+
+Layouts are read off the probes by value: with T and N probed at two different pairs,
+a dimension equal to T, N or T·N in both is that axis (N·k for one k > 1: merged); one
+equal in neither is a feature. When T is a constant of the file (a repeat encoder
 inside the model) the axis order decides: T comes right before N.
 """
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DATA = "data"
+DATA = "data"       # probe.DATA (probe imports this module)
 # ops whose second input is a target shape
 _SHAPE_INPUT = {"Reshape", "Expand"}
 # ops whose constant operands broadcast against (or join) network values axis by axis
