@@ -312,3 +312,44 @@ def test_fixed_batch_one_with_a_constant_channel(tmp_path):
     expected = np.maximum(np.concatenate([x, np.broadcast_to(extra, (3, 1, 4, 4))], axis=1), 0)
     np.testing.assert_allclose(mine, expected)
     np.testing.assert_allclose(mine[:1], run_ort(proto, {"x": x[:1]})["y"])
+
+
+class _Encoder(nn.Module):
+    """``nn.TransformerEncoderLayer`` (batch first): ``nn.MultiheadAttention`` works
+    sequence-first and flattens ``[L, N, E]`` to rows ``[L*N, E]`` (the batch merged minor)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript-dynamic", "dynamo-fixed"])
+def test_torch_transformer_encoder_layer(dynamo, tmp_path):
+    torch.manual_seed(4)
+    model = _Encoder().eval()
+    path = tmp_path / "enc.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(model, (torch.rand(2, 6, 16),), str(path), dynamo=True, input_names=["x"],
+                              output_names=["y"])
+        else:
+            torch.onnx.export(model, (torch.rand(2, 6, 16),), str(path), dynamo=False, opset_version=17,
+                              input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    proto = onnx.load(path)
+    graph = import_onnx(path)
+    floats = {v.name for v in onnx.shape_inference.infer_shapes(proto).graph.value_info
+              if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    reshaped = [n.output[0] for n in proto.graph.node if n.op_type == "Reshape" and n.output[0] in floats]
+    x = np.random.default_rng(4).standard_normal((4, 6, 16)).astype(np.float32)
+    chunks = [x[:2], x[2:]] if dynamo else [x[:1], x[1:]]
+    for chunk in chunks:
+        theirs = run_ort(proto, {"x": chunk}, outputs=reshaped)
+        assert any(theirs[t].shape == (6 * len(chunk), 16) for t in reshaped)     # rows [L*N, E]
+        np.testing.assert_allclose(_interpret(graph, chunk), theirs["y"], rtol=1e-5, atol=1e-5)
+    expected = model(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(_interpret(graph, x), expected, rtol=1e-4, atol=1e-5)

@@ -25,9 +25,11 @@ def _reshape_to_probe(ctx: Context, node) -> None:
     before and after (row-major order then maps each sample's values onto themselves)."""
     x, out = node.input[0], node.output[0]
     src, dst = ctx.layout(x), ctx.layout(out)
-    before = [int(np.prod(shape[:layout.pos])) for shape, layout in ((ctx.shapes(x)[0], src),
-                                                                      (ctx.shapes(out)[0], dst))]
-    if not _same_time(src, dst) or before[0] != before[1]:
+    front = src.front(ctx.shapes(x)[0])
+    if dst.merged and dst.front(ctx.shapes(out)[0]) != front:
+        dst = dst.flipped()             # [L, N, E] -> [L*N, E]: the batch merged minor
+        ctx.set_layout(out, dst)
+    if not _same_time(src, dst) or dst.front(ctx.shapes(out)[0]) != front:
         raise ctx.fail(f"it reshapes {src.describe()} into {dst.describe()}: time and batch axes may "
                        "only fold or unfold together, with the same values in front of them")
     if src.sample == dst.sample:

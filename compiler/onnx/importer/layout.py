@@ -10,9 +10,11 @@ A tensor's layout is a block of *batch-like* axes, one of
 
 at position ``pos`` (0 almost always; attention code moves the batch inwards for a
 while: ``qkv.permute(2, 0, 3, 1, 4)`` is ``[3, N, heads, L, d]``). The per-sample shape
-is every other axis, in order. A batch axis may also be *merged* with the sample axis
-after it, batch-major: ``[N, heads, L, d].reshape(-1, L, d)`` is ``[N*heads, L, d]``
-(the dynamo exporter's attention); per sample that axis is ``heads`` long.
+is every other axis, in order. A batch axis may also be *merged* with a sample axis:
+batch-major, ``[N, heads, L, d].reshape(-1, L, d)`` is ``[N*heads, L, d]`` (the dynamo
+exporter's attention), or batch-minor, ``[L, N, E].reshape(-1, E)`` is ``[L*N, E]``
+(``nn.MultiheadAttention``'s sequence-first rows); per sample that axis is ``heads``
+(``L``) long. The shapes cannot tell the two apart; the reshape that makes one can.
 
 Layouts are read off the probes by value: with T and N probed at two different pairs,
 a dimension equal to T, N or T·N in both is that axis (N·k for one k > 1: merged); one
@@ -22,7 +24,8 @@ inside the model) the axis order decides: T comes right before N.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 TIMED = {("T", "N"), ("TN",)}
 
@@ -40,7 +43,8 @@ class Layout:
     batch: tuple[str, ...]
     sample: tuple[int, ...]
     pos: int = 0
-    merged: bool = False    # one batch axis that also holds sample axis ``pos`` ([N*k, ...])
+    merged: str = ""        # "major" ([N*k, ...]) or "minor" ([k*N, ...]): one batch axis
+                            # that also holds sample axis ``pos`` (k long)
 
     @property
     def axes(self) -> str:
@@ -55,7 +59,7 @@ class Layout:
 
     @property
     def full_rank(self) -> int:
-        return len(self.batch) + len(self.sample) - self.merged
+        return len(self.batch) + len(self.sample) - bool(self.merged)
 
     def is_batch_axis(self, axis: int) -> bool:
         return self.pos <= axis < self.pos + len(self.batch)
@@ -68,10 +72,22 @@ class Layout:
         """The full axes that hold per-sample axes, in per-sample order."""
         return [a for a in range(self.full_rank) if self.merged or not self.is_batch_axis(a)]
 
+    def front(self, shape: tuple[int, ...]) -> int:
+        """How many values sit in front of the batch in row-major order, ``shape`` being
+        this layout's full shape at one probe: a per-sample reshape keeps it."""
+        inner = self.sample[self.pos] if self.merged == "minor" else 1
+        return int(math.prod(shape[:self.pos])) * inner
+
+    def flipped(self) -> Layout:
+        """The other reading of a merged axis (major <-> minor)."""
+        return replace(self, merged={"major": "minor", "minor": "major"}[self.merged])
+
     def describe(self) -> str:
         dims = [str(d) for d in self.sample]
-        if self.merged:
+        if self.merged == "major":
             dims[self.pos] = f"{self.batch[0]}*{dims[self.pos]}"
+        elif self.merged:
+            dims[self.pos] = f"{dims[self.pos]}*{self.batch[0]}"
         else:
             dims[self.pos:self.pos] = list(self.batch)
         return "[" + ", ".join(dims) + "]"
@@ -117,8 +133,8 @@ def classify(dims: list[tuple[int, ...]], probes: list[Sizes], hints: list[Layou
     second place, and the op that made it decides which."""
     rank = len(dims[0])
     candidates = [(h.pos, h.batch, h.merged) for h in hints if h.batch]
-    candidates += [(0, p, False) for p in _LEADING] + [(i, p, False) for i in range(1, rank) for p in _INNER]
-    candidates += [(i, p, True) for i in range(rank) for p in _MERGED]
+    candidates += [(0, p, "") for p in _LEADING] + [(i, p, "") for i in range(1, rank) for p in _INNER]
+    candidates += [(i, p, "major") for i in range(rank) for p in _MERGED]
     for pos, pattern, merged in candidates:
         if merged:
             k = _merged(dims, probes, pos, pattern[0]) if len(pattern) == 1 else None

@@ -67,12 +67,15 @@ class Prober:
         self.consts: dict[str, np.ndarray] = dict(initializers)
         self._folded = False
         self._resize: dict[int, int] = {}
+        self._first = Probe()
 
     def run(self, input_shapes: dict[str, tuple[int, ...]], resize: dict[int, int] | None = None) -> Probe:
         """One probe. ``resize`` maps the file's fixed batch-like sizes (N, T, T*N) to this
         probe's: constants shaped by them are read at the probe's sizes (see :mod:`.resize`)."""
         probe = Probe()
         self._resize = dict(resize or {})
+        if not resize:
+            self._first = probe         # the shapes a resized probe compares with
         for name, value in self.consts.items():
             self._set_value(probe, name, value, CONST)
         for inp in self.graph.input:
@@ -155,7 +158,7 @@ class Prober:
         shapes = {i: probe.shapes[i] for i in ins}
         values = {i: probe.values[i] for i in ins if i in probe.values}
         if self._resize:
-            shapes, values = resize_inputs(node, shapes, values, probe.status, self._resize)
+            shapes, values = resize_inputs(node, shapes, values, probe.status, self._first.shapes, self._resize)
         types = {i: helper.make_tensor_type_proto(probe.dtypes[i], shapes[i]) for i in ins}
         data = {i: numpy_helper.from_array(v, i) for i, v in values.items() if v.size <= _DATA_LIMIT}
         try:

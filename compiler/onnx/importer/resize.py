@@ -2,14 +2,16 @@
 
 A file exported with a fixed batch (the dynamo exporter's default; torch.export
 specialises a batch of 1) writes the batch size into its constants: reshape targets
-``[2, 17, 3, 4, 8]``, a class token already expanded to ``[2, 1, 32]``. Probing such a
-file again at a larger batch would give shape inference stale numbers, and every layout
-would read as constant. So at the second probe, where a constant dimension equals the
-file's batch size (or T, or T*N) *and* the network value it meets has the probe's size
-at the same place, the constant is read at the probe's size: the probe itself shows that
-the dimension is the batch. Only the shapes handed to ONNX shape inference change; the
-converters still read the file's values (and drop batch axes along which a constant is
-uniform, :meth:`.context.Context.operand`).
+``[2, 17, 3, 4, 8]``, a class token already expanded to ``[2, 1, 32]``, attention
+reshapes to ``[L, N*heads, d]`` = ``[6, 4, 8]``. Probing such a file again at a larger
+batch would give shape inference stale numbers, and every layout would read as
+constant. So at the second probe, the network value a constant meets shows where the
+batch is: the axes whose size changed between the two probes. A constant dimension at
+such an axis that equals the value's size at the first probe is read at its size now;
+a reshape target is rescaled at the one axis that has as many values in front of it as
+the input has in front of its batch (a per-sample reshape keeps those). Only the shapes
+handed to ONNX shape inference change; the converters still read the file's values (and
+drop batch axes along which a constant is uniform, :meth:`.context.Context.operand`).
 """
 
 from __future__ import annotations
@@ -24,78 +26,105 @@ _ALIGNED = {"Concat", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", 
             "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"}
 
 
-def resize_inputs(node, shapes: dict, values: dict, status: dict, resize: dict[int, int]):
+def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, resize: dict[int, int]):
     """``shapes`` and ``values`` of ``node``'s inputs with the file's fixed sizes read at
-    the probe's (``resize``: file size -> probe size)."""
+    this probe's; ``before`` holds the first probe's shapes, ``resize`` maps the file's
+    batch-like sizes (N, T, T*N) to this probe's."""
     shapes, values = dict(shapes), dict(values)
-    data = [shapes[i] for i in node.input if i and status.get(i) == DATA]
+    data = [(before[i], shapes[i]) for i in node.input if i and status.get(i) == DATA and i in before]
     if not data:
         return shapes, values
     if node.op_type in _SHAPE_INPUT and len(node.input) > 1 and status.get(node.input[1]) != DATA \
             and node.input[1] in values:
         target = [int(d) for d in values[node.input[1]].reshape(-1)]
-        fixed = _reshape_target(target, data[0], resize) if node.op_type == "Reshape" \
-            else _expand_target(target, data[0], resize)
+        fixed = _reshape_target(target, *data[0], resize) if node.op_type == "Reshape" \
+            else _expand_target(target, *data[0])
         if fixed != target:
             values[node.input[1]] = np.array(fixed, dtype=np.int64)
         return shapes, values
     if node.op_type not in _ALIGNED:
         return shapes, values
-    join = None                         # Concat's own axis is not broadcast: leave it
-    if node.op_type == "Concat":
-        join = next((a.i for a in node.attribute if a.name == "axis"), 0)
     for name in node.input:             # a constant operand that meets network values
         if not name or status.get(name) == DATA:
             continue
-        new = _operand_shape(shapes[name], data, resize, join)
+        new = _operand_shape(shapes[name], data)
         if new != shapes[name]:
             shapes[name] = new
             values.pop(name, None)
     return shapes, values
 
 
-def _resolved(target: list[int], shape: tuple[int, ...]) -> list[int] | None:
-    """A Reshape target with 0 (copy) resolved; None when it holds a -1."""
-    out = [shape[i] if d == 0 and i < len(shape) else d for i, d in enumerate(target)]
-    return None if -1 in out else out
+def _moved(first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
+    """The axes whose size changed between the probes: where the batch (and time) sit."""
+    return [j for j, (a, b) in enumerate(zip(first, now)) if a != b] if len(first) == len(now) else []
 
 
-def _reshape_target(target: list[int], shape: tuple[int, ...], resize: dict[int, int]) -> list[int]:
-    """Replace the one entry (or two adjacent ones: T, N) of a stale target so that it
-    holds the input's element count with the same values in front, as a per-sample
-    reshape does."""
-    count = int(np.prod(shape))
-    resolved = _resolved(target, shape)
-    if resolved is None or int(np.prod(resolved)) == count:
+def _reshape_target(target: list[int], first: tuple[int, ...], now: tuple[int, ...],
+                    resize: dict[int, int]) -> list[int]:
+    """A stale target rescaled at its batch axis (or two adjacent ones: T, N): the axis
+    with as many values in front as the input has in front of its batch (a per-sample
+    reshape keeps that count; a batch merged into the input's axis puts 1 or k there).
+    A target entry that is the batch size itself is preferred to one that merges it."""
+    count = int(np.prod(now))
+    resolved = [now[i] if d == 0 and i < len(now) else d for i, d in enumerate(target)]
+    moved = _moved(first, now)
+    if -1 in resolved or int(np.prod(resolved)) == count or not moved:
         return target
-    # the values in front of an axis that holds the batch (alone, or merged: N*k)
-    fronts = {int(np.prod(shape[:j])) for j, d in enumerate(shape) if any(d % n == 0 for n in resize.values())}
-    options = [[i] for i in range(len(target))] + [[i, i + 1] for i in range(len(target) - 1)]
-    for idx in options:
-        if not all(resolved[i] in resize for i in idx):
-            continue
-        new = list(resolved)
-        for i in idx:
-            new[i] = resize[resolved[i]]
-        if int(np.prod(new)) == count and int(np.prod(new[:idx[0]])) in fronts:
-            return [new[i] if i in idx else d for i, d in enumerate(target)]
+    j = moved[0]
+    ks = {now[j] // b for a, b in resize.items() if now[j] % b == 0 and first[j] == a * (now[j] // b)}
+    fronts = [int(np.prod(now[:j])) * g for g in sorted({1} | ks)]
+    for exact in (True, False):
+        for front in fronts:
+            found = _rescale_at(resolved, front, count, resize, exact)
+            if found is not None:
+                return [d if found[i] == resolved[i] else found[i] for i, d in enumerate(target)]
     return target
 
 
-def _expand_target(target: list[int], shape: tuple[int, ...], resize: dict[int, int]) -> list[int]:
+def _rescale_at(resolved: list[int], front: int, count: int, resize: dict[int, int], exact: bool):
+    for i in range(len(resolved)):
+        ahead = int(np.prod(resolved[:i]))
+        if front % ahead or resolved[i] % (front // ahead):
+            continue
+        inner = front // ahead          # > 1: the batch merged minor into this axis ([L*N, E])
+        for span in (1, 2):
+            head = [resolved[i] // inner] + resolved[i + 1:i + span]
+            if exact and (inner != 1 or any(d not in resize for d in head)):
+                continue
+            for scales in _scalings(head, resize):
+                new = resolved[:i] + [inner * scales[0]] + scales[1:] + resolved[i + span:]
+                if len(scales) == span and int(np.prod(new)) == count:
+                    return new
+    return None
+
+
+def _scalings(dims: list[int], resize: dict[int, int]):
+    """Each way to read ``dims`` at the probe's sizes: every dim that is a multiple of a
+    fixed size (N·k, or T, or T·N) scaled to the probe's."""
+    if not dims:
+        yield []
+        return
+    head, *rest = dims
+    for a, b in resize.items():
+        if head % a == 0:
+            for tail in _scalings(rest, resize):
+                yield [head // a * b] + tail
+
+
+def _expand_target(target: list[int], first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
     out = list(target)
-    for k in range(1, min(len(target), len(shape)) + 1):
-        if target[-k] in resize and shape[-k] == resize[target[-k]]:
-            out[-k] = shape[-k]
+    moved = set(_moved(first, now))
+    for k in range(1, min(len(target), len(now)) + 1):
+        if len(now) - k in moved and target[-k] == first[-k]:
+            out[-k] = now[-k]
     return out
 
 
-def _operand_shape(shape: tuple[int, ...], data: list[tuple[int, ...]], resize: dict[int, int],
-                   join: int | None = None):
+def _operand_shape(shape: tuple[int, ...], data: list[tuple[tuple[int, ...], tuple[int, ...]]]):
     out = list(shape)
-    for k in range(1, len(shape) + 1):
-        if join is not None and (len(shape) - k) == join % len(shape):
-            continue
-        if shape[-k] in resize and any(len(d) >= k and d[-k] == resize[shape[-k]] for d in data):
-            out[-k] = resize[shape[-k]]
+    for first, now in data:
+        moved = set(_moved(first, now))
+        for k in range(1, min(len(shape), len(now)) + 1):
+            if len(now) - k in moved and shape[-k] == first[-k]:
+                out[-k] = now[-k]
     return tuple(out)
