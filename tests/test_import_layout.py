@@ -22,7 +22,7 @@ from snnc.ir.interpret import Interpreter
 from snnc.onnx.importer import import_model, import_onnx
 from snnc.onnx.ir_export import graph_to_onnx
 
-from ann_models import PermuteAttention, PermuteViT, SmallCNN, TimmAttention, export_torchscript
+from ann_models import PermuteAttention, PermuteViT, SmallCNN, TimmAttention, TimmBlock, export_torchscript
 from conftest import randomize_batchnorm
 from onnx_helpers import run_ort
 
@@ -69,13 +69,12 @@ def test_attention_with_the_batch_axis_second(attention, tmp_path):
         np.testing.assert_allclose(again, theirs, rtol=1e-5, atol=1e-5)
     shown = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
-    assert "softmax" in shown.stdout and "matmul" in shown.stdout
+    assert "= softmax[axis=2]" in shown.stdout          # [heads, L, L] per sample
+    assert "%blocks.0.attn.transpose = transpose[perm=(1,2,0,3)]" in shown.stdout   # [3, heads, L, d]
 
 
 def test_timm_block_on_tokens(tmp_path):
     """A timm ViT block (LayerScale, qk-norm, fused attention) on ``[N, L, C]`` tokens."""
-    from ann_models import TimmBlock
-
     torch.manual_seed(1)
     path = tmp_path / "block.onnx"
     block = TimmBlock(32, 4).eval()
