@@ -352,3 +352,38 @@ def test_torch_transformer_encoder_layer(dynamo, tmp_path):
         np.testing.assert_allclose(_interpret(graph, chunk), theirs["y"], rtol=1e-5, atol=1e-5)
     expected = model(torch.from_numpy(x)).detach().numpy()
     np.testing.assert_allclose(_interpret(graph, x), expected, rtol=1e-4, atol=1e-5)
+
+
+class _WindowAttention(nn.Module):
+    """Swin-style: ``[B, H, W, C]`` partitioned into 2x2 windows, ``[B*windows, 4, C]`` (the
+    batch merged major with the windows), attention per window, and merged back."""
+
+    def __init__(self, c: int = 8):
+        super().__init__()
+        self.qkv, self.norm = nn.Linear(c, 3 * c), nn.LayerNorm(c)
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        win = x.view(b, h // 2, 2, w // 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, 4, c)
+        q, k, v = self.qkv(self.norm(win)).reshape(win.shape[0], 4, 3, c).permute(2, 0, 1, 3)
+        out = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        return x + out.view(b, h // 2, w // 2, 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, c)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript-dynamic", "dynamo-fixed"])
+def test_window_attention(dynamo, tmp_path):
+    torch.manual_seed(6)
+    model = _WindowAttention().eval()
+    path = tmp_path / "win.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.rand(2, 4, 4, 8),), str(path), dynamo=dynamo, opset_version=17 if not dynamo
+                          else None, input_names=["x"], output_names=["y"],
+                          dynamic_axes=None if dynamo else {"x": {0: "b"}, "y": {0: "b"}})
+    graph = import_onnx(path)
+    x = np.random.default_rng(6).random((4, 4, 4, 8)).astype(np.float32)
+    mine = _interpret(graph, x)
+    np.testing.assert_allclose(mine, model(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    for i in (0, 2):
+        theirs = run_ort(onnx.load(path), {"x": x[i:i + 2]})["y"]
+        np.testing.assert_allclose(mine[i:i + 2], theirs, rtol=1e-5, atol=1e-5)
