@@ -115,3 +115,89 @@ class MobileNetV3Block(nn.Module):
         h = self.act(self.dw(self.act(self.expand(x))))
         h = h * self.gate(self.fc2(torch.relu(self.fc1(h.mean((2, 3), keepdim=True)))))
         return x + self.project(h)
+
+
+class PermuteAttention(nn.Module):
+    """Plain PyTorch multi-head attention that unpacks ``q, k, v`` straight off
+    ``qkv.permute(2, 0, 3, 1, 4)`` (``[3, N, heads, L, d]``: the batch axis second)."""
+
+    def __init__(self, dim: int = 32, heads: int = 4):
+        super().__init__()
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class TimmAttention(nn.Module):
+    """timm's ``Attention`` written out: ``qkv.unbind(0)``, per-head q/k LayerNorm
+    (``qk_norm=True``) and ``F.scaled_dot_product_attention`` (timm's fused path)."""
+
+    def __init__(self, dim: int = 32, heads: int = 4):
+        super().__init__()
+        self.heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.q_norm, self.k_norm = nn.LayerNorm(self.head_dim), nn.LayerNorm(self.head_dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        x = nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class LayerScale(nn.Module):
+    def __init__(self, dim: int, init: float = 0.1):
+        super().__init__()
+        self.gamma = nn.Parameter(init * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class TimmBlock(nn.Module):
+    """timm's ViT ``Block``: pre-norm, attention and MLP each with LayerScale."""
+
+    def __init__(self, dim: int = 32, heads: int = 4, attention=TimmAttention):
+        super().__init__()
+        self.norm1, self.attn, self.ls1 = nn.LayerNorm(dim, eps=1e-6), attention(dim, heads), LayerScale(dim)
+        self.norm2, self.mlp, self.ls2 = nn.LayerNorm(dim, eps=1e-6), Mlp(dim, 4 * dim), LayerScale(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class PermuteViT(nn.Module):
+    """A small ViT on ``[N, 3, 16, 16]`` images (4 px patches, width 32, 4 heads) whose
+    blocks use ``attention`` (:class:`PermuteAttention` or :class:`TimmAttention`)."""
+
+    def __init__(self, attention=PermuteAttention, depth: int = 2, dim: int = 32, classes: int = 10):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, 4, stride=4)
+        self.cls_token = nn.Parameter(0.02 * torch.randn(1, 1, dim))
+        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, 17, dim))
+        self.blocks = nn.Sequential(*[TimmBlock(dim, 4, attention) for _ in range(depth)])
+        self.norm, self.head = nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(x))[:, 0])

@@ -33,7 +33,7 @@ from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, c
 from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.layout import Sizes
 from snnc.onnx.importer.probe import DATA, Prober
-from snnc.onnx.importer.naming import rename
+from snnc.onnx.importer.naming import rename, scoped_names
 from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, network_nodes, sorted_nodes
 from snnc.onnx.io import load_model
 
@@ -59,7 +59,8 @@ class ImportResult:
     converted: dict[str, list[str]] = field(default_factory=dict)   # ONNX node -> IR nodes
     folded: list[str] = field(default_factory=list)                  # constant/shape arithmetic
     aliased: list[str] = field(default_factory=list)                 # per-sample no-ops
-    # ONNX tensor -> (the IR value that carries it, where its batch axes sit in ONNX)
+    # ONNX tensor -> (the IR value that carries it, where its batch axes sit in ONNX; None
+    # where the batch is merged with a per-sample axis: [N*heads, L, d])
     values: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
@@ -108,6 +109,17 @@ def _probe_sizes(specs: list[InputSpec]) -> tuple[list[Sizes], bool]:
     return [Sizes(t, n), Sizes(None if t is None else t + 3, n + 2)], True
 
 
+def _resize(sizes: list[Sizes]) -> dict[int, int]:
+    """A fixed-batch file's sizes -> the second probe's: N, and T and T*N when timed
+    (a size that two of them share is left out: it cannot be told apart)."""
+    first, second = sizes
+    pairs = [(first.N, second.N)]
+    if first.T is not None:
+        pairs += [(first.T, second.T), (first.T * first.N, second.T * second.N)]
+    keys = [a for a, _ in pairs]
+    return {a: b for a, b in pairs if keys.count(a) == 1}
+
+
 def _shape_at(spec: InputSpec, sizes: Sizes) -> tuple[int, ...]:
     dims = list(spec.dims)
     if spec.time_axis is not None:
@@ -128,7 +140,8 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     prober = Prober(model, initializers, nodes)
     probes = [prober.run({s.name: _shape_at(s, sizes[0]) for s in specs})]
     try:
-        probes.append(prober.run({s.name: _shape_at(s, sizes[1]) for s in specs}))
+        resize = _resize(sizes) if optional_second else None
+        probes.append(prober.run({s.name: _shape_at(s, sizes[1]) for s in specs}, resize))
     except SnncError:
         if not optional_second:
             raise
@@ -159,6 +172,7 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     outputs = []
     for out in model.graph.output:
         if ctx.is_data(out.name):
+            _check_output_layout(out.name, ctx.layout(out.name))
             value = ctx.ir[out.name]
         else:                           # a model that returns a constant
             value = ctx.constant(out.name, probes[0].values[out.name])
@@ -168,12 +182,21 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
         outputs.append(value)
     graph.outputs = outputs
     graph.meta = {"timesteps": ctx.timesteps}
-    renamed, names, value_names = rename(graph, fixed)
+    renamed, names, value_names = rename(graph, fixed, scoped_names(nodes))
     ir_verify.verify(renamed)
     result.graph = renamed
     result.converted = {k: [names[n] for n in v] for k, v in converted.items()}
-    result.values = {tensor: (value_names[v], ctx.layout(tensor).pos) for tensor, v in ctx.ir.items()}
+    result.values = {tensor: (value_names[v], None if ctx.layout(tensor).merged else ctx.layout(tensor).pos)
+                     for tensor, v in ctx.ir.items()}
     return result
+
+
+def _check_output_layout(name: str, layout) -> None:
+    """Outputs carry their batch first, as inputs do: the IR's values are per sample, and
+    a graph output whose batch sits elsewhere would come back in another layout."""
+    if layout.merged or layout.pos:
+        raise SnncError(f"output {name!r} is laid out as {layout.describe()}; snnc returns outputs with "
+                        "their time/batch axes first: return it batch-first (e.g. .movedim or .reshape)")
 
 
 def _identity(graph: Graph, value: str, name: str) -> str:

@@ -98,7 +98,7 @@ class Context:
         if self.status(tensor) != DATA:
             return constant_layout(self.probes[0].shapes[tensor])
         sizes = self._sizes()
-        found = classify(self.shapes(tensor), sizes)
+        found = classify(self.shapes(tensor), sizes, self._hints(tensor))
         if found is None:
             shapes = " and ".join(str(list(s)) for s in self.shapes(tensor))
             raise self.fail(f"output {tensor!r} has shapes {shapes} at (T, N) = "
@@ -106,6 +106,15 @@ class Context:
                             "[T, N], [T*N] or [N], or a later axis depends on T or N")
         self._layouts[tensor] = found
         return found
+
+    def _hints(self, tensor: str) -> list[Layout]:
+        """The layouts of the current node's network inputs, when ``tensor`` is one of its
+        outputs: an op that keeps the batch block where it was (elementwise, Split, Slice,
+        Softmax…) keeps its reading, so ``[1, N, h, L, d]`` split off ``[3, N, h, L, d]``
+        stays batch-second rather than reading as a unit time axis."""
+        if self.node is None or tensor not in self.node.output:
+            return []
+        return [self._layouts[i] for i in self.node.input if i in self._layouts and self.is_data(i)]
 
     def set_layout(self, tensor: str, layout: Layout) -> None:
         self._layouts[tensor] = layout
@@ -170,6 +179,11 @@ class Context:
             value = self.const(tensor)  # or computed from per-sample dims only (a ConstantOfShape)
             offset = out.full_rank - value.ndim          # numpy aligns shapes on the right
             drop = [j for j in range(value.ndim) if out.is_batch_axis(j + offset)]
+            if out.merged:      # the merged axis is also a sample axis: broadcast along it
+                if any(value.shape[j] != 1 for j in drop):
+                    raise self.fail(f"constant {tensor!r} of shape {list(value.shape)} runs along the "
+                                    f"batch-merged axis of {out.describe()}")
+                drop = []
             for j in drop:      # a file with a fixed batch may hold a batch-sized constant
                 first = np.take(value, [0], axis=j)
                 if not np.array_equal(np.broadcast_to(first, value.shape), value):
@@ -200,6 +214,9 @@ class Context:
             raise self.fail(f"axis {axis} is out of range for rank {rank}")
         axis %= rank
         if layout.is_batch_axis(axis):
+            if layout.merged:
+                raise self.fail(f"it works along axis {axis} of {layout.describe()}, which mixes the batch "
+                                "with a per-sample axis; reshape the batch back out first")
             raise self.fail(f"it works across the {'/'.join(layout.batch)} axis (axis {axis}), which snnc "
                             "keeps implicit; only per-sample axes can be reduced, sliced or joined")
         return layout.to_sample(axis)

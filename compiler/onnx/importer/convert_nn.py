@@ -8,9 +8,11 @@ import numpy as np
 from snnc.onnx.importer.context import Context, converter
 
 
-def _one_batch_axis(ctx: Context, tensor: str) -> None:
+def _one_batch_axis(ctx: Context, tensor: str, merged_ok: bool = False) -> None:
+    """Convolutions, pooling and BN read ``[B, C, ...]``: one leading batch axis of its
+    own. A row-wise op (Gemm) also takes rows merged with the batch (``[N*L, C]``)."""
     layout = ctx.layout(tensor)
-    if layout.n_batch != 1 or layout.pos != 0:
+    if layout.n_batch != 1 or layout.pos != 0 or (layout.merged and not merged_ok):
         raise ctx.fail(f"it reads {tensor!r} laid out as {layout.describe()}; it needs one leading "
                        "batch axis: fold time into the batch first (x.flatten(0, 1))")
 
@@ -87,7 +89,7 @@ def gemm(ctx: Context, node) -> None:
         raise ctx.fail("Gemm with transA=1 is not supported")
     if not ctx.is_data(a) or ctx.is_data(b):
         raise ctx.fail("only Gemm of the network's values by constant weights is supported")
-    _one_batch_axis(ctx, a)
+    _one_batch_axis(ctx, a, merged_ok=True)
     weight = ctx.const(b)
     weight = weight if ctx.attr("transB", 0) else weight.T
     alpha, beta = float(ctx.attr("alpha", 1.0)), float(ctx.attr("beta", 1.0))

@@ -25,9 +25,11 @@ def _reshape_to_probe(ctx: Context, node) -> None:
     before and after (row-major order then maps each sample's values onto themselves)."""
     x, out = node.input[0], node.output[0]
     src, dst = ctx.layout(x), ctx.layout(out)
-    before = [int(np.prod(shape[:layout.pos])) for shape, layout in ((ctx.shapes(x)[0], src),
-                                                                      (ctx.shapes(out)[0], dst))]
-    if not _same_time(src, dst) or before[0] != before[1]:
+    front = src.front(ctx.shapes(x)[0])
+    if dst.merged and dst.front(ctx.shapes(out)[0]) != front:
+        dst = dst.flipped()             # [L, N, E] -> [L*N, E]: the batch merged minor
+        ctx.set_layout(out, dst)
+    if not _same_time(src, dst) or dst.front(ctx.shapes(out)[0]) != front:
         raise ctx.fail(f"it reshapes {src.describe()} into {dst.describe()}: time and batch axes may "
                        "only fold or unfold together, with the same values in front of them")
     if src.sample == dst.sample:
@@ -50,7 +52,7 @@ def transpose(ctx: Context, node) -> None:
     starts = [j for j in range(rank - src.n_batch + 1) if perm[j:j + src.n_batch] == block]
     if not starts:
         raise ctx.fail(f"perm {perm} splits or reorders the {'/'.join(src.batch)} axes")
-    sample_perm = [src.to_sample(p) for p in perm if not src.is_batch_axis(p)]
+    sample_perm = [src.to_sample(p) for p in perm if src.merged or not src.is_batch_axis(p)]
     if sample_perm == sorted(sample_perm):
         ctx.alias(node.output[0], ctx.value(x))
     else:
@@ -164,7 +166,7 @@ def pad(ctx: Context, node) -> None:
             pads = full
     if any(pads[a] or pads[a + rank] for a in range(rank) if layout.is_batch_axis(a)):
         raise ctx.fail(f"it pads the {'/'.join(layout.batch)} axis")
-    keep = [a for a in range(rank) if not layout.is_batch_axis(a)]
+    keep = layout.sample_axes()
     mode = ctx.attr("mode", "constant")
     ctx.emit("pad", [ctx.value(x)], attrs={"pads": [pads[a] for a in keep] + [pads[a + rank] for a in keep],
                                            "mode": mode, "value": value})
@@ -180,7 +182,7 @@ def resize(ctx: Context, node) -> None:
     if scales_input and ctx.const(scales_input).size:
         # the file's own scales: output sizes are floor(size * scale), and nearest picks use them
         scales = [float(v) for v, axis in zip(ctx.const(scales_input), range(src.full_rank))
-                  if not src.is_batch_axis(axis)]
+                  if axis in src.sample_axes()]
     else:
         scales = [b / a for a, b in zip(src.sample, dst.sample)]
     ctx.emit("resize", [ctx.value(x)], attrs={

@@ -6,13 +6,59 @@ IR node takes the module path, ``block.0.attn.q_conv``, when no other IR node co
 that module, and ``block.0.add_1`` (module path and op) when several do; its value takes
 the node's name. Graph inputs and outputs keep their ONNX names, and ``node.source``
 keeps the ONNX node name for diagnostics (``[onnx: /block.0/attn/q_conv/Conv]``).
+
+The dynamo exporter names nodes ``node_conv2d_3`` and records the module scopes in each
+node's metadata (``pkg.torch.onnx.name_scopes``, ``namespace``): those give the same
+module paths (:func:`scoped_names`).
 """
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 
+import onnx
+
 from snnc.ir.graph import Graph, Node, Value, first_free
+
+NAME_SCOPES, NAMESPACE = "pkg.torch.onnx.name_scopes", "namespace"
+
+
+def _scopes(node: onnx.NodeProto) -> list[str] | None:
+    """The module scopes the dynamo exporter records on a node: ``['', 'blocks',
+    'blocks.0', 'blocks.0.attn', 'matmul']`` (the root module, full module paths, then the
+    traced op). ``name_scopes`` holds them as a Python list; ``namespace`` as
+    ``": Root/blocks: Sequential/…/matmul: aten.matmul.default"``."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    if NAME_SCOPES in meta:
+        try:
+            scopes = ast.literal_eval(meta[NAME_SCOPES])
+        except (ValueError, SyntaxError):
+            scopes = None
+        if isinstance(scopes, list) and all(isinstance(s, str) for s in scopes):
+            return scopes
+    if NAMESPACE in meta:
+        return [part.split(": ", 1)[0].strip() for part in meta[NAMESPACE].split("/")]
+    return None
+
+
+def scoped_names(nodes: list[onnx.NodeProto]) -> dict[str, str]:
+    """ONNX node name -> a path in the TorchScript exporter's style, read from the dynamo
+    exporter's metadata: ``node_matmul_3`` with scopes ``['', 'blocks', 'blocks.0',
+    'blocks.0.attn', 'matmul_3']`` becomes ``/blocks/blocks.0/blocks.0.attn/MatMul``
+    (module path ``blocks.0.attn``). Nodes already named by path, or without the
+    metadata, are left out."""
+    out = {}
+    for node in nodes:
+        label = node.name or node.output[0]
+        if label.startswith("/"):
+            continue
+        scopes = _scopes(node)
+        if scopes is None or len(scopes) < 2:
+            continue
+        modules = [s for s in scopes[1:-1] if s]
+        out[label] = "/" + "/".join(modules + [node.op_type])
+    return out
 
 
 def module_path(onnx_name: str) -> tuple[str, str]:
@@ -29,10 +75,11 @@ def module_path(onnx_name: str) -> tuple[str, str]:
     return path, parts[-1].lower()
 
 
-def _base_names(graph: Graph) -> dict[str, str]:
+def _base_names(graph: Graph, scopes: dict[str, str]) -> dict[str, str]:
     suffix = {n.name: n.name[len(n.source):] if n.source and n.name.startswith(n.source) else ""
               for n in graph.nodes}
-    parts = {n.name: module_path(n.source or n.name) for n in graph.nodes if n.op != "constant"}
+    parts = {n.name: module_path(scopes.get(n.source, n.source or n.name)) for n in graph.nodes
+             if n.op != "constant"}
     per_module = Counter(path for path, _ in parts.values() if path)
     names = {}
     for node_name, (path, op_part) in parts.items():
@@ -46,11 +93,13 @@ def _base_names(graph: Graph) -> dict[str, str]:
     return names
 
 
-def rename(graph: Graph, fixed: dict[str, str]) -> tuple[Graph, dict[str, str], dict[str, str]]:
+def rename(graph: Graph, fixed: dict[str, str], scopes: dict[str, str] | None = None
+           ) -> tuple[Graph, dict[str, str], dict[str, str]]:
     """A copy of ``graph`` with display names (see module docstring); the values in
-    ``fixed`` (the graph's inputs and outputs) get the names it gives them. Also returns
-    the new name of every node and of every value."""
-    names = _base_names(graph)
+    ``fixed`` (the graph's inputs and outputs) get the names it gives them; ``scopes``
+    gives module paths for ONNX nodes named otherwise (:func:`scoped_names`). Also
+    returns the new name of every node and of every value."""
+    names = _base_names(graph, scopes or {})
     taken: set[str] = set(fixed.values())
 
     def claim(base: str) -> str:

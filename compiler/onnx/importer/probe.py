@@ -25,6 +25,7 @@ from onnx.reference import ReferenceEvaluator
 
 from snnc.ir.errors import SnncError
 from snnc.onnx import dialect
+from snnc.onnx.importer.resize import resize_inputs
 
 CONST, SHAPE, DATA = "const", "shape", "data"
 
@@ -65,9 +66,16 @@ class Prober:
         self.opset_protos = [helper.make_opsetid(d, v) for d, v in self.opsets.items()]
         self.consts: dict[str, np.ndarray] = dict(initializers)
         self._folded = False
+        self._resize: dict[int, int] = {}
+        self._first = Probe()
 
-    def run(self, input_shapes: dict[str, tuple[int, ...]]) -> Probe:
+    def run(self, input_shapes: dict[str, tuple[int, ...]], resize: dict[int, int] | None = None) -> Probe:
+        """One probe. ``resize`` maps the file's fixed batch-like sizes (N, T, T*N) to this
+        probe's: constants shaped by them are read at the probe's sizes (see :mod:`.resize`)."""
         probe = Probe()
+        self._resize = dict(resize or {})
+        if not resize:
+            self._first = probe         # the shapes a resized probe compares with
         for name, value in self.consts.items():
             self._set_value(probe, name, value, CONST)
         for inp in self.graph.input:
@@ -148,9 +156,12 @@ class Prober:
             # every snnc op maps [T, ...] to the same shape, but the spiking matrix product
             shape = dialect.output_shape(node.op_type, [probe.shapes[i] for i in ins])
             return [(shape, probe.dtypes[ins[0]])] * len(node.output)
-        types = {i: helper.make_tensor_type_proto(probe.dtypes[i], probe.shapes[i]) for i in ins}
-        data = {i: numpy_helper.from_array(probe.values[i], i) for i in ins
-                if i in probe.values and probe.values[i].size <= _DATA_LIMIT}
+        shapes = {i: probe.shapes[i] for i in ins}
+        values = {i: probe.values[i] for i in ins if i in probe.values}
+        if self._resize:
+            shapes, values = resize_inputs(node, shapes, values, probe.status, self._first.shapes, self._resize)
+        types = {i: helper.make_tensor_type_proto(probe.dtypes[i], shapes[i]) for i in ins}
+        data = {i: numpy_helper.from_array(v, i) for i, v in values.items() if v.size <= _DATA_LIMIT}
         try:
             schema = defs.get_schema(node.op_type, self.opsets.get(node.domain or "", 1), node.domain or "")
             out = shape_inference.infer_node_outputs(schema, node, types, data, opset_imports=self.opset_protos)

@@ -1,0 +1,130 @@
+"""Fixed-batch files: reading the file's constants at a second probe's sizes.
+
+A file exported with a fixed batch (the dynamo exporter's default; torch.export
+specialises a batch of 1) writes the batch size into its constants: reshape targets
+``[2, 17, 3, 4, 8]``, a class token already expanded to ``[2, 1, 32]``, attention
+reshapes to ``[L, N*heads, d]`` = ``[6, 4, 8]``. Probing such a file again at a larger
+batch would give shape inference stale numbers, and every layout would read as
+constant. So at the second probe, the network value a constant meets shows where the
+batch is: the axes whose size changed between the two probes. A constant dimension at
+such an axis that equals the value's size at the first probe is read at its size now;
+a reshape target is rescaled at the one axis that has as many values in front of it as
+the input has in front of its batch (a per-sample reshape keeps those). Only the shapes
+handed to ONNX shape inference change; the converters still read the file's values (and
+drop batch axes along which a constant is uniform, :meth:`.context.Context.operand`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DATA = "data"       # probe.DATA (probe imports this module)
+# ops whose second input is a target shape
+_SHAPE_INPUT = {"Reshape", "Expand"}
+# ops whose constant operands broadcast against (or join) network values axis by axis
+_ALIGNED = {"Concat", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Less", "Greater",
+            "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"}
+
+
+def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, resize: dict[int, int]):
+    """``shapes`` and ``values`` of ``node``'s inputs with the file's fixed sizes read at
+    this probe's; ``before`` holds the first probe's shapes, ``resize`` maps the file's
+    batch-like sizes (N, T, T*N) to this probe's."""
+    shapes, values = dict(shapes), dict(values)
+    data = [(before[i], shapes[i]) for i in node.input if i and status.get(i) == DATA and i in before]
+    if not data:
+        return shapes, values
+    if node.op_type in _SHAPE_INPUT and len(node.input) > 1 and status.get(node.input[1]) != DATA \
+            and node.input[1] in values:
+        target = [int(d) for d in values[node.input[1]].reshape(-1)]
+        fixed = _reshape_target(target, *data[0], resize) if node.op_type == "Reshape" \
+            else _expand_target(target, *data[0])
+        if fixed != target:
+            values[node.input[1]] = np.array(fixed, dtype=np.int64)
+        return shapes, values
+    if node.op_type not in _ALIGNED:
+        return shapes, values
+    for name in node.input:             # a constant operand that meets network values
+        if not name or status.get(name) == DATA:
+            continue
+        new = _operand_shape(shapes[name], data)
+        if new != shapes[name]:
+            shapes[name] = new
+            values.pop(name, None)
+    return shapes, values
+
+
+def _moved(first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
+    """The axes whose size changed between the probes: where the batch (and time) sit."""
+    return [j for j, (a, b) in enumerate(zip(first, now)) if a != b] if len(first) == len(now) else []
+
+
+def _reshape_target(target: list[int], first: tuple[int, ...], now: tuple[int, ...],
+                    resize: dict[int, int]) -> list[int]:
+    """A stale target rescaled at its batch axis (or two adjacent ones: T, N): the axis
+    with as many values in front as the input has in front of its batch (a per-sample
+    reshape keeps that count; a batch merged into the input's axis puts 1 or k there).
+    A target entry that is the batch size itself is preferred to one that merges it."""
+    count = int(np.prod(now))
+    resolved = [now[i] if d == 0 and i < len(now) else d for i, d in enumerate(target)]
+    moved = _moved(first, now)
+    if -1 in resolved or int(np.prod(resolved)) == count or not moved:
+        return target
+    j = moved[0]
+    ks = {now[j] // b for a, b in resize.items() if now[j] % b == 0 and first[j] == a * (now[j] // b)}
+    fronts = [int(np.prod(now[:j])) * g for g in sorted({1} | ks)]
+    for exact in (True, False):
+        for front in fronts:
+            found = _rescale_at(resolved, front, count, resize, exact)
+            if found is not None:
+                return [d if found[i] == resolved[i] else found[i] for i, d in enumerate(target)]
+    return target
+
+
+def _rescale_at(resolved: list[int], front: int, count: int, resize: dict[int, int], exact: bool):
+    for i in range(len(resolved)):
+        ahead = int(np.prod(resolved[:i]))
+        if front % ahead or resolved[i] % (front // ahead):
+            continue
+        inner = front // ahead          # > 1: the batch merged minor into this axis ([L*N, E])
+        for span in (1, 2):
+            head = [resolved[i] // inner] + resolved[i + 1:i + span]
+            if exact and (inner != 1 or any(d not in resize for d in head)):
+                continue
+            for scales in _scalings(head, resize):
+                new = resolved[:i] + [inner * scales[0]] + scales[1:] + resolved[i + span:]
+                if len(scales) == span and int(np.prod(new)) == count:
+                    return new
+    return None
+
+
+def _scalings(dims: list[int], resize: dict[int, int]):
+    """Each way to read ``dims`` at the probe's sizes: every dim that is a multiple of a
+    fixed size (N·k, or T, or T·N) scaled to the probe's."""
+    if not dims:
+        yield []
+        return
+    head, *rest = dims
+    for a, b in resize.items():
+        if head % a == 0:
+            for tail in _scalings(rest, resize):
+                yield [head // a * b] + tail
+
+
+def _expand_target(target: list[int], first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
+    out = list(target)
+    moved = set(_moved(first, now))
+    for k in range(1, min(len(target), len(now)) + 1):
+        if len(now) - k in moved and target[-k] == first[-k]:
+            out[-k] = now[-k]
+    return out
+
+
+def _operand_shape(shape: tuple[int, ...], data: list[tuple[tuple[int, ...], tuple[int, ...]]]):
+    out = list(shape)
+    for first, now in data:
+        moved = set(_moved(first, now))
+        for k in range(1, min(len(shape), len(now)) + 1):
+            if len(now) - k in moved and shape[-k] == first[-k]:
+                out[-k] = now[-k]
+    return tuple(out)
