@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import onnx
+import onnx.checker
 from google.protobuf.message import DecodeError
 
 from snnc.files import atomic_write
@@ -56,8 +57,8 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
         raise SnncError(f"{path}: not an ONNX model (no graph or no opset); re-export it")
     try:
         onnx.external_data_helper.load_external_data_for_model(proto, str(path.parent))
-    except (OSError, ValueError) as err:
-        raise SnncError(f"{path}: external data missing or unreadable ({_first_line(err)}); "
+    except (OSError, ValueError, onnx.checker.ValidationError) as err:
+        raise SnncError(f"{path}: external data missing, unreadable or outside the model's folder ({_first_line(err)}); "
                         "keep the .data file next to the .onnx file") from err
     return proto
 

@@ -1,0 +1,71 @@
+"""Resource bounds: sizes are checked against the machine's free memory *before* anything
+is allocated, so a hostile or mistaken size (an input of 2**31 features, 10**9 samples,
+an .npy header claiming 2**40 elements) is one error line with the figure, not a
+MemoryError after minutes of swapping (issue 17).
+
+Also the JSON reader that every snnc JSON document goes through: Python's ``json``
+recurses once per nesting level, so a document nested 100,000 deep raises
+RecursionError; :func:`loads` turns that (and any decode error) into an
+:class:`~snnc.ir.errors.SnncError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from snnc.ir.errors import SnncError
+
+#: used where the free memory cannot be read (not Linux): generous, still finite
+_FALLBACK_BYTES = 64 << 30
+
+
+def available_bytes() -> int:
+    """Free physical memory now: ``SC_AVPHYS_PAGES`` pages, or ``MemAvailable`` of
+    /proc/meminfo (which also counts reclaimable caches) when that is larger."""
+    found = []
+    try:
+        found.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(found) if found else _FALLBACK_BYTES
+
+
+def fmt_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def elements(shape) -> int:
+    """The number of elements of ``shape`` as an exact Python int (no int64 overflow)."""
+    return math.prod(int(d) for d in shape)
+
+
+def check_bytes(nbytes: int, what: str, fix: str = "") -> None:
+    """Raise naming ``what`` when ``nbytes`` exceed the free memory."""
+    free = available_bytes()
+    if nbytes > free:
+        tail = f"; {fix}" if fix else ""
+        raise SnncError(f"{what} needs {fmt_bytes(nbytes)}, more than the {fmt_bytes(free)} of free memory{tail}")
+
+
+def loads(text: str | bytes, what: str):
+    """``json.loads`` whose failures (bad syntax, nesting deep enough to exhaust Python's
+    recursion) are one :class:`SnncError` naming ``what``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise SnncError(f"{what}: JSON nested too deeply to read; it is not a document snnc wrote") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SnncError(f"{what}: not JSON ({err})") from err
