@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from snnc.ir.errors import IRError
+from snnc.ir.errors import IRError, SnncError
 from snnc.ir.graph import Graph, Node, Value
 from snnc.ir.kinds import Kind
+from snnc.ir.limits import loads
 
 FORMAT = "snnc-ir"
 VERSION = 1
@@ -81,15 +82,24 @@ def graph_from_dict(data: dict) -> Graph:
         # keep the document's value order, so equality and printing are stable
         graph.values = {name: graph.values[name] for name in values}
         return graph
-    except (KeyError, TypeError, ValueError) as err:
-        raise IRError(f"malformed snnc IR document: {err}") from err
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise IRError(f"malformed snnc IR document: {type(err).__name__}: {err}") from err
 
 
-def from_json(text: str) -> Graph:
+def from_json(text: str, verify: bool = True) -> Graph:
+    """The graph of an IR JSON document; with ``verify`` (the default) also checked by
+    :func:`snnc.ir.verify.verify`, so a hand-edited document (a LIF with ``tau=0``, a NaN
+    weight, a wrong shape) is refused by name when it is read, not when a backend divides
+    by it. Nesting too deep for Python's parser is one error, not a RecursionError."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise IRError(f"not JSON: {err}") from err
+        data = loads(text, "snnc IR document")
+    except SnncError as err:
+        raise IRError(str(err)) from None
     if not isinstance(data, dict):
         raise IRError("not an snnc IR document (expected a JSON object)")
-    return graph_from_dict(data)
+    graph = graph_from_dict(data)
+    if verify:
+        from snnc.ir.verify import verify as verify_graph
+
+        verify_graph(graph)
+    return graph

@@ -52,7 +52,8 @@ class Timing:
             "model": "cycle-level model: per-op costs and clock from the target table, not a measurement",
             "clock_hz": self.clock_hz,
             "step_cycles": self.step_cycles.tolist(),
-            "slowest_core_per_step": [int(i) for i in self.cycles.argmax(axis=0)],
+            # no cores (a model with no chip layer: all on the host): no slowest core
+            "slowest_core_per_step": [int(i) for i in self.cycles.argmax(axis=0)] if self.cycles.shape[0] else [],
             "core_cycles_total": busiest.tolist(),
             "messages_per_step": self.messages.tolist(),
             "fill_steps": self.fill_steps,
