@@ -66,6 +66,9 @@ def shape_inputs(graph: Graph, inputs, timesteps: int | None = None) -> dict[str
         elif arr.ndim != rank + 1:
             raise SnncError(f"input {name!r} has shape {list(arr.shape)}; the model takes [N, ...] samples "
                             f"of shape {shape}")
+        if arr.dtype != np.dtype(value.dtype):       # a copy: a repeated input becomes T real copies
+            check_bytes(elements(arr.shape) * np.dtype(value.dtype).itemsize, f"input {name!r} as {value.dtype}",
+                        "use fewer samples or fewer time steps")
         feeds[name] = arr.astype(value.dtype, copy=False)
     return feeds
 
