@@ -60,7 +60,7 @@ def check_bytes(nbytes: int, what: str, fix: str = "") -> None:
         raise SnncError(f"{what} needs {fmt_bytes(nbytes)}, more than the {fmt_bytes(free)} of free memory{tail}")
 
 
-def loads(text: str | bytes, what: str):
+def loads(text: str | bytes, what: str, invalid: str = "not valid JSON"):
     """``json.loads`` whose failures (bad syntax, nesting deep enough to exhaust Python's
     recursion) are one :class:`SnncError` naming ``what``."""
     try:
@@ -68,4 +68,4 @@ def loads(text: str | bytes, what: str):
     except RecursionError:
         raise SnncError(f"{what}: JSON nested too deeply to read; it is not a document snnc wrote") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SnncError(f"{what}: not JSON ({err})") from err
+        raise SnncError(f"{what}: {invalid} ({err})") from err

@@ -92,7 +92,7 @@ def from_json(text: str, verify: bool = True) -> Graph:
     weight, a wrong shape) is refused by name when it is read, not when a backend divides
     by it. Nesting too deep for Python's parser is one error, not a RecursionError."""
     try:
-        data = loads(text, "snnc IR document")
+        data = loads(text, "snnc IR document", invalid="not JSON")
     except SnncError as err:
         raise IRError(str(err)) from None
     if not isinstance(data, dict):

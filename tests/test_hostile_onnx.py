@@ -112,7 +112,7 @@ CASES = {
                              ["metadata snnc.layout", "input 'x' is 3"]),
     "layout-axis-garbage": (lambda: _relu_props({"snnc.layout": '{"x": {"batch_axis": "zero"}}'}),
                             ["metadata snnc.layout", "batch_axis of input 'x' is 'zero'"]),
-    "layout-not-json": (lambda: _relu_props({"snnc.layout": "{x"}), ["metadata snnc.layout: not JSON"]),
+    "layout-not-json": (lambda: _relu_props({"snnc.layout": "{x"}), ["metadata snnc.layout: not valid JSON"]),
     "layout-deeply-nested": (lambda: _relu_props({"snnc.layout": "[" * 100_000 + "]" * 100_000}),
                              ["metadata snnc.layout", "nested too deeply"]),
     "timesteps-negative": (lambda: _relu_props({"snnc.timesteps": "-3"}), ["metadata snnc.timesteps is -3"]),
