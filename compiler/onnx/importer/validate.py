@@ -66,7 +66,11 @@ def sorted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
                 deps.add_edge(producer[name], idx)
             elif name not in defined:
                 problems.append(f"{node_label(node)} reads {name!r}, which no input, initializer or node defines")
+    inputs = {i.name for i in graph.input} - {i.name for i in graph.initializer}
     for out in graph.output:
+        if out.name in inputs:
+            raise SnncError(f"graph output {out.name!r} is the graph input itself; a model snnc compiles "
+                            "computes its outputs (check the output's name)")
         if out.name not in producer and out.name not in defined:
             problems.append(f"graph output {out.name!r} is not computed by any node")
     if problems:
