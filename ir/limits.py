@@ -52,11 +52,36 @@ def elements(shape) -> int:
     return math.prod(int(d) for d in shape)
 
 
+#: the user's cap (``snnc --max-memory``), or None: the free memory alone
+_cap: int | None = None
+
+
+def set_cap(nbytes: int | None) -> None:
+    global _cap
+    _cap = nbytes
+
+
+def parse_size(text: str) -> int:
+    """``"4G"``, ``"512M"``, ``"1.5GiB"``, ``"100000"`` (bytes) -> bytes."""
+    units = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    unit = t[-1:] if t[-1:] in units and t[-1:] else ""
+    try:
+        value = float(t[:-1] if unit else t)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (say 4G, 512M or a number of bytes)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{text!r}: a size must be a positive number")
+    return int(value * units[unit])
+
+
 def check_bytes(nbytes: int, what: str, fix: str = "") -> None:
-    """Raise naming ``what`` when ``nbytes`` exceed the free memory."""
+    """Raise naming ``what`` when ``nbytes`` exceed the free memory (or ``--max-memory``)."""
     free = available_bytes()
+    tail = f"; {fix}" if fix else ""
+    if _cap is not None and nbytes > _cap and _cap <= free:
+        raise SnncError(f"{what} needs {fmt_bytes(nbytes)}, more than --max-memory {fmt_bytes(_cap)}{tail}")
     if nbytes > free:
-        tail = f"; {fix}" if fix else ""
         raise SnncError(f"{what} needs {fmt_bytes(nbytes)}, more than the {fmt_bytes(free)} of free memory{tail}")
 
 

@@ -151,3 +151,57 @@ def test_the_unbroken_models_import(tmp_path, capsys):
                         [_const("c", np.ones(4, np.float32)), _const("s", np.array([4]))])):
         code, out, err = snnc(capsys, "show", save(proto, tmp_path / "ok.onnx"))
         assert code == 0, err
+
+
+def _external_file(tmp_path, location: str, data: bytes | None) -> str:
+    """The model in tmp_path/model/, its weight's external data at ``location``."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    if data is not None:
+        (folder / location).write_bytes(data)
+    return save(matmul(_external(location)), folder / "m.onnx")
+
+
+def test_external_data_through_a_symlink_out_of_the_folder_is_refused(tmp_path, capsys):
+    secret = tmp_path / "secret.data"
+    secret.write_bytes(weight().raw_data)
+    before = secret.read_bytes()
+    path = _external_file(tmp_path, "w.data", None)
+    (tmp_path / "model" / "w.data").symlink_to(secret)
+    refused(capsys, "show", path, causes=["w.data", "external data"])
+    assert secret.read_bytes() == before
+
+
+def test_external_data_fifo_is_refused_without_blocking(tmp_path, capsys):
+    import os
+
+    path = _external_file(tmp_path, "w.data", None)
+    os.mkfifo(tmp_path / "model" / "w.data")
+    refused(capsys, "show", path, causes=["w.data", "not regular file"])
+
+
+def test_short_external_data_is_refused_naming_the_initializer(tmp_path, capsys):
+    path = _external_file(tmp_path, "w.data", weight().raw_data[:20])
+    refused(capsys, "show", path, causes=["initializer 'w' holds 20 bytes", "need 12 values (48 bytes)"])
+
+
+def test_undecodable_names_are_refused(tmp_path, capsys):
+    data = matmul(weight()).SerializeToString().replace(b"MatMul", b"Mat\xfful")
+    path = tmp_path / "m.onnx"
+    path.write_bytes(data)
+    refused(capsys, "show", path, causes=["model.graph.node.op_type is not valid UTF-8"])
+
+
+def test_an_output_that_is_the_input_is_refused(tmp_path, capsys):
+    proto = model([helper.make_node("Relu", ["x"], ["y"], name="r")], [x_info()],
+                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)])
+    refused(capsys, "show", save(proto, tmp_path / "m.onnx"), causes=["graph output 'x' is the graph input itself"])
+
+
+def test_a_bias_of_the_wrong_shape_is_refused(tmp_path, capsys):
+    conv = helper.make_node("Conv", ["x", "wc", "bc"], ["y"], name="conv", pads=[1, 1, 1, 1])
+    proto = model([conv], [x_info(("N", 1, 6, 6))], [y_info()],
+                  [numpy_helper.from_array(np.ones((2, 1, 3, 3), np.float32), "wc"),
+                   numpy_helper.from_array(np.ones((72, 3), np.float32), "bc")])
+    refused(capsys, "show", save(proto, tmp_path / "m.onnx"),
+            causes=["node 'conv' (Conv)", "bias of shape [72, 3] should be [2]"])

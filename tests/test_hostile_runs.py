@@ -131,3 +131,19 @@ def test_a_long_relu_chain_compiles_and_runs(tmp_path, capsys):
                         "-o", tmp_path / "y.npz")
     assert code == 0, err
     assert np.array_equal(np.load(tmp_path / "y.npz")["y"], np.maximum(x, 0))
+
+
+def test_max_memory_caps_the_checked_sizes(tmp_path, capsys):
+    path = save(lif(), tmp_path / "m.onnx")
+    refused(capsys, "--max-memory", "1M", "simulate", path, "--samples", 100_000,
+            causes=["100000 random sample(s) needs 3.1 MiB, more than --max-memory 1.0 MiB"])
+    code, out, err = snnc(capsys, "--max-memory", "1G", "simulate", path, "--samples", 100_000)
+    assert code == 0, err
+    code, _, err = snnc(capsys, "--max-memory", "lots", "simulate", path)
+    assert code == 2 and "'lots' is not a size" in err
+
+
+def test_an_npz_archive_is_refused_as_an_input(tmp_path, capsys):
+    np.savez(tmp_path / "x.npz", x=np.ones((1, 4), np.float32))
+    refused(capsys, "simulate", save(lif(), tmp_path / "m.onnx"), "--input", tmp_path / "x.npz",
+            causes=["x.npz is a numpy .npz archive"])

@@ -48,6 +48,8 @@ def load_npy(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise SnncError(f"{path}: not a numpy .npy array ({err})") from err
-    if isinstance(arr, np.ndarray):
-        check_input_array(arr, str(path))
+    if not isinstance(arr, np.ndarray):      # an .npz archive
+        arr.close()
+        raise SnncError(f"{path} is a numpy .npz archive; give one array as an .npy file (np.save)")
+    check_input_array(arr, str(path))
     return arr
