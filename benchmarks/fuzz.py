@@ -1,5 +1,6 @@
 """The long fuzz run of issue 17: thousands of mutants of small valid ONNX files and IR
-JSON documents through ``snnc show``, ``simulate`` and (every tenth) ``compile``.
+JSON documents through ``snnc show``, then ``simulate``, ``check``, ``opt`` or ``report`` in
+turn, and (every tenth) ``compile``.
 
     python benchmarks/fuzz.py [--cases 5000] [--seed 0] [--keep failing/]
 

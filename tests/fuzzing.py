@@ -226,6 +226,8 @@ def mutate_ir(text: str, rng) -> tuple[bytes, str]:
 
 
 # -- running ----------------------------------------------------------------------------
+ROTATION = ["simulate", "check", "opt", "report"]
+
 @dataclass
 class Outcome:
     cases: int = 0
@@ -263,6 +265,8 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
         out = folder / "out"
         argv = {"show": ["show", str(path)], "check": ["check", str(path)],
                 "simulate": ["simulate", str(path), "-T", "2", "--no-progress"],
+                "opt": ["opt", str(path), "-o", str(out) + ".onnx"],
+                "report": ["report", str(path), "--format", "json", "-T", "2"],
                 "compile": ["compile", str(path), "-o", str(out), "-T", "2", "--no-simulate"]}[command]
         code, err = _cli(argv)
         outcome.runs += 1
@@ -275,22 +279,26 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
                 (keep / f"case{outcome.cases - 1}{suffix}").write_bytes(data)
         elif code != 0 and left:
             outcome.failures.append(f"{label} {command}: exit {code} but left {left}")
-        if out.exists():
-            import shutil
+        for made in folder.iterdir():       # what a successful command wrote
+            if made.is_dir():
+                import shutil
 
-            shutil.rmtree(out)
+                shutil.rmtree(made)
+            elif made != path:
+                made.unlink()
 
 
 def fuzz(folder: Path, cases: int, seed: int = 0, compile_every: int = 10, keep: Path | None = None) -> Outcome:
-    """``cases`` mutants, about 70% ONNX and 30% IR JSON, each shown and simulated (and
-    every ``compile_every``-th compiled); mutants that fail are copied to ``keep``."""
+    """``cases`` mutants, about 70% ONNX and 30% IR JSON, each shown and put through one of
+    :data:`ROTATION` in turn (and every ``compile_every``-th compiled); mutants that fail are copied to ``keep``."""
     rng = np.random.default_rng(seed)
     models = seed_models()
     irs = seed_ir(models)
     outcome = Outcome()
     for i in range(cases):
         name = _pick(rng, sorted(models))
-        commands = ["show", "simulate"] + (["compile"] if compile_every and i % compile_every == 0 else [])
+        commands = ["show", ROTATION[i % len(ROTATION)]] + (["compile"] if compile_every and i % compile_every == 0
+                                                             else [])
         if rng.random() < 0.7:
             data, how = mutate_onnx(models[name], rng)
             run_case(folder, data, ".onnx", commands, outcome, f"case {i} ({name}.onnx, {how})", keep)

@@ -1,5 +1,6 @@
 """The seeded fuzz test of issue 17: a few hundred mutants of small valid ONNX files and
-IR JSON documents (tests/fuzzing.py) through show, simulate and compile, in-process.
+IR JSON documents (tests/fuzzing.py) through show, then simulate, check, opt or report
+in turn, and compile every tenth, in-process.
 Every run must end with exit code 0, 1 or 2 -- never snnc's "internal error" (70) or
 a traceback -- and a refused run must leave nothing behind. ``benchmarks/fuzz.py``
 runs thousands."""
