@@ -52,6 +52,8 @@ def elements(shape) -> int:
     return math.prod(int(d) for d in shape)
 
 
+#: sizes below this are never refused for want of free memory
+_SMALL = 16 << 20
 #: the user's cap (``snnc --max-memory``), or None: the free memory alone
 _cap: int | None = None
 
@@ -77,10 +79,12 @@ def parse_size(text: str) -> int:
 
 def check_bytes(nbytes: int, what: str, fix: str = "") -> None:
     """Raise naming ``what`` when ``nbytes`` exceed the free memory (or ``--max-memory``)."""
-    free = available_bytes()
     tail = f"; {fix}" if fix else ""
-    if _cap is not None and nbytes > _cap and _cap <= free:
+    if _cap is not None and nbytes > _cap:
         raise SnncError(f"{what} needs {fmt_bytes(nbytes)}, more than --max-memory {fmt_bytes(_cap)}{tail}")
+    if nbytes <= _SMALL:
+        return                  # not worth a read of /proc/meminfo (a model has thousands of tensors)
+    free = available_bytes()
     if nbytes > free:
         raise SnncError(f"{what} needs {fmt_bytes(nbytes)}, more than the {fmt_bytes(free)} of free memory{tail}")
 
