@@ -225,8 +225,40 @@ def mutate_ir(text: str, rng) -> tuple[bytes, str]:
     return json.dumps(doc).encode(), "+".join(kinds)
 
 
+# -- .npy run inputs --------------------------------------------------------------------
+def mutate_npy(rng) -> tuple[bytes, str]:
+    """An input for the MLP seed ([N, 4] float32) with a hostile header (shape, dtype,
+    order) and/or data (NaN/inf, bit flips, truncation)."""
+    from numpy.lib import format as npy_format
+
+    x = np.random.default_rng(int(rng.integers(1 << 30))).random((2, 4)).astype(np.float32)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (2, 4)}
+    kinds = []
+    for _ in range(int(rng.integers(1, 3))):
+        kind = _pick(rng, ["shape", "descr", "order", "nan", "bit_flips", "truncate"])
+        kinds.append(kind)
+        if kind == "shape":
+            header["shape"] = _pick(rng, [(2**40,), (0, 4), (2, 4, 4), (-1, 4), (2**40, 4), (), (2,), (1, 2, 4),
+                                          (2**31, 2**31)])
+        elif kind == "descr":
+            header["descr"] = _pick(rng, ["<f8", "|b1", "<c8", "|O", "<U3", "|V4", ">f4", "<i8", "<f2"])
+        elif kind == "order":
+            header["fortran_order"] = True
+        elif kind == "nan":
+            x.flat[int(rng.integers(x.size))] = _pick(rng, [np.nan, np.inf, -np.inf])
+    buffer = io.BytesIO()
+    npy_format.write_array_header_1_0(buffer, header)
+    data = buffer.getvalue() + x.tobytes()
+    if "bit_flips" in kinds:
+        data = bit_flips(data, rng)
+    if "truncate" in kinds:
+        data = truncate(data, rng)
+    return data, "+".join(kinds)
+
+
 # -- running ----------------------------------------------------------------------------
 ROTATION = ["simulate", "check", "opt", "report"]
+SEEDS = "seeds"         # the folder beside each mutant holding the valid MLP (for .npy mutants)
 
 @dataclass
 class Outcome:
@@ -252,6 +284,8 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
              keep: Path | None = None) -> None:
     """Write one mutant, run ``commands`` on it; record anything but exit 0/1/2 cleanly."""
     for old in folder.iterdir():
+        if old.name == SEEDS:
+            continue
         if old.is_dir():
             import shutil
 
@@ -259,6 +293,7 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
         else:
             old.unlink()
     path = folder / f"m{suffix}"
+    seed_mlp = folder / SEEDS / "mlp.onnx"
     path.write_bytes(data)
     outcome.cases += 1
     for command in commands:
@@ -267,11 +302,13 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
                 "simulate": ["simulate", str(path), "-T", "2", "--no-progress"],
                 "opt": ["opt", str(path), "-o", str(out) + ".onnx"],
                 "report": ["report", str(path), "--format", "json", "-T", "2"],
-                "compile": ["compile", str(path), "-o", str(out), "-T", "2", "--no-simulate"]}[command]
+                "compile": ["compile", str(path), "-o", str(out), "-T", "2", "--no-simulate"],
+                "simulate-input": ["simulate", str(seed_mlp), "--input", str(path), "--no-progress"],
+                "compile-input": ["compile", str(seed_mlp), "--input", str(path), "-o", str(out)]}[command]
         code, err = _cli(argv)
         outcome.runs += 1
         outcome.codes[code] = outcome.codes.get(code, 0) + 1
-        left = sorted(p.name for p in folder.iterdir() if p != path)
+        left = sorted(p.name for p in folder.iterdir() if p != path and p.name != SEEDS)
         if code not in (0, 1, 2) or "internal error" in err or "Traceback" in err:
             outcome.failures.append(f"{label} {command}: exit {code}: {err.strip()[:300]}")
             if keep is not None:
@@ -280,6 +317,8 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
         elif code != 0 and left:
             outcome.failures.append(f"{label} {command}: exit {code} but left {left}")
         for made in folder.iterdir():       # what a successful command wrote
+            if made.name == SEEDS:
+                continue
             if made.is_dir():
                 import shutil
 
@@ -289,17 +328,25 @@ def run_case(folder: Path, data: bytes, suffix: str, commands: list[str], outcom
 
 
 def fuzz(folder: Path, cases: int, seed: int = 0, compile_every: int = 10, keep: Path | None = None) -> Outcome:
-    """``cases`` mutants, about 70% ONNX and 30% IR JSON, each shown and put through one of
+    """``cases`` mutants, about 60% ONNX, 30% IR JSON and 10% .npy inputs (of the MLP
+    seed: simulated, every third compiled); a model is shown and put through one of
     :data:`ROTATION` in turn (and every ``compile_every``-th compiled); mutants that fail are copied to ``keep``."""
     rng = np.random.default_rng(seed)
     models = seed_models()
     irs = seed_ir(models)
     outcome = Outcome()
+    (folder / SEEDS).mkdir(exist_ok=True)
+    (folder / SEEDS / "mlp.onnx").write_bytes(models["mlp"].SerializeToString())
     for i in range(cases):
         name = _pick(rng, sorted(models))
         commands = ["show", ROTATION[i % len(ROTATION)]] + (["compile"] if compile_every and i % compile_every == 0
                                                              else [])
-        if rng.random() < 0.7:
+        roll = rng.random()
+        if roll < 0.1:
+            data, how = mutate_npy(rng)
+            commands = ["simulate-input"] + (["compile-input"] if i % 3 == 0 else [])
+            run_case(folder, data, ".npy", commands, outcome, f"case {i} (x.npy, {how})", keep)
+        elif roll < 0.7:
             data, how = mutate_onnx(models[name], rng)
             run_case(folder, data, ".onnx", commands, outcome, f"case {i} ({name}.onnx, {how})", keep)
         else:

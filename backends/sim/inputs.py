@@ -118,6 +118,7 @@ def check_npy_header(path) -> None:
     array that the file cannot hold (a header claiming 2**40 elements over 64 bytes of
     data) or that would not fit in memory. Not an .npy file: left to ``np.load``."""
     import os
+    import tokenize
 
     from numpy.lib import format as npy_format
 
@@ -129,8 +130,10 @@ def check_npy_header(path) -> None:
                 return
             shape, _, dtype = read(f)
             offset = f.tell()
-    except (ValueError, OSError, EOFError):
-        return
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, MemoryError) as err:
+        # numpy parses the header with Python's tokenizer: a flipped bit may raise any of these
+        raise SnncError(f"{path}: not a numpy .npy array (unreadable header: {type(err).__name__}: "
+                        f"{str(err)[:120]})") from None
     if dtype.hasobject:
         return                          # np.load refuses pickled arrays itself
     nbytes = elements(shape) * dtype.itemsize
