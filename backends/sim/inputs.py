@@ -124,6 +124,9 @@ def check_npy_header(path) -> None:
 
     try:
         with open(path, "rb") as f:
+            if f.read(4) == b"PK\x03\x04":
+                raise SnncError(f"{path} is a numpy .npz archive; give one array as an .npy file (np.save)")
+            f.seek(0)
             version = npy_format.read_magic(f)
             read = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}.get(version)
             if read is None:
