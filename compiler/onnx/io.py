@@ -61,8 +61,8 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
     try:
         onnx.external_data_helper.load_external_data_for_model(proto, str(path.parent))
     except (OSError, ValueError, onnx.checker.ValidationError) as err:
-        raise SnncError(f"{path}: external data missing, unreadable or outside the model's folder ({_first_line(err)}); "
-                        "keep the .data file next to the .onnx file") from err
+        raise SnncError(f"{path}: external data missing, unreadable or outside the model's folder "
+                        f"({_first_line(err)}); keep the .data file next to the .onnx file") from err
     return proto
 
 
