@@ -135,8 +135,10 @@ def test_a_long_relu_chain_compiles_and_runs(tmp_path, capsys):
 
 def test_max_memory_caps_the_checked_sizes(tmp_path, capsys):
     path = save(lif(), tmp_path / "m.onnx")
+    # 100,000 samples of 4 float32, and two activations of 4 steps each: 9 x 1.6 MB = 13.7 MiB
     refused(capsys, "--max-memory", "1M", "simulate", path, "--samples", 100_000,
-            causes=["100000 random sample(s) needs 3.1 MiB, more than --max-memory 1.0 MiB"])
+            causes=[f"100000 random sample(s) needs {9 * 100_000 * 16 / 2**20:.1f} MiB, "
+                    "more than --max-memory 1.0 MiB"])
     code, out, err = snnc(capsys, "--max-memory", "1G", "simulate", path, "--samples", 100_000)
     assert code == 0, err
     code, _, err = snnc(capsys, "--max-memory", "lots", "simulate", path)

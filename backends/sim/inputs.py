@@ -78,8 +78,11 @@ def random_inputs(graph: Graph, samples: int = 1, seed: int = 0) -> dict[str, np
     if samples < 1:
         raise SnncError(f"samples must be >= 1, got {samples}")
     sample_bytes = sum(elements(graph.values[n].shape) * 4 for n in graph.inputs)
-    # twice the inputs: room left to run them (the simulator re-checks the whole run)
-    check_run_size(samples, 2 * sample_bytes, 1, f"{samples} random sample(s)")
+    # the inputs and the least the simulator then holds (two activations as large as the
+    # input over T steps, see Simulator._check_memory): refused before the inputs are drawn
+    timed = any(graph.values[n].timed for n in graph.inputs)
+    steps = (graph.meta.get("timesteps") or DEFAULT_TIMESTEPS) if timed else 1
+    check_run_size(samples, (1 + 2 * steps) * sample_bytes, 1, f"{samples} random sample(s)")
     rng = np.random.default_rng(seed)
     return {n: rng.random((samples, *graph.values[n].shape), dtype=np.float32) for n in graph.inputs}
 
