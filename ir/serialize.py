@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from snnc.ir.errors import IRError
+from snnc.ir.errors import IRError, SnncError
 from snnc.ir.graph import Graph, Node, Value
 from snnc.ir.kinds import Kind
+from snnc.ir.limits import loads
 
 FORMAT = "snnc-ir"
 VERSION = 1
@@ -58,8 +59,56 @@ def to_json(graph: Graph, indent: int | None = None) -> str:
     return json.dumps(graph_to_dict(graph), indent=indent)
 
 
+def _is_names(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _is_shape(v) -> bool:
+    return isinstance(v, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v)
+
+
+def check_document(data: dict) -> None:
+    """The document's fields have the types :func:`graph_to_dict` writes; the first that
+    does not is named (``nodes[3].inputs``), before any of them is used as a name, a key
+    or a shape."""
+    def bad(where, want):
+        raise IRError(f"malformed snnc IR document: {where} should be {want}")
+
+    if not isinstance(data.get("name"), str):
+        bad("name", "a string")
+    for key in ("inputs", "outputs"):
+        if not _is_names(data.get(key)):
+            bad(key, "a list of value names")
+    if not isinstance(data.get("meta", {}), dict):
+        bad("meta", "an object")
+    if not isinstance(data.get("values"), list) or not isinstance(data.get("nodes"), list):
+        bad("values and nodes", "lists")
+    for i, v in enumerate(data["values"]):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str) or not isinstance(v.get("dtype"), str):
+            bad(f"values[{i}]", "an object with a string name and dtype")
+        if not _is_shape(v.get("shape")):
+            bad(f"values[{i}].shape", "a list of sizes >= 0")
+        if not isinstance(v.get("axes"), str):
+            bad(f"values[{i}].axes", '"TN", "N" or ""')
+    for i, n in enumerate(data["nodes"]):
+        if not isinstance(n, dict) or not isinstance(n.get("name"), str) or not isinstance(n.get("op"), str):
+            bad(f"nodes[{i}]", "an object with a string name and op")
+        for key in ("inputs", "outputs"):
+            if not _is_names(n.get(key)):
+                bad(f"nodes[{i}].{key}", "a list of value names")
+        if not isinstance(n.get("attrs"), dict) or not isinstance(n.get("params"), dict):
+            bad(f"nodes[{i}].attrs/params", "objects")
+        for k, p in n["params"].items():
+            if not isinstance(p, dict) or not _is_shape(p.get("shape")) or not isinstance(p.get("dtype"), str) \
+                    or not isinstance(p.get("data"), str):
+                bad(f"nodes[{i}].params.{k}", "an object with dtype, shape (sizes >= 0) and base64 data")
+            if np.dtype(p["dtype"]).kind not in "biuf":
+                bad(f"nodes[{i}].params.{k}.dtype", f"a numeric dtype, not {p['dtype']!r}")
+
+
 def graph_from_dict(data: dict) -> Graph:
     try:
+        check_document(data)
         if data.get("format") != FORMAT:
             raise IRError(f"not an snnc IR document (format {data.get('format')!r})")
         if data.get("version") != VERSION:
@@ -81,15 +130,24 @@ def graph_from_dict(data: dict) -> Graph:
         # keep the document's value order, so equality and printing are stable
         graph.values = {name: graph.values[name] for name in values}
         return graph
-    except (KeyError, TypeError, ValueError) as err:
-        raise IRError(f"malformed snnc IR document: {err}") from err
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
+        raise IRError(f"malformed snnc IR document: {type(err).__name__}: {err}") from err
 
 
-def from_json(text: str) -> Graph:
+def from_json(text: str, verify: bool = True) -> Graph:
+    """The graph of an IR JSON document; with ``verify`` (the default) also checked by
+    :func:`snnc.ir.verify.verify`, so a hand-edited document (a LIF with ``tau=0``, a NaN
+    weight, a wrong shape) is refused by name when it is read, not when a backend divides
+    by it. Nesting too deep for Python's parser is one error, not a RecursionError."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise IRError(f"not JSON: {err}") from err
+        data = loads(text, "snnc IR document", invalid="not JSON")
+    except SnncError as err:
+        raise IRError(str(err)) from None
     if not isinstance(data, dict):
         raise IRError("not an snnc IR document (expected a JSON object)")
-    return graph_from_dict(data)
+    graph = graph_from_dict(data)
+    if verify:
+        from snnc.ir.verify import verify as verify_graph
+
+        verify_graph(graph)
+    return graph

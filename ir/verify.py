@@ -8,6 +8,7 @@ the graph.
 from __future__ import annotations
 
 import networkx as nx
+import numpy as np
 
 from snnc.ir.build import infer_outputs
 from snnc.ir.errors import IRError
@@ -37,6 +38,7 @@ def problems(graph: Graph) -> list[str]:
         except IRError as err:
             found.append(str(err))
             continue
+        found.extend(_nonfinite_params(node))
         for want in inferred:
             have = graph.values[want.name]
             for field in ("shape", "dtype", "kind", "axes"):
@@ -51,3 +53,22 @@ def verify(graph: Graph) -> None:
     found = problems(graph)
     if found:
         raise IRError(f"graph {graph.name!r} is malformed ({len(found)} problems)", problems=found)
+
+
+def _nonfinite_params(node) -> list[str]:
+    """NaN/inf in a weight, bias or normalisation statistic: it would pass show/check/opt
+    silently and surface as a bad threshold at compile (issue 17). Constants may hold
+    ±inf (attention masks); NaN nowhere."""
+    from snnc.ir.registry import NORMALIZATION, SYNAPTIC, get
+
+    weights = get(node.op).has(SYNAPTIC) or get(node.op).has(NORMALIZATION)
+    found = []
+    for name, arr in node.params.items():
+        arr = np.asarray(arr)
+        if arr.dtype.kind != "f":
+            continue
+        bad = int(np.isnan(arr).sum()) if not weights else int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            found.append(f"node {node.name!r} ({node.op}): parameter {name!r} holds {bad} "
+                         f"{'NaN/inf' if weights else 'NaN'} value(s) of {arr.size}; fix the model's weights")
+    return found

@@ -19,12 +19,12 @@ energy is reported as unknown).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from snnc.ir.errors import SnncError
+from snnc.ir.limits import loads
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,7 @@ def load_model(spec: str | Path | None = None) -> EnergyModel:
     except (OSError, UnicodeDecodeError) as err:
         raise SnncError(f"{path}: cannot read the energy model ({err})") from err
     if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise SnncError(f"{path}: not valid JSON ({err})") from err
+        data = loads(text, str(path))    # nesting too deep is an error, not a RecursionError
     elif path.suffix == ".toml":
         try:
             import tomllib
@@ -93,6 +90,8 @@ def load_model(spec: str | Path | None = None) -> EnergyModel:
             raise SnncError(f"{path}: reading TOML needs Python >= 3.11; give a .json file") from err
         try:
             data = tomllib.loads(text)
+        except RecursionError:
+            raise SnncError(f"{path}: TOML nested too deeply to read") from None
         except tomllib.TOMLDecodeError as err:
             raise SnncError(f"{path}: not valid TOML ({err})") from err
     else:

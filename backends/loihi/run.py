@@ -90,6 +90,8 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
         raise SnncError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     if engine == "sim" and not align and not _one_piece(graph):
         return _run_whole(graph, inputs)
+    if _no_chip(graph):         # all on the host (no synaptic layer): nothing for an engine to run
+        return _run_whole(graph, inputs)
     p, interp, env = _host_before(graph, inputs)
     steps = env[p.sources[0]].shape[0]
     lag = {v: d for v, d in latency(graph).items() if v in p.probes}
@@ -127,6 +129,14 @@ def _one_piece(graph: Graph) -> bool:
     except UnsupportedError:
         return False
     return True
+
+
+def _no_chip(graph: Graph) -> bool:
+    """Whether the program has no chip layer (a model of neurons or host ops only)."""
+    try:
+        return not plan(graph).chip
+    except UnsupportedError:
+        return False
 
 
 def _run_whole(graph: Graph, inputs: dict[str, np.ndarray]) -> LoihiRun:

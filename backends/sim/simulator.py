@@ -25,6 +25,7 @@ from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
 from snnc.ir.query import timesteps as graph_timesteps
+from snnc.ir.limits import check_bytes, elements
 from snnc.ir.registry import TEMPORAL, get
 
 ENGINES = ("numpy", "torch")
@@ -78,6 +79,7 @@ class Simulator(Interpreter):
             batch_size = self.auto_batch_size(inputs)
         if batch_size < 1:
             raise SnncError(f"batch size must be >= 1, got {batch_size}")
+        self._check_memory(inputs, samples, batch_size)
         chunks = [(lo, min(lo + batch_size, samples)) for lo in range(0, samples, batch_size)]
         totals: dict[str, LayerStats] = {}
         outputs: dict[str, list] = {name: [] for name in self.graph.outputs}
@@ -108,12 +110,27 @@ class Simulator(Interpreter):
                          samples=samples, timesteps=timesteps,
                          recorded={k: self._join(k, v) for k, v in recorded.items()})
 
-    def auto_batch_size(self, inputs: dict[str, np.ndarray]) -> int:
-        """The batch size whose largest few activations fit in :data:`MEMORY_BUDGET`."""
+    def _sizes(self, inputs: dict[str, np.ndarray]) -> tuple[int, int]:
+        """(time steps, bytes of the largest activation of one sample over all steps)."""
         steps = max([a.shape[0] for n, a in inputs.items() if self.graph.values[n].timed] +
                     [graph_timesteps(self.graph) or 1])
-        largest = max(v.size * np.dtype(v.dtype).itemsize * (steps if v.timed else 1)
+        largest = max(elements(v.shape) * np.dtype(v.dtype).itemsize * (steps if v.timed else 1)
                       for v in self.graph.values.values())
+        return steps, largest
+
+    def _check_memory(self, inputs: dict[str, np.ndarray], samples: int, batch_size: int) -> None:
+        """Refuse, with the figure, a run whose live activations (2 of the largest, one
+        batch) plus the outputs kept for every sample exceed the free memory (issue 17)."""
+        steps, largest = self._sizes(inputs)
+        kept = sum(elements(self.graph.values[n].shape) * np.dtype(self.graph.values[n].dtype).itemsize *
+                   (steps if self.graph.values[n].timed else 1) for n in set(self.graph.outputs) | self.record)
+        check_bytes(2 * min(batch_size, samples) * largest + samples * kept,
+                    f"simulating {samples} sample(s) over {steps} step(s)",
+                    "use fewer samples, fewer time steps or a smaller input")
+
+    def auto_batch_size(self, inputs: dict[str, np.ndarray]) -> int:
+        """The batch size whose largest few activations fit in :data:`MEMORY_BUDGET`."""
+        _, largest = self._sizes(inputs)
         # a conv's im2col copy is about kernel-size times its input: allow 8 live arrays of the largest
         return max(1, int(MEMORY_BUDGET // (8 * max(largest, 1))))
 

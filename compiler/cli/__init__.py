@@ -15,6 +15,7 @@ import sys
 import traceback
 
 from snnc._version import __version__
+from snnc.ir import limits
 from snnc.ir.errors import SnncError
 
 # subcommand -> module in snnc.cli (each defines add_parser(subparsers) and run(args))
@@ -27,11 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="snnc", description="snnc: a deployment compiler for spiking neural networks.")
     parser.add_argument("--version", action="version", version=f"snnc {__version__}")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
+    parser.add_argument("--max-memory", type=_size, metavar="SIZE",
+                        help="refuse work needing more memory than SIZE (4G, 512M; default: the free memory)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"snnc.cli.{name}")
         module.add_parser(sub)
     return parser
+
+
+def _size(text: str) -> int:
+    try:
+        return limits.parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    limits.set_cap(args.max_memory)
     from snnc.files import Terminated, install_signal_handlers, restore_signal_handlers
 
     previous = install_signal_handlers()

@@ -41,7 +41,15 @@ def load_npy(path: Path) -> np.ndarray:
     """An .npy array, or a one-line SnncError."""
     if not path.exists():
         raise SnncError(f"{path}: no such file")
+    from snnc.backends.sim.inputs import check_input_array, check_npy_header
+
+    check_npy_header(path)          # sizes checked before numpy allocates (issue 17)
     try:
-        return np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise SnncError(f"{path}: not a numpy .npy array ({err})") from err
+    if not isinstance(arr, np.ndarray):      # an .npz archive
+        arr.close()
+        raise SnncError(f"{path} is a numpy .npz archive; give one array as an .npy file (np.save)")
+    check_input_array(arr, str(path))
+    return arr

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import onnx
+import onnx.checker
 from google.protobuf.message import DecodeError
 
 from snnc.files import atomic_write, temp_prefix
@@ -54,12 +55,39 @@ def load_model(path: str | os.PathLike) -> onnx.ModelProto:
                         "re-export it or check that it was copied whole") from err
     if not proto.HasField("graph") or not proto.opset_import:
         raise SnncError(f"{path}: not an ONNX model (no graph or no opset); re-export it")
+    bad = _undecodable_text(proto)
+    if bad:
+        raise SnncError(f"{path}: field {bad} is not valid UTF-8 text; the file is corrupt (re-export it)")
     try:
         onnx.external_data_helper.load_external_data_for_model(proto, str(path.parent))
-    except (OSError, ValueError) as err:
-        raise SnncError(f"{path}: external data missing or unreadable ({_first_line(err)}); "
-                        "keep the .data file next to the .onnx file") from err
+    except (OSError, ValueError, onnx.checker.ValidationError) as err:
+        raise SnncError(f"{path}: external data missing, unreadable or outside the model's folder "
+                        f"({_first_line(err)}); keep the .data file next to the .onnx file") from err
     return proto
+
+
+def _undecodable_text(message, where: str = "model") -> str | None:
+    """The first string field of ``message`` (recursively) that protobuf could not decode
+    as UTF-8 -- ONNX's proto2 strings then come back as ``bytes``, and a flipped bit in an
+    op type would reach onnx's C++ as the wrong type -- or None. Bytes fields (raw_data,
+    string tensors) are not text and are skipped."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    for desc, value in message.ListFields():
+        repeated = getattr(desc, "is_repeated", None)
+        if repeated is None:                # protobuf < 5
+            repeated = desc.label == FieldDescriptor.LABEL_REPEATED
+        values = value if repeated else [value]
+        if desc.type == FieldDescriptor.TYPE_STRING:
+            if any(not isinstance(v, str) for v in values):
+                return f"{where}.{desc.name}"
+        elif desc.type == FieldDescriptor.TYPE_MESSAGE:
+            for k, v in enumerate(values):
+                found = _undecodable_text(v, f"{where}.{desc.name}" + (f"[{k}]" if len(values) > 1 else ""))
+                if found:
+                    return found
+    return None
+
 
 
 def _first_line(err: BaseException) -> str:

@@ -30,7 +30,24 @@ def _spike_kind(node, ins):
 def _timed(node, ins):
     if not ins[0].timed:
         raise ValueError(f"neuron {node.name!r} reads {ins[0].name!r}, which has no time axis")
+    _check_attrs(node)
     return ["TN"]
+
+
+def _check_attrs(node) -> None:
+    """Attribute values the equations above cannot run: a NaN or infinite threshold or
+    reset (no spike, or every step a spike, and a Loihi threshold that does not quantise),
+    tau of 1 or less (a leak at or past the reset: 1/tau >= 1; tau=0 divides by zero),
+    flags other than 0/1. Checked as the op's rule, so every front end (ONNX, IR JSON) refuses them."""
+    attrs = node.attrs
+    for name in ("v_threshold", "v_reset", "tau"):
+        if name in attrs and not np.isfinite(attrs[name]):
+            raise ValueError(f"attribute {name!r} is {attrs[name]}; it must be a finite number")
+    if "tau" in attrs and not attrs["tau"] > 1.0:
+        raise ValueError(f"attribute 'tau' is {attrs['tau']}; the membrane time constant must be > 1")
+    for name in ("decay_input", "soft_reset"):
+        if name in attrs and attrs[name] not in (0, 1):
+            raise ValueError(f"attribute {name!r} is {attrs[name]}; it is a flag, 0 or 1")
 
 
 def _simulate(node, x: np.ndarray, charge) -> np.ndarray:

@@ -25,11 +25,26 @@ _CONV_ATTRS = {"strides": Attr("ints", ()), "pads": Attr("ints", ()), "dilations
 
 
 def conv_geometry(node, spatial: int):
-    """``(strides, pads, dilations)`` with ONNX defaults filled in for ``spatial`` axes."""
+    """``(strides, pads, dilations)`` with ONNX defaults filled in for ``spatial`` axes;
+    a stride or dilation below 1, a negative pad or a wrong count is refused (a hand-made
+    IR document would otherwise divide by zero)."""
     strides = tuple(node.attrs.get("strides") or (1,) * spatial)
     pads = tuple(node.attrs.get("pads") or (0,) * (2 * spatial))
     dilations = tuple(node.attrs.get("dilations") or (1,) * spatial)
+    if len(strides) != spatial or len(dilations) != spatial or len(pads) != 2 * spatial:
+        raise ValueError(f"strides {list(strides)}, pads {list(pads)}, dilations {list(dilations)} do not fit "
+                         f"a {spatial}-d kernel")
+    if min(strides + dilations, default=1) < 1 or min(pads, default=0) < 0:
+        raise ValueError(f"strides {list(strides)} and dilations {list(dilations)} must be >= 1, "
+                         f"pads {list(pads)} >= 0")
     return strides, pads, dilations
+
+
+def check_bias(node, channels: int) -> None:
+    """A bias holds one value per output channel (ONNX shape inference does not check it)."""
+    bias = node.params.get("bias")
+    if bias is not None and tuple(np.shape(bias)) != (channels,):
+        raise ValueError(f"bias of shape {list(np.shape(bias))} should be [{channels}], one per output channel")
 
 
 def _conv_shape(node, ins):
@@ -44,6 +59,7 @@ def _conv_shape(node, ins):
     out = [(x[i + 1] + p[i] + p[i + spatial] - d[i] * (w[i + 2] - 1) - 1) // s[i] + 1 for i in range(spatial)]
     if min(out) < 1:
         raise ValueError(f"conv output would be empty: input {x}, kernel {w[2:]}")
+    check_bias(node, w[0])
     return [(w[0], *out)]
 
 
@@ -156,6 +172,7 @@ def _tconv_shape(node, ins):
     op_ = tuple(node.attrs.get("output_padding") or (0,) * spatial)
     out = [s[i] * (x[i + 1] - 1) + op_[i] + d[i] * (w[i + 2] - 1) + 1 - p[i] - p[i + spatial]
            for i in range(spatial)]
+    check_bias(node, w[1] * group)
     return [(w[1] * group, *out)]
 
 
@@ -199,6 +216,7 @@ def _linear_shape(node, ins):
     x, w = ins[0].shape, node.params["weight"].shape
     if not x or x[-1] != w[1]:
         raise ValueError(f"linear weight {w} expects {w[1]} input features, input is {x}")
+    check_bias(node, w[0])
     return [(*x[:-1], w[0])]
 
 

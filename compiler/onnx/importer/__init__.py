@@ -17,27 +17,25 @@ repeats its input over a constant number of steps, which the importer recognises
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-from onnx import numpy_helper
-
 from snnc.ir import verify as ir_verify
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.ir.kinds import ANALOG
 from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, convert_snnc  # noqa: F401
 from snnc.onnx.importer.context import CONVERTERS, Context
+from snnc.onnx.importer.initializers import read_initializers
 from snnc.onnx.importer.layout import Sizes
+from snnc.onnx.importer.metadata import LAYOUT_KEY, TIMESTEPS_KEY, check_input_size, read_metadata
 from snnc.onnx.importer.probe import DATA, Prober
 from snnc.onnx.importer.naming import rename, scoped_names
 from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, network_nodes, sorted_nodes
 from snnc.onnx.io import load_model
 
-LAYOUT_KEY, TIMESTEPS_KEY = "snnc.layout", "snnc.timesteps"
 # two (T, N) pairs at which every dimension reads unambiguously as T, N, T*N or constant
 PROBES = [(2, 3), (5, 7)]
 
@@ -66,11 +64,7 @@ class ImportResult:
 
 def _input_specs(model: onnx.ModelProto) -> tuple[list[InputSpec], int | None]:
     meta = {p.key: p.value for p in model.metadata_props}
-    try:
-        layouts = json.loads(meta.get(LAYOUT_KEY, "{}"))
-        timesteps = int(meta[TIMESTEPS_KEY]) if TIMESTEPS_KEY in meta else None
-    except (ValueError, TypeError) as err:
-        raise SnncError(f"metadata {LAYOUT_KEY}/{TIMESTEPS_KEY} is malformed ({err}); re-export the model") from err
+    layouts, timesteps = read_metadata(meta.get(LAYOUT_KEY), meta.get(TIMESTEPS_KEY))
     initializers = {i.name for i in model.graph.initializer}
     specs = []
     for inp in model.graph.input:
@@ -79,6 +73,9 @@ def _input_specs(model: onnx.ModelProto) -> tuple[list[InputSpec], int | None]:
         tt = inp.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         spec = layouts.get(inp.name, {"batch_axis": 0})
+        if not isinstance(spec, dict):
+            raise SnncError(f"metadata {LAYOUT_KEY}: the entry of input {inp.name!r} is {spec!r}; it should be "
+                            '{"time_axis": 0, "batch_axis": 1} or {"batch_axis": 0} (re-export the model)')
         time_axis, batch_axis = spec.get("time_axis"), spec.get("batch_axis", 0)
         if (time_axis, batch_axis) not in ((0, 1), (None, 0)):
             raise SnncError(f"input {inp.name!r}: layout {spec} is not supported; inputs are [T, N, ...] or [N, ...]")
@@ -89,6 +86,7 @@ def _input_specs(model: onnx.ModelProto) -> tuple[list[InputSpec], int | None]:
         if open_dims:
             raise SnncError(f"input {inp.name!r} has open dimension(s) {open_dims}; snnc needs fixed per-sample "
                             "shapes (export with a fixed input size)")
+        check_input_size(inp.name, dims[lead:], tt.elem_type)
         specs.append(InputSpec(inp.name, time_axis, batch_axis, dims, tt.elem_type))
     if not specs:
         raise SnncError("the graph has no inputs")
@@ -136,7 +134,7 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     check_ops(nodes, network_nodes(model, nodes))
     specs, timesteps = _input_specs(model)
     sizes, optional_second = _probe_sizes(specs)
-    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    initializers = read_initializers(model)
     prober = Prober(model, initializers, nodes)
     probes = [prober.run({s.name: _shape_at(s, sizes[0]) for s in specs})]
     try:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
+import onnx.checker
 from onnx import defs, helper, numpy_helper, shape_inference
 from onnx.reference import ReferenceEvaluator
 
@@ -47,7 +48,8 @@ class Probe:
 
 def node_label(node: onnx.NodeProto) -> str:
     op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
-    return f"node {node.name or node.output[0]!r} ({op})"
+    name = node.name or next((o for o in node.output if o), "") or "<unnamed>"
+    return f"node {name!r} ({op})"
 
 
 def _first_line(err: BaseException) -> str:
@@ -142,6 +144,10 @@ class Prober:
                 return [np.asarray(fast(node, *inputs))]
             except _NotFast:
                 pass
+            except (ValueError, IndexError, TypeError) as err:     # numpy's word for a bad constant
+                raise SnncError(f"{node_label(node)}: cannot fold its constant inputs "
+                                f"({_first_line(err)}; input shapes "
+                                f"{[list(np.shape(v)) for v in inputs if v is not None]})") from err
         feeds = {n: v for n, v in zip(node.input, inputs) if n}
         try:
             evaluator = ReferenceEvaluator(node, opsets=self.opsets)
@@ -165,8 +171,10 @@ class Prober:
         try:
             schema = defs.get_schema(node.op_type, self.opsets.get(node.domain or "", 1), node.domain or "")
             out = shape_inference.infer_node_outputs(schema, node, types, data, opset_imports=self.opset_protos)
-        except (onnx.shape_inference.InferenceError, RuntimeError, ValueError, KeyError) as err:
-            raise SnncError(f"{node_label(node)}: {_first_line(err)} (input shapes "
+        except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError,
+                KeyError) as err:
+            kinds = [helper.tensor_dtype_to_np_dtype(probe.dtypes[i]).name if probe.dtypes[i] else "?" for i in ins]
+            raise SnncError(f"{node_label(node)}: {_first_line(err)} (input types {kinds}, shapes "
                             f"{[list(probe.shapes[i]) for i in ins]})") from err
         results = []
         for name in node.output:
@@ -187,9 +195,14 @@ class _NotFast(Exception):
 
 
 def _constant(node):
+    if len(node.attribute) != 1:
+        raise SnncError(f"{node_label(node)}: a Constant needs exactly one value attribute, it has "
+                        f"{len(node.attribute)} ({', '.join(a.name for a in node.attribute) or 'none'})")
     (a,) = node.attribute
     if a.name == "value":
-        return numpy_helper.to_array(a.t)
+        from snnc.onnx.importer.initializers import read_tensor
+
+        return read_tensor(a.t, f"{node_label(node)}: its value")
     kinds = {"value_int": np.int64, "value_ints": np.int64, "value_float": np.float32, "value_floats": np.float32}
     if a.name not in kinds:
         raise _NotFast

@@ -46,6 +46,7 @@ def sorted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
         if inp.name in defined and defined[inp.name] != "initializer":
             raise SnncError(f"input {inp.name!r} is declared twice")
         defined.setdefault(inp.name, "input")
+    check_arity(graph.node, {o.domain or "": o.version for o in model.opset_import})
     producer: dict[str, int] = {}
     for idx, node in enumerate(graph.node):
         for out in node.output:
@@ -65,7 +66,11 @@ def sorted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
                 deps.add_edge(producer[name], idx)
             elif name not in defined:
                 problems.append(f"{node_label(node)} reads {name!r}, which no input, initializer or node defines")
+    inputs = {i.name for i in graph.input} - {i.name for i in graph.initializer}
     for out in graph.output:
+        if out.name in inputs:
+            raise SnncError(f"graph output {out.name!r} is the graph input itself; a model snnc compiles "
+                            "computes its outputs (check the output's name)")
         if out.name not in producer and out.name not in defined:
             problems.append(f"graph output {out.name!r} is not computed by any node")
     if problems:
@@ -126,3 +131,34 @@ def check_inputs(model: onnx.ModelProto) -> None:
         tt = inp.type.tensor_type
         if not tt.HasField("shape"):
             raise SnncError(f"input {inp.name!r} has no shape; export with a known rank")
+
+
+def check_arity(nodes, opsets: dict[str, int]) -> None:
+    """Every node has a first output, and as many inputs and outputs as its op's schema
+    allows (a node with none, or a LIF with a second input, is refused by name rather
+    than indexed past its end or silently read in part). Unknown ops are left to
+    :func:`check_ops`."""
+    for node in nodes:
+        if not node.output or not node.output[0]:
+            raise SnncError(f"{node_label(node)} has no output; every ONNX node computes at least one tensor")
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        if domain == dialect.DOMAIN:
+            bounds = (1, 1, 1, 1) if node.op_type in dialect.SCHEMAS else None
+        elif domain == "" and onnx.defs.has(node.op_type):
+            try:
+                s = onnx.defs.get_schema(node.op_type, opsets.get("", opsets.get("ai.onnx", 1)), "")
+            except onnx.defs.SchemaError:
+                continue
+            bounds = (s.min_input, s.max_input, s.min_output, s.max_output)
+        else:
+            continue
+        if bounds is None:
+            continue
+        lo_in, hi_in, lo_out, hi_out = bounds
+        n_in = len(node.input)
+        if not lo_in <= n_in <= hi_in or any(not node.input[k] for k in range(min(lo_in, n_in))):
+            want = str(lo_in) if lo_in == hi_in else f"{lo_in}..{hi_in}"
+            raise SnncError(f"{node_label(node)} has {n_in} input(s) {list(node.input)}; the op takes {want}")
+        if not lo_out <= len(node.output) <= hi_out:
+            want = str(lo_out) if lo_out == hi_out else f"{lo_out}..{hi_out}"
+            raise SnncError(f"{node_label(node)} has {len(node.output)} output(s); the op makes {want}")
