@@ -117,3 +117,32 @@ def test_ray_workers_give_the_same_table_to_the_last_count(converted):
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert (a.pop("workers"), b.pop("workers")) == (1, 2)
     assert a == b
+
+
+def test_target_agreement_picks_the_smallest_t_that_reaches_it(converted):
+    tmp, model, x, _ = converted
+    r = _evaluate(tmp, "--target-agreement", "0.9", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    snn = onnx.load(str(tmp / "snn.onnx"))
+    out = next(iter(run_ort(snn, {snn.graph.input[0].name: np.broadcast_to(x, (16, *x.shape)).copy()}).values()))
+    with torch.no_grad():
+        ann = model(torch.from_numpy(x)).numpy().argmax(1)
+    agree = [(out[:t].mean(0).argmax(1) == ann).mean() for t in range(1, 17)]
+    assert report["target"]["T"] == 1 + next(i for i, a in enumerate(agree) if a >= 0.9)
+    assert [row["T"] for row in report["rows"]] == list(range(1, 17))
+    r = _evaluate(tmp, "--target-agreement", "1.5")
+    assert r.returncode == 2 and "(0, 1]" in r.stderr
+
+
+def test_convert_target_agreement_searches_levels(converted):
+    tmp, *_ = converted
+    out = tmp / "snn_target.onnx"
+    r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o", str(out),
+                               "--method", "ecmt", "--target-agreement", "0.9", "--data", str(tmp / "test.npy"),
+                               "-T", "8"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "target agreement 0.9: chose n = " in r.stdout and "n = 2:" in r.stdout and out.exists()
+    r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
+                               str(tmp / "x.onnx"), "--target-agreement", "0.9"], capture_output=True, text=True)
+    assert r.returncode == 2 and "needs --data" in r.stderr

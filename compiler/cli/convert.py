@@ -37,6 +37,15 @@ def add_parser(sub) -> None:
     p.add_argument("--reset", default="soft", choices=("soft", "hard"),
                    help="IF reset: soft (V -= threshold, more accurate; default) or hard (V = 0, what "
                         "--target loihi compiles today)")
+    p.add_argument("--target-agreement", type=float, metavar="X",
+                   help="search the fewest levels (n, 6, 4, 2) and the smallest T whose agreement with the "
+                        "ANN on --data reaches X; writes the chosen SNN")
+    p.add_argument("--data", type=Path, help="with --target-agreement: the evaluation samples (.npy/.npz)")
+    p.add_argument("--labels", type=Path, help="with --target-agreement: labels, to report accuracy")
+    p.add_argument("-T", "--max-timesteps", type=int, default=16,
+                   help="with --target-agreement: the largest T to try (default: 16)")
+    p.add_argument("--agreement", default="top1", choices=("top1", "cosine"),
+                   help="with --target-agreement: top-1 match (default) or cosine similarity")
     p.add_argument("--batch-size", type=int, default=64, help="calibration batch size (default: 64)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(run=run)
@@ -50,14 +59,38 @@ def run(args) -> int:
     overrides = _overrides(args.thresholds) if args.thresholds else None
     if args.levels < 1:
         raise SnncError(f"--levels must be >= 1, got {args.levels}")
-    snn, info = convert(args.model, args.calib, method=args.method, percentile=args.percentile,
-                        batch_size=args.batch_size, progress=True, reset=args.reset, levels=args.levels,
-                        overrides=overrides)
+    if args.target_agreement is not None:
+        snn, info = _search(args, overrides)
+    else:
+        snn, info = convert(args.model, args.calib, method=args.method, percentile=args.percentile,
+                            batch_size=args.batch_size, progress=True, reset=args.reset, levels=args.levels,
+                            overrides=overrides)
     for line in info.lines():
         print(line)
     save_model(snn, args.output)
     print(f"wrote {args.output}")
     return 0
+
+
+def _search(args, overrides):
+    from snnc.cli.common import load_npy
+    from snnc.conversion.data import input_specs, load_dataset
+    from snnc.conversion.search import search_levels
+    from snnc.onnx.io import load_model
+
+    if args.data is None:
+        raise SnncError("--target-agreement needs --data: the samples to measure agreement on")
+    if args.max_timesteps < 1:
+        raise SnncError(f"-T must be >= 1, got {args.max_timesteps}")
+    ann = load_model(args.model)
+    data = load_dataset(args.data, input_specs(ann))
+    labels = load_npy(args.labels) if args.labels else None
+    snn, info, choice = search_levels(ann, args.calib, data, args.target_agreement, method=args.method,
+                                      levels=args.levels, max_t=args.max_timesteps, measure=args.agreement,
+                                      labels=labels, percentile=args.percentile, overrides=overrides, progress=True)
+    for line in choice.lines(args.target_agreement):
+        print(line)
+    return snn, info
 
 
 def _overrides(path: Path) -> dict:

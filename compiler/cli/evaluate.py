@@ -30,6 +30,11 @@ def add_parser(sub) -> None:
     p.add_argument("--engine", default="numpy", choices=("numpy", "torch"), help="simulator engine")
     p.add_argument("--workers", type=int, default=1, help="shard the data over N Ray workers (extra 'distributed')")
     p.add_argument("--address", help="join an existing Ray cluster (ray://host:port or 'auto')")
+    p.add_argument("--target-agreement", type=float, metavar="X",
+                   help="also report the smallest T whose agreement with the ANN reaches X (0..1)")
+    p.add_argument("--agreement", default="top1", choices=("top1", "cosine"),
+                   help="what --target-agreement measures: top-1 match (classifiers, default) or cosine "
+                        "similarity (embeddings)")
     p.add_argument("--format", default="table", choices=FORMATS, help="output format (default: table)")
     p.add_argument("-o", "--output", type=Path, help="write the report here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -48,6 +53,10 @@ def run(args) -> int:
     if args.workers < 1:
         raise SnncError(f"--workers must be >= 1, got {args.workers}")
     steps = parse_steps(args.timesteps)
+    if args.target_agreement is not None:
+        if not 0 < args.target_agreement <= 1:
+            raise SnncError(f"--target-agreement must be in (0, 1], got {args.target_agreement}")
+        steps = list(range(1, steps[-1] + 1))        # every T up to the largest: one run gives them all
     snn = load_graph(args.model)
     ann = load_model(args.ann)
     data = load_dataset(args.data, input_specs(ann))
@@ -58,6 +67,16 @@ def run(args) -> int:
     title = f"snnc evaluate: {args.model.name} vs {args.ann.name} on {args.data.name}"
     text = {"table": lambda: eval_table.text(ev, title), "json": lambda: json.dumps(ev.to_dict(), indent=1),
             "csv": lambda: eval_table.to_csv(ev), "html": lambda: eval_table.to_html(ev, title)}[args.format]()
+    if args.target_agreement is not None:
+        from snnc.conversion.search import choose
+
+        choice = choose([(None, ev)], args.target_agreement, args.agreement)
+        if args.format == "table":
+            text += "\n" + "\n".join(choice.lines(args.target_agreement))
+        elif args.format == "json":
+            data = ev.to_dict()
+            data["target"] = {"agreement": args.target_agreement, "measure": args.agreement, "T": choice.row.T}
+            text = json.dumps(data, indent=1)
     if args.output is None:
         print(text)
     else:
