@@ -28,11 +28,12 @@ _FLOAT, _INT = AttributeProto.FLOAT, AttributeProto.INT
 
 @dataclass(frozen=True)
 class OpSchema:
-    """An ``snnc`` op: its attributes (name -> ONNX attribute type) and required ones."""
+    """An ``snnc`` op: its attributes (name -> ONNX attribute type), doc, and input count."""
 
     name: str
     attributes: dict[str, int]
     doc: str
+    inputs: int = 1
 
 
 SCHEMAS: dict[str, OpSchema] = {

@@ -37,7 +37,7 @@ def schemas(OpSchema):
         "CumMean": OpSchema("CumMean", {}, "Running mean over T: S(t)/t (ECMT supplement Eq. 2)."),
         "Delta": OpSchema("Delta", {}, "t·z(t) − (t−1)·z(t−1) over T (ECMT Theorem 1)."),
         "SpikingMatMul": OpSchema("SpikingMatMul", {},
-                                  "ECMT Theorem 2: S_A(t)@S_B(t)/t − S_A(t−1)@S_B(t−1)/(t−1)."),
+                                  "ECMT Theorem 2: S_A(t)@S_B(t)/t − S_A(t−1)@S_B(t−1)/(t−1).", inputs=2),
     }
 
 

@@ -143,7 +143,8 @@ def check_arity(nodes, opsets: dict[str, int]) -> None:
             raise SnncError(f"{node_label(node)} has no output; every ONNX node computes at least one tensor")
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
         if domain == dialect.DOMAIN:
-            bounds = (1, 1, 1, 1) if node.op_type in dialect.SCHEMAS else None
+            schema = dialect.SCHEMAS.get(node.op_type)
+            bounds = None if schema is None else (schema.inputs, schema.inputs, 1, 1)
         elif domain == "" and onnx.defs.has(node.op_type):
             try:
                 s = onnx.defs.get_schema(node.op_type, opsets.get("", opsets.get("ai.onnx", 1)), "")

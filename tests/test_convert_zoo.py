@@ -1,0 +1,64 @@
+"""Third-party ANNs converted (issue 14): torchvision's ResNet-18 (relu-if) and timm's
+ViT (ecmt), random initialisation, exported with torch.onnx as their users would; each
+converts, checks clean under ``snnc check``, and its SNN output (onnxruntime on the
+converted file) approaches the ANN's (PyTorch) as T grows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import randomize_batchnorm, require
+
+import zoo
+from onnx_helpers import run_ort
+
+torch = require("torch")
+
+
+def _cosines(snn, model, x, steps):
+    out = next(iter(run_ort(snn, {snn.graph.input[0].name: np.broadcast_to(x, (steps, *x.shape)).copy()}).values()))
+    with torch.no_grad():
+        ann = model(torch.from_numpy(x)).numpy().reshape(len(x), -1)
+    mean = np.cumsum(out.astype(np.float64), axis=0) / np.arange(1, steps + 1)[:, None, None]
+    return [float(((m * ann).sum(1) / np.linalg.norm(m, axis=1) / np.linalg.norm(ann, axis=1)).mean()) for m in mean]
+
+
+def _check_clean(snn):
+    from snnc.check import check
+    from snnc.onnx.importer import import_onnx
+
+    report = check(import_onnx(snn))
+    assert not [str(d) for d in report.diagnostics if d.severity in ("error", "warning")]
+    return report
+
+
+@pytest.mark.parametrize("method", ["relu-if", "ecmt"])
+def test_torchvision_resnet18(method):
+    from snnc.conversion.convert import convert
+
+    tv = zoo.torchvision()
+    torch.manual_seed(0)
+    model = tv.models.resnet18(num_classes=10).eval()
+    randomize_batchnorm(model)
+    x = np.random.default_rng(0).random((20, 3, 32, 32)).astype(np.float32)
+    snn, info = convert(model, x[:16], example=torch.from_numpy(x[:1]), method=method)
+    report = _check_clean(snn)
+    assert report.spike_driven_fraction > 0.9
+    cos = _cosines(snn, model, x[16:], 24)
+    assert cos[1] < cos[-1] and cos[-1] > 0.9, cos[::4]
+
+
+def test_timm_vit():
+    from snnc.conversion.convert import convert
+
+    timm = zoo.timm()
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, img_size=32,
+                              patch_size=8, depth=2).eval()
+    x = np.random.default_rng(0).random((20, 3, 32, 32)).astype(np.float32)
+    snn, info = convert(model, x[:16], example=torch.from_numpy(x[:1]), method="ecmt")
+    assert info.inserted["spiking-matmul"] == 4
+    report = _check_clean(snn)
+    assert [row.verdict for row in report.attention_products] == ["spike-driven"] * 4
+    cos = _cosines(snn, model, x[16:], 24)
+    assert cos[0] < cos[-1] and cos[-1] > 0.98, cos[::4]
