@@ -107,12 +107,13 @@ def check_document(data: dict) -> None:
 
 
 def graph_from_dict(data: dict) -> Graph:
+    # a foreign document is named as such before its fields are checked
+    if data.get("format") != FORMAT:
+        raise IRError(f"not an snnc IR document (format {data.get('format')!r})")
+    if data.get("version") != VERSION:
+        raise IRError(f"snnc IR version {data.get('version')} is not supported (this snnc reads {VERSION})")
     try:
         check_document(data)
-        if data.get("format") != FORMAT:
-            raise IRError(f"not an snnc IR document (format {data.get('format')!r})")
-        if data.get("version") != VERSION:
-            raise IRError(f"snnc IR version {data.get('version')} is not supported (this snnc reads {VERSION})")
         graph = Graph(data["name"])
         graph.meta = dict(data.get("meta", {}))
         values = {v["name"]: Value(v["name"], tuple(v["shape"]), v["dtype"], Kind.from_json(v["kind"]), v["axes"])
