@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from snnc.check import check
 
-    report = check(load_graph(args.model), allow_analog_head=args.allow_analog_head, strict=args.strict)
+    report = check(load_graph(args.model, args.dt), allow_analog_head=args.allow_analog_head, strict=args.strict)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

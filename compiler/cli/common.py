@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,28 @@ from snnc.ir.graph import Graph
 
 
 def add_model_argument(parser) -> None:
-    parser.add_argument("model", type=Path, help="an ONNX file (.onnx) or snnc IR JSON (.json)")
+    parser.add_argument("model", type=Path, help="an ONNX file (.onnx), snnc IR JSON (.json) or NIR (.nir)")
+    add_dt_argument(parser)
 
 
-def load_graph(path: Path) -> Graph:
-    """An ONNX file or an IR JSON document (``snnc show --json``), as a Graph."""
+def add_dt_argument(parser) -> None:
+    parser.add_argument("--dt", type=float, metavar="SECONDS",
+                        help="NIR files: the time step that discretises their neurons (default: the file's "
+                             "metadata 'dt')")
+
+
+def load_graph(path: Path, dt: float | None = None) -> Graph:
+    """An ONNX file, an IR JSON document (``snnc show --json``) or a NIR file (its neurons
+    discretised with ``dt``, default the file's), as a Graph."""
     if not path.exists():
         raise SnncError(f"{path}: no such file")
+    if path.suffix == ".nir":
+        from snnc.interop.nir import read_graph
+
+        graph = read_graph(path, dt)
+        print(f"snnc: {path}: NIR neurons discretised with dt = {graph.meta['nir_dt']:g} s (forward Euler)",
+              file=sys.stderr)
+        return graph
     if path.suffix == ".json":
         from snnc.ir.serialize import from_json
 

@@ -48,7 +48,7 @@ def run(args) -> int:
     check_artifact_output(args.output, args.force)
     if args.samples is not None and args.samples < 1:
         raise SnncError(f"--samples must be >= 1, got {args.samples}")
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, args.dt)
     if args.input is not None:
         inputs, described = load_npy(args.input), str(args.input)
     elif args.digits:

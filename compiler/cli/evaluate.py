@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from snnc.cli.common import load_graph, load_npy, write_text
+from snnc.cli.common import add_dt_argument, load_graph, load_npy, write_text
 from snnc.files import check_output
 
 FORMATS = ("table", "json", "csv", "html")
@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
                        description="Run a converted SNN (simulator) and its ANN (onnxruntime) on a data set and "
                                    "report, per T: accuracy, agreement, firing rate, energy and SNN/ANN ratio.")
     p.add_argument("model", type=Path, help="the SNN (.onnx from snnc convert, or IR JSON)")
+    add_dt_argument(p)
     p.add_argument("--ann", type=Path, required=True, help="the ANN it was converted from (.onnx)")
     p.add_argument("--data", type=Path, required=True, help=".npy (one input) or .npz (one array per input)")
     p.add_argument("--labels", type=Path, help=".npy of integer class labels, one per sample")
@@ -57,7 +58,7 @@ def run(args) -> int:
         if not 0 < args.target_agreement <= 1:
             raise SnncError(f"--target-agreement must be in (0, 1], got {args.target_agreement}")
         steps = list(range(1, steps[-1] + 1))        # every T up to the largest: one run gives them all
-    snn = load_graph(args.model)
+    snn = load_graph(args.model, args.dt)
     ann = load_model(args.ann)
     data = load_dataset(args.data, input_specs(ann))
     labels = load_npy(args.labels) if args.labels else None

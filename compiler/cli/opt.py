@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snnc.cli.common import add_model_argument, load_graph, write_text
+from snnc.ir.errors import SnncError
 from snnc.files import check_output
 
 
@@ -25,7 +26,7 @@ def add_parser(sub) -> None:
                                    "pass did, and write the result as ONNX in the snnc dialect.")
     add_model_argument(p)
     p.add_argument("-o", "--output", required=True, type=Path,
-                   help="the .onnx file to write (or .json for the IR as JSON)")
+                   help="the .onnx file to write (.json: the IR as JSON; .nir: NIR, with --dt)")
     p.add_argument("--passes", default=DEFAULT_PIPELINE,
                    help=f"comma-separated passes, in order (default: {DEFAULT_PIPELINE}); available: {names}")
     p.add_argument("--verify-each", action="store_true", help="re-run the IR verifier after every pass")
@@ -40,7 +41,7 @@ def run(args) -> int:
     from snnc.passes import PassReport, run_pipeline
 
     check_output(args.output, args.force)
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, args.dt)
     reports: list[PassReport] = []
     result = run_pipeline(graph, args.passes, verify_each=args.verify_each, print_after=args.print_after,
                           timings=args.timings, reports=reports)
@@ -51,6 +52,14 @@ def run(args) -> int:
         from snnc.ir.serialize import to_json
 
         write_text(args.output, to_json(result) + "\n", args.force)
+    elif args.output.suffix == ".nir":
+        from snnc.interop.nir import write_graph
+
+        dt = args.dt or graph.meta.get("nir_dt")
+        if dt is None:
+            raise SnncError("writing NIR needs the time step its neurons stand for: pass --dt SECONDS")
+        write_graph(result, args.output, dt)
+        print(f"NIR neurons written for dt = {dt:g} s")
     else:
         from snnc.onnx.ir_export import save_graph
 

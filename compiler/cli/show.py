@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     if args.output:
         check_output(args.output, args.force)
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, args.dt)
     if args.json:
         from snnc.ir.serialize import to_json
 

@@ -91,7 +91,7 @@ def run_simulation(args, integer_as: str = "macs"):
         raise SnncError(f"--timesteps must be >= 1, got {args.timesteps}")
     if args.batch_size is not None and args.batch_size < 1:
         raise SnncError(f"--batch-size must be >= 1, got {args.batch_size}")
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, args.dt)
     feeds, labels, described = load_inputs(args, graph)
     feeds = shape_inputs(graph, feeds, args.timesteps)
     if args.numerics == "loihi":     # the pass runs its prerequisite fold-bn first

@@ -208,7 +208,7 @@ def text(report: dict) -> str:
 
 
 def run(args) -> int:
-    graph = load_graph(args.model)
+    graph = load_graph(args.model, args.dt)
     report = compare(args.model, graph, _inputs(args, graph))
     print(json.dumps(report, indent=2) if args.json else text(report))
     return 0 if report["bit_exact"] else 1

@@ -1,0 +1,1 @@
+"""Other model formats snnc reads and writes: NIR (:mod:`snnc.interop.nir`)."""

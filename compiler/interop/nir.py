@@ -1,0 +1,307 @@
+"""NIR (the Neuromorphic Intermediate Representation, the ``nir`` package) in and out.
+
+NIR describes neurons in continuous time; snnc's IR steps in discrete time. Reading a
+file discretises each neuron with the step ``dt`` (the file's ``metadata["dt"]`` or the
+caller's), forward Euler, as SpikingJelly, snnTorch and Norse step their own neurons:
+
+    NIR LIF   τ·dv/dt = (v_leak − v) + R·I      ->  lif[tau = τ/dt, decay_input] on R·I
+    NIR IF      dv/dt = R·I                     ->  if on dt·R·I
+    fire when v >= v_threshold, then v = v_reset (NIR's reset; 0 when absent)
+
+so that snnc's LIF, ``H = V + (X − (V − V_reset))/tau``, is the Euler step with
+``X = R·I`` (exact when ``v_leak = v_reset``; otherwise the file is refused by name).
+Per-neuron parameters must be uniform across a layer (snnc's neurons hold scalars).
+``Affine``/``Linear`` become ``linear``, ``Conv2d`` ``conv``, ``Flatten`` ``reshape``,
+``Scale`` ``mul``, ``AvgPool2d``/``SumPool2d`` ``avgpool`` (a sum pool times k²); several
+edges into one node add up (NIR's rule). ``CubaLIF``, ``LI``, ``CubaLI``, ``Threshold``
+and ``Delay`` have no snnc op yet and are refused by name. ``Flatten``'s dims count the
+batch axis, as in torch (``start_dim=1`` flattens each sample).
+
+Writing is the inverse for the ops NIR can hold; anything else is named.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from snnc.ir.build import emit
+from snnc.ir.errors import SnncError, UnsupportedError
+from snnc.ir.graph import Graph, Value
+
+_NO_OP = {"CubaLIF": "a current-based LIF", "LI": "a non-spiking leaky integrator",
+          "CubaLI": "a current-based leaky integrator", "Threshold": "a stateless threshold",
+          "Delay": "a synaptic delay"}
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError as err:
+        raise SnncError("reading or writing .nir files needs the nir package: pip install nir") from err
+    return nir
+
+
+def _scalar(node_name: str, field: str, value, default=None) -> float:
+    if value is None:
+        if default is None:
+            raise SnncError(f"NIR node {node_name!r}: {field} is missing")
+        return default
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if arr.size == 0 or not np.all(arr == arr[0]):
+        raise UnsupportedError(f"NIR node {node_name!r}: {field} differs between neurons "
+                               f"({arr.min():g}..{arr.max():g}); snnc's neurons hold one value per layer")
+    if not np.isfinite(arr[0]):
+        raise SnncError(f"NIR node {node_name!r}: {field} is not finite")
+    return float(arr[0])
+
+
+def _order(nodes: dict, edges: list) -> list[str]:
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
+    if not nx.is_directed_acyclic_graph(g):
+        raise UnsupportedError("the NIR graph has a cycle (a recurrent connection); snnc reads feed-forward graphs")
+    return list(nx.lexicographical_topological_sort(g))
+
+
+def read_graph(path: str | os.PathLike, dt: float | None = None) -> Graph:
+    """The IR of the NIR file ``path``, neurons discretised with ``dt``."""
+    nir = _nir()
+    path = Path(path)
+    try:
+        model = nir.read(str(path))
+    except Exception as err:  # h5py/nir raise assorted errors for a bad file
+        raise SnncError(f"{path}: not a readable NIR file ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                        "write it with nir.write") from err
+    if dt is None:
+        dt = model.metadata.get("dt") if isinstance(model.metadata, dict) else None
+    if dt is None:
+        raise SnncError(f"{path}: the file states no time step (metadata 'dt'); pass --dt SECONDS")
+    dt = float(np.asarray(dt).reshape(-1)[0])
+    if not (np.isfinite(dt) and dt > 0):
+        raise SnncError(f"{path}: the time step dt must be > 0, got {dt}")
+    return from_nir(model, dt, name=path.stem)
+
+
+def from_nir(model, dt: float, name: str = "nir") -> Graph:
+    nir = _nir()
+    nodes, edges = model.nodes, [tuple(e) for e in model.edges]
+    problems = [f"NIR node {k!r} is {type(n).__name__} ({_NO_OP[type(n).__name__]}): snnc has no such op yet"
+                for k, n in nodes.items() if type(n).__name__ in _NO_OP]
+    if problems:
+        raise UnsupportedError(f"{len(problems)} NIR node(s) snnc cannot express", problems=problems)
+    graph = Graph(name)
+    graph.meta["nir_dt"] = dt
+    out: dict[str, str] = {}
+    for key in _order(nodes, edges):
+        node = nodes[key]
+        sources = [out[s] for s, d in edges if d == key]
+        kind = type(node).__name__
+        if isinstance(node, nir.Input):
+            shape = tuple(int(d) for d in np.asarray(next(iter(node.input_type.values()))).reshape(-1))
+            graph.add_input(Value(key, shape, axes="TN"))
+            out[key] = key
+            continue
+        if not sources:
+            raise SnncError(f"NIR node {key!r} ({kind}) has no incoming edge")
+        x = sources[0]
+        for i, other in enumerate(sources[1:]):       # NIR adds the inputs of a node
+            x = emit(graph, "add", [x, other], name=graph.fresh_name(f"{key}.sum{i}")).outputs[0]
+        if isinstance(node, nir.Output):
+            graph.outputs.append(x)
+            out[key] = x
+            continue
+        out[key] = _emit(graph, nir, key, node, x, dt)
+    if not graph.outputs:
+        raise SnncError("the NIR graph has no Output node")
+    return graph
+
+
+def _emit(graph: Graph, nir, key: str, node, x: str, dt: float) -> str:
+    f32 = np.float32
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        params = {"weight": np.asarray(node.weight, dtype=f32)}
+        if isinstance(node, nir.Affine) and node.bias is not None and np.any(node.bias):
+            params["bias"] = np.asarray(node.bias, dtype=f32).reshape(-1)
+        return emit(graph, "linear", [x], name=key, params=params).outputs[0]
+    if isinstance(node, nir.Conv2d):
+        pad = node.padding
+        if isinstance(pad, str):
+            raise UnsupportedError(f"NIR node {key!r}: padding {pad!r}; give explicit sizes")
+        pad = np.broadcast_to(np.asarray(pad, dtype=int).reshape(-1), (2,))
+        attrs = {"strides": [int(s) for s in np.broadcast_to(np.asarray(node.stride).reshape(-1), (2,))],
+                 "pads": [int(pad[0]), int(pad[1]), int(pad[0]), int(pad[1])],
+                 "dilations": [int(d) for d in np.broadcast_to(np.asarray(node.dilation).reshape(-1), (2,))],
+                 "group": int(node.groups)}
+        params = {"weight": np.asarray(node.weight, dtype=f32)}
+        if node.bias is not None and np.any(node.bias):
+            params["bias"] = np.asarray(node.bias, dtype=f32).reshape(-1)
+        return emit(graph, "conv", [x], name=key, attrs=attrs, params=params).outputs[0]
+    if isinstance(node, nir.Flatten):
+        shape = graph.values[x].shape
+        start, end = int(node.start_dim) - 1, int(node.end_dim)
+        end = len(shape) - 1 if end == -1 else end - 1
+        if start < 0:
+            raise UnsupportedError(f"NIR node {key!r}: Flatten from dim {node.start_dim} merges the batch axis")
+        flat = (*shape[:start], int(np.prod(shape[start:end + 1])), *shape[end + 1:])
+        return emit(graph, "reshape", [x], name=key, attrs={"shape": list(flat)}).outputs[0]
+    if isinstance(node, nir.Scale):
+        return _scale(graph, f"{key}", x, np.asarray(node.scale, dtype=f32))
+    if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+        k = [int(v) for v in np.broadcast_to(np.asarray(node.kernel_size).reshape(-1), (2,))]
+        s = [int(v) for v in np.broadcast_to(np.asarray(node.stride).reshape(-1), (2,))]
+        p = [int(v) for v in np.broadcast_to(np.asarray(node.padding).reshape(-1), (2,))]
+        y = emit(graph, "avgpool", [x], name=key, attrs={"kernel_shape": k, "strides": s,
+                                                         "pads": [p[0], p[1], p[0], p[1]]}).outputs[0]
+        return y if isinstance(node, nir.AvgPool2d) else _scale(graph, f"{key}.sum", y, np.float32(k[0] * k[1]))
+    if isinstance(node, (nir.LIF, nir.IF)):
+        r = _scalar(key, "r", node.r)
+        v_th = _scalar(key, "v_threshold", node.v_threshold)
+        v_reset = _scalar(key, "v_reset", getattr(node, "v_reset", None), 0.0)
+        if isinstance(node, nir.LIF):
+            tau = _scalar(key, "tau", node.tau) / dt
+            v_leak = _scalar(key, "v_leak", node.v_leak)
+            if v_leak != v_reset:
+                raise UnsupportedError(f"NIR node {key!r}: v_leak {v_leak:g} differs from v_reset {v_reset:g}; snnc's "
+                                       "LIF decays towards its reset value")
+            if not tau > 1:
+                raise SnncError(f"NIR node {key!r}: tau/dt = {tau:g} must be > 1 for a stable Euler step; "
+                                "pass a smaller --dt")
+            x = _scale(graph, f"{key}.r", x, np.float32(r)) if r != 1 else x
+            return emit(graph, "lif", [x], name=key, attrs={"tau": tau, "v_threshold": v_th, "v_reset": v_reset,
+                                                            "decay_input": 1}).outputs[0]
+        x = _scale(graph, f"{key}.r", x, np.float32(r * dt)) if r * dt != 1 else x
+        return emit(graph, "if", [x], name=key, attrs={"v_threshold": v_th, "v_reset": v_reset}).outputs[0]
+    raise UnsupportedError(f"NIR node {key!r} is {type(node).__name__}, which snnc does not read yet")
+
+
+def _scale(graph: Graph, name: str, x: str, factor: np.ndarray) -> str:
+    c = emit(graph, "constant", [], name=graph.fresh_name(name + ".c"), params={"value": np.asarray(factor)}).outputs[0]
+    return emit(graph, "mul", [x, c], name=graph.fresh_name(name)).outputs[0]
+
+
+def to_nir(graph: Graph, dt: float):
+    """``graph`` as a ``nir.NIRGraph`` with time step ``dt`` (see the module docstring)."""
+    nir = _nir()
+    graph = _fold_bias(graph)
+    nodes: dict = {}
+    edges: list[tuple[str, str]] = []
+    problems: list[str] = []
+
+    def sources(value: str) -> list[str]:
+        producer = graph.producer(value)
+        if producer is None:
+            return [value]
+        if producer.op == "add" and all(not graph.values[v].is_const for v in producer.inputs):
+            return [s for v in producer.inputs for s in sources(v)]          # NIR adds a node's inputs
+        return [producer.name]
+
+    for name in graph.inputs:
+        nodes[name] = nir.Input(input_type={"input": np.array(graph.values[name].shape)})
+    for node in graph.nodes:
+        if node.op == "constant" or (node.op == "add" and all(not graph.values[v].is_const for v in node.inputs)):
+            continue
+        made = _to_nir_node(nir, graph, node, dt)
+        if isinstance(made, str):
+            problems.append(f"node {node.name!r} ({node.op}): {made}")
+            continue
+        nodes[node.name] = made
+        data = [v for v in node.inputs if not graph.values[v].is_const]
+        edges += [(s, node.name) for v in data for s in sources(v)]
+    for i, value in enumerate(graph.outputs):
+        key = graph.fresh_name(f"output{i}") if f"output{i}" in nodes else f"output{i}"
+        nodes[key] = nir.Output(output_type={"output": np.array(graph.values[value].shape)})
+        edges += [(s, key) for s in sources(value)]
+    if problems:
+        raise UnsupportedError(f"{len(problems)} node(s) NIR cannot hold", problems=problems)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt, "source": "snnc"})
+
+
+def _fold_bias(graph: Graph) -> Graph:
+    """``add(linear(x), b)`` (a torch Linear on ``[T, N, F]`` exports as MatMul + Add) as one
+    linear with bias: NIR's Affine."""
+    from snnc.ir.rewrite import Pat, Rule, apply_rules
+
+    def bias_of(g: Graph, add) -> np.ndarray | None:
+        const = [g.producer(v) for v in add.inputs if g.values[v].is_const]
+        if len(const) != 1:
+            return None
+        b = np.asarray(const[0].params["value"])
+        out = g.values[add.outputs[0]].shape[-1:]
+        return b.reshape(-1) if b.size == out[0] and (b.ndim == 0 or b.shape[-1] == b.size) else None
+
+    def rewrite(g: Graph, m) -> str | None:
+        add, lin = m["add"], m["linear"]
+        b = bias_of(g, add)
+        if b is None:
+            return "the added constant is not a per-feature bias"
+        bias = lin.params.get("bias", np.zeros_like(b))
+        lin.params = {**lin.params, "bias": (bias + b).astype(lin.params["weight"].dtype)}
+        g.replace_uses(add.outputs[0], lin.outputs[0])
+        g.remove_node(add.name)
+        return None
+
+    rule = Rule("bias-into-linear", Pat("add", name="add", inputs=[Pat("linear", single_use=True, name="linear"),
+                                                                   Pat(const=True)]), rewrite)
+    return apply_rules(graph, [rule])[0]
+
+
+def _to_nir_node(nir, graph: Graph, node, dt: float):
+    shape = graph.values[node.outputs[0]].shape
+    p, a = node.params, node.attrs
+    if node.op == "linear":
+        if "bias" in p:
+            return nir.Affine(weight=p["weight"], bias=p["bias"])
+        return nir.Linear(weight=p["weight"])
+    if node.op == "conv" and p["weight"].ndim == 4:
+        pads = list(a.get("pads") or [0, 0, 0, 0])
+        if pads[:2] != pads[2:]:
+            return "asymmetric padding; NIR's Conv2d pads both sides alike"
+        bias = p.get("bias", np.zeros(p["weight"].shape[0], dtype=np.float32))
+        return nir.Conv2d(input_shape=tuple(graph.values[node.inputs[0]].shape[1:]), weight=p["weight"],
+                          stride=tuple(a.get("strides") or (1, 1)), padding=tuple(pads[:2]),
+                          dilation=tuple(a.get("dilations") or (1, 1)), groups=int(a.get("group", 1)), bias=bias)
+    if node.op == "reshape":
+        src = graph.values[node.inputs[0]].shape
+        k = next((i for i in range(len(src)) if src[i:] != shape[i:]), len(src))
+        if shape == (*src[:k], int(np.prod(src[k:]))):
+            return nir.Flatten(input_type={"input": np.array(src)}, start_dim=k + 1, end_dim=-1)
+        return "a reshape that is not a flatten of trailing axes"
+    if node.op == "mul":
+        consts = [graph.producer(v) for v in node.inputs if graph.values[v].is_const]
+        if len(consts) == 1:
+            return nir.Scale(scale=np.asarray(consts[0].params["value"], dtype=np.float32))
+        return "a product of two activations"
+    if node.op == "avgpool" and not any(a.get("pads") or []):
+        return nir.AvgPool2d(kernel_size=np.array(a["kernel_shape"]), stride=np.array(a.get("strides") or a["kernel_shape"]),
+                             padding=np.array([0, 0]))
+    if node.op in ("lif", "if"):
+        if a.get("soft_reset", 0):
+            return "soft reset (V -= threshold); NIR neurons reset to v_reset"
+        full = lambda v: np.full(shape, v, dtype=np.float32)   # noqa: E731
+        v_reset = float(a.get("v_reset", 0.0))
+        if node.op == "if":
+            return nir.IF(r=full(1.0 / dt), v_threshold=full(a.get("v_threshold", 1.0)), v_reset=full(v_reset))
+        if not a.get("decay_input", 1):
+            return "decay_input=0 (H = V − (V − V_reset)/τ + X) is not NIR's LIF"
+        return nir.LIF(tau=full(float(a.get("tau", 2.0)) * dt), r=full(1.0), v_leak=full(v_reset),
+                       v_threshold=full(a.get("v_threshold", 1.0)), v_reset=full(v_reset))
+    return "NIR has no such node"
+
+
+def write_graph(graph: Graph, path: str | os.PathLike, dt: float) -> None:
+    """Write ``graph`` to ``path`` as NIR (HDF5) with time step ``dt``, atomically."""
+    nir = _nir()
+    from snnc.files import atomic_write
+    import tempfile
+
+    model = to_nir(graph, dt)
+    path = Path(path)
+    with tempfile.TemporaryDirectory(dir=path.parent if path.parent.exists() else None) as tmp:
+        nir.write(str(Path(tmp) / "m.nir"), model)
+        atomic_write(path, (Path(tmp) / "m.nir").read_bytes())

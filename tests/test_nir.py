@@ -1,0 +1,116 @@
+"""NIR in and out (issue 16): a NIR file another framework would write is read with its
+neurons discretised by dt (checked against the Euler step written here in numpy); an
+snnc model written to NIR and read back computes the same spikes (onnxruntime on both)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import require
+
+from onnx_helpers import run_ort
+
+nir = require("nir")
+SNNC = [sys.executable, "-m", "snnc"]
+
+
+def _mlp_nir(path, dt=1e-3, **lif):
+    rng = np.random.default_rng(0)
+    w1, b1, w2 = rng.normal(0, 0.6, (6, 4)), rng.normal(0, 0.1, 6), rng.normal(0, 0.6, (3, 6))
+    params = dict(tau=np.full(6, 5e-3), r=np.full(6, 1.0), v_leak=np.zeros(6), v_threshold=np.full(6, 0.5))
+    params.update(lif)
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([4])}),
+               "fc1": nir.Affine(weight=w1, bias=b1), "lif1": nir.LIF(**params),
+               "fc2": nir.Linear(weight=w2),
+               "lif2": nir.IF(r=np.full(3, 1.0), v_threshold=np.full(3, 1e-3)),
+               "output": nir.Output(output_type={"output": np.array([3])})},
+        edges=[("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
+        metadata={"dt": dt} if dt else {})
+    nir.write(str(path), graph)
+    return w1, b1, w2, params
+
+
+def test_nir_file_is_read_with_euler_neurons(tmp_path):
+    from snnc.ir.interpret import Interpreter
+    from snnc.interop.nir import read_graph
+
+    w1, b1, w2, p = _mlp_nir(tmp_path / "m.nir")
+    graph = read_graph(tmp_path / "m.nir")
+    x = np.random.default_rng(1).random((12, 5, 4)).astype(np.float32) * 2
+    got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
+    # the Euler steps, written here: LIF v += dt/τ·(v_leak − v + R·I); IF v += dt·R·I
+    dt, a = 1e-3, 1e-3 / 5e-3
+    v1, v2, want = np.zeros((5, 6)), np.zeros((5, 3)), []
+    for t in range(12):
+        v1 = v1 + a * (0 - v1 + x[t] @ w1.T + b1)
+        s1 = (v1 >= 0.5).astype(np.float64)
+        v1 = np.where(s1 > 0, 0.0, v1)
+        v2 = v2 + dt * (s1 @ w2.T)
+        s2 = (v2 >= 1e-3).astype(np.float64)
+        v2 = np.where(s2 > 0, 0.0, v2)
+        want.append(s2)
+    want = np.stack(want)
+    assert want.any() and (want != 1).any()
+    assert (got != want).mean() < 0.01           # float32 here vs float64 above: rare ties
+    r = subprocess.run(SNNC + ["show", str(tmp_path / "m.nir")], capture_output=True, text=True)
+    assert r.returncode == 0 and "lif" in r.stdout and "dt = 0.001 s" in r.stderr, r.stderr
+
+
+def test_snnc_model_to_nir_and_back_is_exact(tmp_path):
+    torch = require("torch")
+    import snnc
+    from snnc.nn import LIF
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.lif1 = torch.nn.Linear(8, 16), LIF(tau=4.0, v_threshold=0.3, v_reset=0.0)
+            self.fc2, self.lif2 = torch.nn.Linear(16, 5), LIF(tau=2.0, v_threshold=0.2, v_reset=0.0)
+
+        def forward(self, x):
+            return self.lif2(self.fc2(self.lif1(self.fc1(x))))
+
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 8)
+    snnc.export(Net(), x, str(tmp_path / "m.onnx"))
+    r = subprocess.run(SNNC + ["opt", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.nir"), "--dt", "1e-3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(SNNC + ["opt", str(tmp_path / "m.nir"), "-o", str(tmp_path / "back.onnx")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import onnx
+
+    feeds = {"input": np.random.default_rng(2).random((10, 4, 8)).astype(np.float32)}
+    a = next(iter(run_ort(onnx.load(str(tmp_path / "m.onnx")), {onnx.load(str(tmp_path / "m.onnx")).graph.input[0].name: feeds["input"]}).values()))
+    back = onnx.load(str(tmp_path / "back.onnx"))
+    b = next(iter(run_ort(back, {back.graph.input[0].name: feeds["input"]}).values()))
+    assert a.any() and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("make, args, needle", [
+    (lambda p: _mlp_nir(p, dt=None), [], "pass --dt"),
+    (lambda p: _mlp_nir(p, v_leak=np.full(6, 0.2)), [], "v_leak 0.2 differs from v_reset 0"),
+    (lambda p: _mlp_nir(p, tau=np.linspace(1e-2, 2e-2, 6)), [], "tau differs between neurons"),
+    (lambda p: _mlp_nir(p), ["--dt", "0.01"], "tau/dt = 0.5 must be > 1"),
+    (lambda p: p.write_bytes(b"not hdf5"), [], "not a readable NIR file"),
+])
+def test_bad_nir_files_are_one_line(tmp_path, make, args, needle):
+    make(tmp_path / "m.nir")
+    r = subprocess.run(SNNC + ["show", str(tmp_path / "m.nir"), *args], capture_output=True, text=True)
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_cuba_lif_is_refused_by_name(tmp_path):
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                "cuba": nir.CubaLIF(tau_syn=np.ones(2) * 5e-3, tau_mem=np.ones(2) * 1e-2,
+                                                    r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+                                "output": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("input", "cuba"), ("cuba", "output")], metadata={"dt": 1e-3})
+    nir.write(str(tmp_path / "c.nir"), graph)
+    r = subprocess.run(SNNC + ["show", str(tmp_path / "c.nir")], capture_output=True, text=True)
+    assert r.returncode == 2 and "'cuba' is CubaLIF (a current-based LIF)" in r.stderr, r.stderr
