@@ -41,6 +41,13 @@ def test_digits_vit_sit_checks_clean_and_reaches_the_ann(digits_vit):  # noqa: F
     assert rows[1]["cosine"] < rows[4]["cosine"] < rows[8]["cosine"]
     # the Spiking-Softmax is priced in the full count only (SI-exp spikes, SI-norm FLOPs)
     assert rows[8]["energy_full_pj"] > rows[8]["energy_synaptic_pj"]
+    np.save(tmp / "few.npy", np.load(tmp / "test.npy")[:8])
+    r = subprocess.run(SNNC + ["report", str(tmp / "sit.onnx"), "--input", str(tmp / "few.npy"), "-T", "4",
+                               "--no-progress", "--format", "json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    extra = json.loads(r.stdout)["ecmt_overhead"]
+    assert extra["sit_ops"] == {"si_exp": 1, "si_norm": 1} and extra["sit_acs"] > 0 and extra["sit_macs"] > 0
+    assert extra["full_energy_ratio"] > json.loads(r.stdout)["total"]["energy_ratio"]
 
 
 def test_sit_graph_and_onnxruntime_equals_the_simulator(digits_vit):  # noqa: F811

@@ -75,7 +75,7 @@ def test_report_full_count_adds_the_spiking_softmax():
         v = np.where(fired, v - np.float32(TABLES["h"][t]), v)
     assert extra["sit_acs"] == pytest.approx(spikes / 3)               # per sample (N = 3)
     assert extra["sit_macs"] == 4 * 9                                   # T = 4 steps x 9
-    assert extra["ops"] == {"si_exp": 1, "si_norm": 1} and extra["flops"] == 0
+    assert extra["sit_ops"] == {"si_exp": 1, "si_norm": 1} and extra["ops"] == {} and extra["flops"] == 0
     want = extra["sit_acs"] * model.e_ac_pj + extra["sit_macs"] * model.e_mac_pj
     assert extra["energy_pj"] == pytest.approx(want)
     assert extra["full_energy_pj"] == pytest.approx(report["total"]["energy_pj"] + want)

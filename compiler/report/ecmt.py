@@ -45,11 +45,8 @@ def conversion_cost(graph: Graph, timesteps: int | None, model: EnergyModel, mea
         ops[node.op] = ops.get(node.op, 0) + 1
     sit_acs = result.sit_total("acs") if result is not None else 0.0
     sit_macs = result.sit_total("macs") if result is not None else 0.0
-    for op in SIT_OPS:
-        k = sum(n.op == op for n in graph.nodes)
-        if k:
-            ops[op] = k
+    sit_ops = {op: k for op in SIT_OPS if (k := sum(n.op == op for n in graph.nodes))}
     energy_pj = None if model.e_mac_pj is None else (flops + sit_macs) * model.e_mac_pj + sit_acs * model.e_ac_pj
     full = None if energy_pj is None or measured_pj is None else measured_pj + energy_pj
-    return {"ops": ops, "flops": flops, "sit_acs": sit_acs, "sit_macs": sit_macs, "energy_pj": energy_pj,
+    return {"ops": ops, "flops": flops, "sit_ops": sit_ops, "sit_acs": sit_acs, "sit_macs": sit_macs, "energy_pj": energy_pj,
             "full_energy_pj": full, "full_energy_ratio": None if full is None or not ann_pj else full / ann_pj}
