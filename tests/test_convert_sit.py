@@ -1,6 +1,6 @@
-"""``sit`` conversion (issue 14): the digits ViT of ``test_convert_ecmt.py`` converted with
-every softmax a Spiking-Softmax (SIT Eq. 1-10) inside ECMT's compensation: `snnc check`
-is clean, the SNN at T = 8 is within 5 points of the ANN, and onnxruntime on the file
+"""``sit`` conversion (issue 14): the digits ViT (``conftest.digits_vit``, shared with
+``test_convert_ecmt.py``) converted with every softmax a Spiking-Softmax (SIT Eq. 1-10)
+inside ECMT's compensation: `snnc check` is clean, the SNN at T = 8 is within 5 points of the ANN, and onnxruntime on the file
 equals the simulator."""
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import sys
 import numpy as np
 from conftest import require
 from onnx_helpers import run_ort
-from test_convert_ecmt import digits_vit  # noqa: F401  (the module-scoped fixture)
 
 require("torch")
 require("sklearn")
 SNNC = [sys.executable, "-m", "snnc"]
 
 
-def test_digits_vit_sit_checks_clean_and_reaches_the_ann(digits_vit):  # noqa: F811
+def test_digits_vit_sit_checks_clean_and_reaches_the_ann(digits_vit):
     tmp, _ = digits_vit
     r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
                                str(tmp / "sit.onnx"), "--method", "sit", "--softmax-steps", "12"],
@@ -50,7 +49,7 @@ def test_digits_vit_sit_checks_clean_and_reaches_the_ann(digits_vit):  # noqa: F
     assert extra["full_energy_ratio"] > json.loads(r.stdout)["total"]["energy_ratio"]
 
 
-def test_sit_graph_and_onnxruntime_equals_the_simulator(digits_vit):  # noqa: F811
+def test_sit_graph_and_onnxruntime_equals_the_simulator(digits_vit):
     from snnc.backends.sim import simulate
     from snnc.conversion.convert import convert
     from snnc.onnx.importer import import_onnx
@@ -75,7 +74,7 @@ def test_sit_graph_and_onnxruntime_equals_the_simulator(digits_vit):  # noqa: F8
     assert result.sit_total("acs") > 0 and result.sit_total("macs") > 0
 
 
-def test_unknown_softmax_steps_is_a_user_error(digits_vit, tmp_path):  # noqa: F811
+def test_unknown_softmax_steps_is_a_user_error(digits_vit, tmp_path):
     tmp, _ = digits_vit
     r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
                                str(tmp_path / "x.onnx"), "--method", "sit", "--softmax-steps", "40"],
