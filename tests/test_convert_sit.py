@@ -74,6 +74,27 @@ def test_sit_graph_and_onnxruntime_equals_the_simulator(digits_vit):
     assert result.sit_total("acs") > 0 and result.sit_total("macs") > 0
 
 
+def test_pre_sigmoid_and_shift_sit_before_the_si_exp(digits_vit):
+    """--pre-sigmoid and the shift: sigmoid -> x − max x -> si_exp, inside the compensation;
+    the file still runs on onnxruntime and equals the simulator."""
+    from snnc.backends.sim import simulate
+    from snnc.conversion.convert import convert
+    from snnc.onnx.importer import import_onnx
+
+    tmp, _ = digits_vit
+    snn, _ = convert(str(tmp / "ann.onnx"), str(tmp / "calib.npy"), method="sit", pre_sigmoid=True)
+    graph = import_onnx(snn)
+    exp = next(n for n in graph.nodes if n.op == "si_exp")
+    shift = graph.producer(exp.inputs[0])
+    assert shift.op == "sub" and graph.producer(shift.inputs[1]).op == "reduce_max"
+    assert graph.producer(shift.inputs[0]).op == "sigmoid"
+    assert graph.producer(graph.producer(shift.inputs[0]).inputs[0]).op == "cum_mean"
+    x = np.load(tmp / "test.npy")[:4]
+    ort_out = next(iter(run_ort(snn, {"image": np.broadcast_to(x, (3, *x.shape)).copy()}).values()))
+    sim_out = simulate(graph, {"image": x}, timesteps=3).outputs[graph.outputs[0]]
+    np.testing.assert_allclose(sim_out, ort_out, rtol=1e-4, atol=1e-4)
+
+
 def test_unknown_softmax_steps_is_a_user_error(digits_vit, tmp_path):
     tmp, _ = digits_vit
     r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
