@@ -28,6 +28,7 @@ def test_digits_vit_sit_checks_clean_and_reaches_the_ann(digits_vit):
     r = subprocess.run(SNNC + ["check", str(tmp / "sit.onnx")], capture_output=True, text=True)
     assert r.returncode == 0 and "0 errors, 0 warnings" in r.stdout, r.stdout
     assert "2/2 attention products spike-driven" in r.stdout
+    assert "SIT Spiking-Softmax: si_norm" in r.stdout
     r = subprocess.run(SNNC + ["evaluate", str(tmp / "sit.onnx"), "--ann", str(tmp / "ann.onnx"), "--data",
                                str(tmp / "test.npy"), "--labels", str(tmp / "y.npy"), "-T", "1,4,8",
                                "--format", "json"], capture_output=True, text=True)
