@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import onnx
-import pytest
 from conftest import require
 
 from onnx_helpers import run_ort
@@ -19,31 +18,7 @@ require("sklearn")
 SNNC = [sys.executable, "-m", "snnc"]
 
 
-@pytest.fixture(scope="module")
-def digits_vit(tmp_path_factory):
-    from sklearn.datasets import load_digits
-
-    from snnc.models.vit import VisionTransformer
-
-    d = load_digits()
-    x, y = (d.images / 16.0).astype(np.float32)[:, None], d.target
-    torch.manual_seed(0)
-    model = VisionTransformer(dim=32, depth=1, heads=2, img_size=8, patch=2, in_channels=1, num_classes=10)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    xt, yt = torch.from_numpy(x[:1400]), torch.from_numpy(y[:1400])
-    for _ in range(12):
-        for i in range(0, 1400, 70):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(xt[i:i + 70]), yt[i:i + 70]).backward()
-            opt.step()
-    model.eval()
-    tmp = tmp_path_factory.mktemp("vit")
-    torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp / "ann.onnx"), input_names=["image"],
-                      opset_version=17, dynamo=False, dynamic_axes={"image": {0: "n"}})
-    np.save(tmp / "calib.npy", x[:200])
-    np.save(tmp / "test.npy", x[1400:1600])
-    np.save(tmp / "y.npy", y[1400:1600])
-    return tmp, model
+# the digits ViT fixture (`digits_vit`) lives in conftest.py: test_convert_sit.py reuses it
 
 
 def test_digits_vit_converts_checks_clean_and_reaches_the_ann(digits_vit):

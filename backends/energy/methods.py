@@ -61,6 +61,8 @@ def measured(result, model: EnergyModel) -> dict[str, LayerEnergy]:
     """Per-layer energy of a :class:`~snnc.backends.sim.SimResult`'s counts, per sample."""
     out = {}
     for s in result.layers.values():
+        if s.role in ("si_exp", "si_norm"):      # conversion overhead: the report's full count
+            continue
         if s.role == "neuron":
             spikes, updates = s.spikes, s.neuron_updates
             pj = (model.e_neuron_inactive_pj * (updates - spikes) + model.e_neuron_active_pj * spikes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.sim.stats import ANALOG, SPIKE, LayerStats, input_class
+from snnc.backends.sim.stats import ANALOG, SIT_ROLES, SPIKE, LayerStats, input_class
 from snnc.ir.graph import Graph, Node
 from snnc.ir.ops.common import align
 from snnc.ir.registry import NEURON, SYNAPTIC, get
@@ -28,6 +28,8 @@ def role_of(node: Node) -> str | None:
         return "spiking_matmul"
     if opdef.has(NEURON):
         return "neuron"
+    if node.op in SIT_ROLES:
+        return node.op
     return None
 
 
@@ -51,6 +53,12 @@ def new_stats(graph: Graph, node: Node, role: str, steps: int, integer_as: str) 
                           in_size=sum(v.size for v in spikes) if spikes else sum(v.size for v in ins),
                           out_size=out_size, integer_as=integer_as,
                           operand_sizes=[v.size for v in spikes], operand_nonzero=[0.0] * len(spikes))
+    if role == "si_exp":         # in_size: K inner steps per element (the firing rate's denominator)
+        return LayerStats(node.name, node.op, role, ins[0].kind.name, ANALOG, steps, flops,
+                          in_size=int(node.attrs["K"]) * ins[0].size, out_size=out_size, integer_as=integer_as)
+    if role == "si_norm":
+        return LayerStats(node.name, node.op, role, ins[0].kind.name, ANALOG, steps, flops,
+                          in_size=ins[0].size, out_size=out_size, integer_as=integer_as)
     return LayerStats(node.name, node.op, role, ins[0].kind.name, input_class(ins[0].kind), steps, flops,
                       in_size=ins[0].size, out_size=out_size, integer_as=integer_as)
 
@@ -153,5 +161,23 @@ def count_spiking_matmul(stats: LayerStats, a: np.ndarray, b: np.ndarray, n: int
     stats.operand_nonzero[0] += float(nnz_a.sum())
     stats.operand_nonzero[1] += float(nnz_b.sum())
     stats.nonzero_in += (nnz_a + nnz_b).sum(axis=1)
+    stats.evaluations += n
+    stats.samples += n
+
+
+def count_si_exp(stats: LayerStats, spikes: np.ndarray, n: int) -> None:
+    """SIT's SI-exp (Eq. 2-4): ``spikes`` is the spike train ``[K, B, ...]``; each spike
+    adds its d(t) to the output, one AC (``events``, also ``nonzero_in``: the neuron's
+    firing rate is spikes per element per inner step)."""
+    per_b = spikes.sum(axis=0)                                     # [B, ...] spikes per element
+    fired = by_step(per_b, stats.steps, n)                         # [steps, S]
+    stats.events += fired.sum(axis=1)
+    stats.nonzero_in += fired.sum(axis=1)
+    stats.evaluations += n
+    stats.samples += n
+
+
+def count_dense(stats: LayerStats, n: int) -> None:
+    """SI-norm (SIT Eq. 5, 10): its registry FLOPs (sum, scale, divide) on every evaluation."""
     stats.evaluations += n
     stats.samples += n

@@ -195,6 +195,12 @@ class Simulator(Interpreter):
         stats = counting.new_stats(self.graph, node, role, steps, self.integer_as)
         if role == "neuron":
             counting.count_neuron(stats, outs[0].reshape(-1, *out_v.shape), n)
+        elif role == "si_exp":               # stateless: the spike train of the folded input
+            from snnc.ir.ops.sit import si_exp_spikes
+
+            counting.count_si_exp(stats, si_exp_spikes(node, self.to_batch(args[0], ins[0], out_v.axes)), n)
+        elif role == "si_norm":
+            counting.count_dense(stats, n)
         elif role == "spiking_matmul":       # TEMPORAL: args are [T, N, ...]
             counting.count_spiking_matmul(stats, args[0], args[1], n)
         elif role == "matmul":

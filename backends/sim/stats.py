@@ -26,6 +26,14 @@ How an input is charged (the papers' accounting, made exact):
 - ``matmul`` of two dynamic tensors with a spike operand: one AC per product whose two
   factors are both nonzero (for spike @ spike: the AND-accumulates; a spike gates the
   addition of the other factor); with no spike operand: dense MACs.
+- SIT's Spiking-Softmax (roles ``si_exp``, ``si_norm``): an SI-exp neuron's spikes are its
+  ACs — each of the at most K spikes per element adds its d(t) to the output (Eq. 4); the
+  SI-norm normalisation is what it is, dense FLOPs as MACs: per element one addition into
+  V_th, one scaling by N_spike, one division (Eq. 5, 10). These roles are *conversion
+  overhead*, like ECMT's expectation compensation: :meth:`SimResult.total`,
+  :meth:`SimResult.per_step` and the measured energy leave them out (the papers' ratio,
+  synaptic layers and matmuls), :meth:`SimResult.sit_total` gives them, and the report's
+  full count adds them.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SPIKE, COUNT, ANALOG = "spike", "count", "analog"
+#: SIT's Spiking-Softmax neurons: counted, but outside the synaptic totals (see below)
+SIT_ROLES = ("si_exp", "si_norm")
 INTEGER_AS = ("macs", "acs")
 
 
@@ -60,7 +70,7 @@ class LayerStats:
 
     name: str
     op: str
-    role: str                    # "synaptic" | "matmul" | "spiking_matmul" | "neuron"
+    role: str                    # "synaptic" | "matmul" | "spiking_matmul" | "neuron" | "si_exp" | "si_norm"
     input_kind: str              # the input's spike kind, e.g. "spike", "count(3)", "spike @ count(16)"
     input_class: str             # SPIKE | COUNT | ANALOG
     steps: int                   # T, or 1 for a layer outside time
@@ -89,7 +99,9 @@ class LayerStats:
     # -- what the counts mean -------------------------------------------------
     @property
     def acs_per_step(self) -> np.ndarray:
-        if self.role == "neuron":
+        if self.role == "si_exp":
+            return self.events
+        if self.role == "neuron" or self.role == "si_norm":
             return np.zeros(self.steps)
         if self.input_class == SPIKE:
             return self.events
@@ -101,7 +113,9 @@ class LayerStats:
     def macs_per_step(self) -> np.ndarray:
         if self.role == "spiking_matmul" and self.input_class == SPIKE:
             return self.mults
-        if self.role == "neuron" or self.input_class == SPIKE:
+        if self.role == "si_norm":
+            return self.flops * self.evaluations
+        if self.role in ("neuron", "si_exp") or self.input_class == SPIKE:
             return np.zeros(self.steps)
         if self.input_class == COUNT:
             return self.events if self.integer_as == "macs" else np.zeros(self.steps)
@@ -183,9 +197,18 @@ class SimResult:
     def neurons(self) -> list[LayerStats]:
         return [s for s in self.layers.values() if s.role == "neuron"]
 
+    def sit(self) -> list[LayerStats]:
+        """SIT's Spiking-Softmax neurons (roles ``si_exp``, ``si_norm``)."""
+        return [s for s in self.layers.values() if s.role in SIT_ROLES]
+
     def total(self, attr: str) -> float:
-        """``acs``, ``macs``, ``neuron_updates`` or ``spikes`` per sample, over every layer."""
-        return float(sum(getattr(s, attr) for s in self.layers.values()))
+        """``acs``, ``macs``, ``neuron_updates`` or ``spikes`` per sample, over every layer
+        but SIT's Spiking-Softmax neurons (conversion overhead: :meth:`sit_total`)."""
+        return float(sum(getattr(s, attr) for s in self.layers.values() if s.role not in SIT_ROLES))
+
+    def sit_total(self, attr: str) -> float:
+        """``acs`` or ``macs`` per sample of SIT's Spiking-Softmax neurons."""
+        return float(sum(getattr(s, attr) for s in self.sit()))
 
     def per_step(self, attr: str) -> np.ndarray:
         """``acs_per_step``, ``macs_per_step``, ``spikes_out`` … per sample, per time step
@@ -193,6 +216,8 @@ class SimResult:
         steps = self.timesteps or 1
         out = np.zeros(steps)
         for s in self.layers.values():
+            if s.role in SIT_ROLES:
+                continue
             values = getattr(s, attr) / max(s.samples, 1)
             if s.steps == steps:
                 out += values

@@ -177,6 +177,13 @@ def non_spike_operator(ctx: Context) -> Iterable[Diagnostic]:
     allowed_heads = frozenset(r.name for r in ctx.layers if r.verdict == "head")
     core_below = an.core_below(allowed_heads)
     for node in an.graph.nodes:
+        if node.op == "si_norm":         # SIT's Spiking-Softmax: neurons, but a division per element
+            yield ctx.diag("SNN004", NOTE, node,
+                           f"SIT Spiking-Softmax: si_norm '{node.name}' normalises SI-exp outputs by their sum "
+                           "(Eq. 5, 10): one division per element per step (off the neurocores; the simulator "
+                           "counts its FLOPs and the SI-exp spikes in the full count), allowed",
+                           "nothing to do: Spiking_Softmax(x)_i = exp_i / norm(Σ exp_j) (SIT Eq. 1)")
+            continue
         opdef = REGISTRY.get(node.op)
         if opdef is None or not opdef.has(NONSPIKE) or _is_scale(ctx, node):
             continue

@@ -2,6 +2,7 @@
 
     snnc convert ann.onnx --calib calib.npy -o snn.onnx                  # relu-if, p99
     snnc convert bert.onnx --calib calib.npz -o snn.onnx --percentile 99.9
+    snnc convert vit.onnx --calib calib.npy -o snn.onnx --method sit --softmax-steps 12
 
 CALIB is a ``.npy`` (one input) or ``.npz`` (one array per graph input, by name) of
 samples on axis 0. The output is ONNX in the snnc dialect taking ``[T, N, ...]`` (or
@@ -10,6 +11,7 @@ samples on axis 0. The output is ONNX in the snnc dialect taking ``[T, N, ...]``
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from snnc.files import check_output
@@ -27,8 +29,17 @@ def add_parser(sub) -> None:
                    help="calibration samples: .npy (one input) or .npz (one array per input name)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     p.add_argument("--method", default="relu-if", choices=METHODS,
-                   help="ecmt (multi-threshold neurons, expectation compensation, spiking matmul: any ANN) or "
+                   help="ecmt (multi-threshold neurons, expectation compensation, spiking matmul: any ANN), "
+                        "sit (ecmt with SIT's Spiking-Softmax for every softmax) or "
                         "relu-if (ReLU networks: IF neurons, threshold balancing); default: relu-if")
+    p.add_argument("--softmax-steps", type=int, default=12, metavar="K",
+                   help="sit: SI-exp steps K of each Spiking-Softmax, a shipped fitted table 4..16 (default: 12)")
+    p.add_argument("--pre-sigmoid", action="store_true",
+                   help="sit: a sigmoid before each Spiking-Softmax (SIT 4.3.3; the ANN must be fine-tuned for it)")
+    p.add_argument("--softmax-shift", action=argparse.BooleanOptionalAction, default=True,
+                   help="sit: subtract each row's max before the SI-exp neurons (exact for softmax; keeps the "
+                        "largest input inside SI-exp's fitted [-1, 1]; default: on, --no-softmax-shift "
+                        "follows the paper to the letter)")
     p.add_argument("--levels", type=int, default=8, help="ecmt: threshold levels per sign (default: 8)")
     p.add_argument("--thresholds", type=Path, metavar="JSON",
                    help='ecmt: per-layer overrides, {"<layer>": {"theta_pos": .., "theta_neg": .., "levels": ..}}')
@@ -59,12 +70,13 @@ def run(args) -> int:
     overrides = _overrides(args.thresholds) if args.thresholds else None
     if args.levels < 1:
         raise SnncError(f"--levels must be >= 1, got {args.levels}")
+    sit = dict(softmax_steps=args.softmax_steps, pre_sigmoid=args.pre_sigmoid, softmax_shift=args.softmax_shift)
     if args.target_agreement is not None:
-        snn, info = _search(args, overrides)
+        snn, info = _search(args, overrides, sit)
     else:
         snn, info = convert(args.model, args.calib, method=args.method, percentile=args.percentile,
                             batch_size=args.batch_size, progress=True, reset=args.reset, levels=args.levels,
-                            overrides=overrides)
+                            overrides=overrides, **sit)
     for line in info.lines():
         print(line)
     save_model(snn, args.output)
@@ -72,7 +84,7 @@ def run(args) -> int:
     return 0
 
 
-def _search(args, overrides):
+def _search(args, overrides, sit: dict):
     from snnc.cli.common import load_npy
     from snnc.conversion.data import input_specs, load_dataset
     from snnc.conversion.search import search_levels
@@ -87,7 +99,8 @@ def _search(args, overrides):
     labels = load_npy(args.labels) if args.labels else None
     snn, info, choice = search_levels(ann, args.calib, data, args.target_agreement, method=args.method,
                                       levels=args.levels, max_t=args.max_timesteps, measure=args.agreement,
-                                      labels=labels, percentile=args.percentile, overrides=overrides, progress=True)
+                                      labels=labels, percentile=args.percentile, overrides=overrides, progress=True,
+                                      **sit)
     for line in choice.lines(args.target_agreement):
         print(line)
     return snn, info

@@ -25,7 +25,7 @@ from snnc.conversion.data import input_specs, load_dataset
 from snnc.ir.errors import SnncError
 from snnc.ir.rewrite import RewriteLog
 
-METHODS = ("ecmt", "relu-if")
+METHODS = ("ecmt", "sit", "relu-if")
 
 
 @dataclass
@@ -64,15 +64,23 @@ def as_model_proto(model) -> onnx.ModelProto:
 
 def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, batch_size: int = 64,
             progress: bool = False, example=None, reset: str = "soft", levels: int = 8,
-            overrides: dict | None = None) -> tuple[onnx.ModelProto, ConversionInfo]:
+            overrides: dict | None = None, softmax_steps: int = 12,
+            pre_sigmoid: bool = False, softmax_shift: bool = True) -> tuple[onnx.ModelProto, ConversionInfo]:
     """Convert ``model`` with calibration data ``calib`` (a .npy/.npz path, one array, or a
     dict by input name); returns the SNN as ONNX and what the conversion did. ``reset``:
     the IF neurons' reset, ``soft`` (V -= θ, the more accurate) or ``hard`` (V = 0, what
-    ``snnc compile --target loihi`` maps onto Lava's LIF today)."""
+    ``snnc compile --target loihi`` maps onto Lava's LIF today). ``sit``: ``ecmt`` with every
+    softmax a Spiking-Softmax of ``softmax_steps`` SI-exp steps (``pre_sigmoid``: SIT's
+    sigmoid before it; ``softmax_shift``: its input minus the row max, exact for softmax),
+    :mod:`snnc.conversion.sit`."""
     if reset not in ("soft", "hard"):
         raise SnncError(f"reset must be 'soft' or 'hard', got {reset!r}")
     if method not in METHODS:
         raise SnncError(f"unknown conversion method {method!r}; choose one of {', '.join(METHODS)}")
+    if method == "sit":
+        from snnc.conversion.sit import si_exp_attrs
+
+        si_exp_attrs(softmax_steps)          # an unknown K fails before calibrating
     if example is not None or _is_torch_module(model):
         from snnc.conversion.torch_ann import export_ann
 
@@ -115,10 +123,15 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
         if unknown:
             raise SnncError(f"threshold overrides name no neuron site: {unknown[:5]}; sites are the synaptic "
                             "layers' names (and 'name:1' for a product's second operand)")
-        snn, log = ecmt.convert_ecmt(timed, attrs)
+        if method == "sit":
+            from snnc.conversion.sit import convert_sit
+
+            snn, log = convert_sit(timed, attrs, softmax_steps, pre_sigmoid, softmax_shift)
+        else:
+            snn, log = ecmt.convert_ecmt(timed, attrs)
     snn.meta["conversion"] = method
     info = ConversionInfo(method, percentile, by_value, log)
-    if method == "ecmt":
+    if method in ("ecmt", "sit"):
         info.inserted = {"multi-threshold": sum(n.op == "multi_threshold" for n in snn.nodes),
                          "spiking-matmul": sum(n.op == "spiking_matmul" for n in snn.nodes)}
     return graph_to_onnx(snn), info

@@ -11,7 +11,8 @@ energy at 45 nm (or the chosen model) in two ways, named in every report:
 
 - ``synaptic``: ECMT's count — E_AC·ACs + E_MAC·MACs of the synaptic layers and matrix
   products only (supplement Eq. 13–14; Tables 1–2's "energy ratio");
-- ``full``: the same plus what the energy model prices per neuron update and per spike.
+- ``full``: the same plus what the energy model prices per neuron update and per spike,
+  and SIT's Spiking-Softmax (SI-exp spikes as ACs, SI-norm's FLOPs as MACs).
 
 The ANN's energy is E_MAC × its dense MACs per sample (every synaptic layer and matmul,
 BatchNorm folded), and the ratio is SNN / ANN. Data stream through in batches; each
@@ -143,8 +144,13 @@ def summarize(total: Partial, steps: list[int], snn: Graph, ann_graph: Graph, en
     n = total.samples
     for i, t in enumerate(steps):
         acs = mac = spikes = updates = 0.0
+        sit_pj = 0.0           # SIT's Spiking-Softmax: conversion overhead, in the full count only
         for s in total.layers.values():
             upto = slice(0, t) if s.steps > 1 else slice(0, s.steps)
+            if s.role in ("si_exp", "si_norm"):
+                sit_pj += (s.acs_per_step[upto].sum() * energy_model.e_ac_pj
+                           + s.macs_per_step[upto].sum() * (energy_model.e_mac_pj or 0.0)) / n
+                continue
             acs += s.acs_per_step[upto].sum() / n
             mac += s.macs_per_step[upto].sum() / n
             spikes += s.spikes_out[upto].sum() / n if s.role == "neuron" else 0.0
@@ -152,7 +158,7 @@ def summarize(total: Partial, steps: list[int], snn: Graph, ann_graph: Graph, en
         syn = None if energy_model.e_mac_pj is None and mac else acs * energy_model.e_ac_pj + mac * (energy_model.e_mac_pj or 0)
         neuron = (energy_model.e_neuron_inactive_pj * (updates - spikes) + energy_model.e_neuron_active_pj * spikes
                   + energy_model.e_spike_pj * spikes)
-        full = None if syn is None else syn + neuron
+        full = None if syn is None else syn + neuron + sit_pj
         rows.append(Row(t, float(total.correct[i] / n) if has_labels else None, float(total.agree[i] / n),
                         float(total.cosine[i] / n), float(total.max_error[i]),
                         float(spikes / updates) if updates else 0.0, syn, full,

@@ -71,9 +71,10 @@ def choose(candidates: list[tuple[int | None, Evaluation]], target: float, measu
 
 def search_levels(ann, calib, data, target: float, *, method: str, levels: int, max_t: int,
                   measure: str = "top1", labels=None, percentile: float = 99.0, overrides=None,
-                  progress: bool = False):
+                  progress: bool = False, **options):
     """Convert ``ann`` with n = ``levels`` and fewer levels (n, 6, 4, 2 below it), evaluate
-    each on ``data`` for T = 1..``max_t``; returns (the chosen SNN as ONNX, its info,
+    each on ``data`` for T = 1..``max_t`` (``options`` go to :func:`convert`); returns
+    (the chosen SNN as ONNX, its info,
     :class:`Choice`)."""
     from snnc.conversion.convert import as_model_proto, convert
     from snnc.conversion.evaluate import evaluate
@@ -84,7 +85,7 @@ def search_levels(ann, calib, data, target: float, *, method: str, levels: int, 
     results, built = [], {}
     for n in candidates:
         snn, info = convert(proto, calib, method=method, percentile=percentile, progress=progress,
-                            levels=n or 8, overrides=overrides)
+                            levels=n or 8, overrides=overrides, **options)
         ev = evaluate(import_onnx(snn), proto, data, labels=labels, steps=range(1, max_t + 1), progress=progress)
         results.append((n, ev))
         built[n] = (snn, info)

@@ -29,6 +29,14 @@ from torch import nn
 TABLES_FILE = "si_exp_tables.json"
 
 
+def _symbolic(op: str, x: torch.Tensor, attrs: dict) -> torch.Tensor | None:
+    """One ``snnc::<op>`` node under ``torch.onnx.export`` (body: :mod:`snnc.onnx.dialect_sit`),
+    or None when not exporting. Both SIT ops keep their input's shape."""
+    if not torch.onnx.is_in_onnx_export():
+        return None
+    return torch.onnx.ops.symbolic(f"snnc::{op}", (x,), attrs, dtype=x.dtype, shape=x.shape, version=1)
+
+
 @lru_cache(maxsize=None)
 def load_tables() -> dict:
     """The shipped SI-exp tables: ``{"K": {"T": [...], "h": [...], "d": [...], "rmse": r}}``
@@ -68,6 +76,8 @@ class SIExp(nn.Module):
             if not torch.isfinite(t).all():
                 raise ValueError(f"SIExp: {name} must be finite")
             self.register_buffer(name, t)
+        # plain lists for export (reading buffers while tracing would specialise shapes)
+        self._attrs = self.onnx_attributes()
 
     @classmethod
     def from_table(cls, K: int) -> "SIExp":
@@ -98,7 +108,15 @@ class SIExp(nn.Module):
             v = torch.where(z.bool(), v - h[t], v)
         return torch.stack(spikes)
 
+    def onnx_attributes(self) -> dict:
+        """``snnc::SIExp``'s attributes: K and the three tables as float lists."""
+        return {"K": self.K, **{name: [float(v) for v in getattr(self, f"{name}_table").tolist()]
+                                for name in ("T", "h", "d")}}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        exported = _symbolic("SIExp", x, self._attrs)
+        if exported is not None:
+            return exported
         z = self.spike_train(x)
         d = self.d_table.to(x.dtype).view(-1, *([1] * x.dim()))
         return (d * z).sum(dim=0)
@@ -138,6 +156,10 @@ class SINorm(nn.Module):
         self.timesteps = None if timesteps is None else int(timesteps)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.timesteps is None:       # Fig. 5b: one snnc::SINorm node; Fig. 5a exports unrolled
+            exported = _symbolic("SINorm", w, {"axis": self.dim, "n_spike": float(self.n_spike)})
+            if exported is not None:
+                return exported
         v_th = w.sum(dim=self.dim, keepdim=True)                       # Eq. 5
         ok = v_th > 0
         safe = torch.where(ok, v_th, torch.ones_like(v_th))
@@ -185,7 +207,8 @@ class SpikingSoftmax(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = torch.sigmoid(x) if self.pre_sigmoid else x
-        return self.si_norm(self.si_exp(s)) / self.si_norm.n_spike
+        out = self.si_norm(self.si_exp(s))
+        return out if self.si_norm.n_spike == 1 else out / self.si_norm.n_spike
 
     def extra_repr(self) -> str:
         return f"K={self.K}, dim={self.dim}, pre_sigmoid={self.pre_sigmoid}"

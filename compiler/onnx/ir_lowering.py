@@ -80,6 +80,20 @@ def conversion_op(lw: Lowering, node: Node) -> None:
             **attrs)
 
 
+@lowering("si_exp")
+def si_exp(lw: Lowering, node: Node) -> None:
+    """``snnc::SIExp`` (:mod:`snnc.onnx.dialect_sit`): stateless, on the folded batch."""
+    lw.emit(node, "SIExp", [lw.arg(node.inputs[0])], domain=dialect.DOMAIN, K=int(node.attrs["K"]),
+            **{k: [float(v) for v in node.attrs[k]] for k in ("T", "h", "d")})
+
+
+@lowering("si_norm")
+def si_norm(lw: Lowering, node: Node) -> None:
+    axis = norm_axis(node.attrs.get("axis", -1), _rank(lw, node.inputs[0])) + 1
+    lw.emit(node, "SINorm", [lw.arg(node.inputs[0])], domain=dialect.DOMAIN, axis=axis,
+            n_spike=float(node.attrs.get("n_spike", 1.0)))
+
+
 @lowering("repeat_time")
 def repeat_time(lw: Lowering, node: Node) -> None:
     """``[N, ...] -> [1, N, ...] -> Expand -> [T, N, ...]`` (the importer's repeat pattern)."""

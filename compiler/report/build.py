@@ -55,7 +55,7 @@ def build_report(graph: Graph, result: SimResult, model: energy.EnergyModel) -> 
     flops = energy.ann_flops(graph)
     ann_pj = energy.ann_energy(flops, model)
     snn_pj, theo_pj = energy.total(meas), energy.total(theo)
-    ecmt = conversion_cost(graph, result.timesteps, model, snn_pj, ann_pj)
+    ecmt = conversion_cost(graph, result.timesteps, model, snn_pj, ann_pj, result)
     return {
         "snnc_version": __version__,
         "model": graph.name,

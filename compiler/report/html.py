@@ -104,7 +104,9 @@ def render_html(report: dict) -> str:
         full = extra["full_energy_ratio"]
         facts[-1] = ("SNN / ANN energy, ECMT's (synaptic layers and matmuls only)", facts[-1][1])
         facts.append(("SNN / ANN energy, full count (+ expectation compensation as MACs)",
-                      "unknown" if full is None else f"{full:.4f} (+{fmt_count(extra['flops'])} FLOPs)"))
+                      "unknown" if full is None else f"{full:.4f} (+{fmt_count(extra['flops'])} FLOPs"
+                      + (f", +{fmt_count(extra['sit_acs'])} ACs and {fmt_count(extra['sit_macs'])} MACs of "
+                         "SIT's Spiking-Softmax" if extra.get("sit_acs") or extra.get("sit_macs") else "") + ")"))
     table = ["<table><tr><th>layer</th><th>op</th><th>input</th><th>charged as</th><th>firing rate</th>"
              "<th>FLOPs</th><th>ACs</th><th>MACs</th><th>energy</th><th>theoretical</th></tr>"]
     for lay in report["layers"]:

@@ -121,5 +121,9 @@ def _ecmt_lines(report: dict) -> list[str]:
         ratio = extra["full_energy_ratio"]
         lines.append(f"         the ratio below is ECMT's (synaptic layers and matmuls only); full count adds "
                      f"{fmt_count(extra['flops'])} FLOPs of expectation compensation ({ops}) as MACs"
+                     + (f", SIT's Spiking-Softmax ({', '.join(f'{k} {op}' for op, k in extra['sit_ops'].items())}) "
+                        f"{fmt_count(extra['sit_acs'])} ACs (SI-exp spikes) + "
+                        f"{fmt_count(extra['sit_macs'])} MACs (SI-norm)" if extra.get("sit_acs") or extra.get("sit_macs")
+                        else "")
                      + (f" -> {fmt_energy(extra['full_energy_pj'])}, ratio {ratio:.4f} (full)" if ratio else ""))
     return lines

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from onnx import AttributeProto
 
 from snnc.onnx import dialect
@@ -62,3 +64,22 @@ def conversion_op(ctx: Context, node) -> None:
                 raise ctx.fail(f"{name} must list one threshold > 0, or one per channel")
     inputs = [_timed_input(ctx, node, x, f"snnc::{node.op_type}") for x in node.input]
     ctx.emit(_IR_OP[node.op_type], inputs, attrs=attrs)
+
+
+@converter("SIExp", "SINorm", domain=dialect.DOMAIN)
+def sit_op(ctx: Context, node) -> None:
+    """SIT's neurons (:mod:`snnc.onnx.dialect_sit`): stateless per step, any layout."""
+    attrs = _attributes(ctx, node)
+    x = node.input[0]
+    if node.op_type == "SIExp":
+        k = attrs["K"]
+        bad = [n for n in ("T", "h", "d") if len(attrs[n]) != k or not all(math.isfinite(v) for v in attrs[n])]
+        if k < 1 or bad:
+            raise ctx.fail(f"K must be >= 1 and the tables {', '.join(bad) or 'T, h, d'} must hold K = {k} "
+                           "finite values each")
+        ctx.emit("si_exp", [ctx.value(x)], attrs=attrs)
+        return
+    if not (math.isfinite(attrs["n_spike"]) and attrs["n_spike"] > 0):
+        raise ctx.fail(f"n_spike must be > 0, got {attrs['n_spike']}")
+    attrs["axis"] = ctx.sample_axis(x, attrs["axis"])
+    ctx.emit("si_norm", [ctx.value(x)], attrs=attrs)
