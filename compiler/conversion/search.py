@@ -74,8 +74,7 @@ def search_levels(ann, calib, data, target: float, *, method: str, levels: int, 
                   progress: bool = False, **options):
     """Convert ``ann`` with n = ``levels`` and fewer levels (n, 6, 4, 2 below it), evaluate
     each on ``data`` for T = 1..``max_t`` (``options`` go to :func:`convert`); returns
-    (the chosen SNN as ONNX, its info,
-    :class:`Choice`)."""
+    (the chosen SNN as ONNX, its info, :class:`Choice`)."""
     from snnc.conversion.convert import as_model_proto, convert
     from snnc.conversion.evaluate import evaluate
     from snnc.onnx.importer import import_onnx
