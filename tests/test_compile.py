@@ -201,6 +201,10 @@ def test_spikingformer_artifact_runs_whole_on_lava_as_on_sim(tmp_path):
     done = subprocess.run([*snnc, "compile", example, "-o", tmp_path / "art", "--no-simulate"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    lava_run = json.loads((tmp_path / "art" / "report.json").read_text())["deployment"]["lava_run"]
+    assert lava_run["runs"] and lava_run["host_ops_in_run"] == len(lava_run["host_in_run"]) > 0
+    assert lava_run["bits_to_host_per_step"] == sum(r["in_bits"] for r in lava_run["host_in_run"]) > 0
+    assert "lava      " in done.stdout and "host ops inside the run" in done.stdout
     out = {}
     for backend in ("sim", "lava"):
         run = subprocess.run([*snnc, "run", tmp_path / "art", "--backend", backend, "--record", "neurons",

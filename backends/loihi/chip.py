@@ -29,11 +29,12 @@ import numpy as np
 from snnc.ir.errors import UnsupportedError
 from snnc.ir.graph import Graph, Node
 from snnc.ir.ops.common import prod
-from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
+from snnc.ir.registry import NEURON, SYNAPTIC, TEMPORAL, ops_with
 
 SYNAPSES = ops_with(SYNAPTIC, TEMPORAL)     # loihi_dense, loihi_conv: synapses that see time
 ON_CHIP = frozenset({*SYNAPSES, "loihi_lif"})
 ALIASES = frozenset({"reshape"})
+NEURONS = ops_with(NEURON)
 
 
 @dataclass
@@ -87,7 +88,7 @@ class ChipPlan:
     probes: list[str] = field(default_factory=list)       # chip values read back
     host: list[str] = field(default_factory=list)         # host nodes between chip layers (in ``chip``)
     host_inputs: list[str] = field(default_factory=list)  # values from before the chip those nodes read
-    host_saves: list[str] = field(default_factory=list)   # their values the host reads after the run
+    host_saves: list[str] = field(default_factory=list)   # their values read after the run, and their neurons
     group: dict[str, str] = field(default_factory=dict)   # chip value -> its group's root value
 
     def layouts(self, n: int) -> dict[str, Layout]:
@@ -209,7 +210,7 @@ def _group(p: ChipPlan, on_chip: set[str], host_made: set[str]) -> None:
     for node in p.chip:
         for v in node.outputs:
             if node.name in host:
-                if v in readers_outside:
+                if v in readers_outside or node.op in NEURONS:      # host neurons: compared like chip layers
                     p.host_saves.append(v)
             elif node.op == "loihi_lif" or (v in readers_outside and node.op in SYNAPSES):
                 p.probes.append(v)

@@ -133,14 +133,15 @@ def host_table(p) -> list[dict]:
     sample (values and bits in from the chip, out to the chip)."""
     g = p.graph
     host = set(p.host)
-    chip_values = {v for n in p.chip if n.name not in host for v in n.outputs}
+    chip_nodes = {n.name for n in p.chip if n.name not in host}
+    chip_values = {v for n in p.chip if n.name in chip_nodes for v in n.outputs}
     reasons = {e["node"]: e["reason"] for e in g.meta.get("loihi", {}).get("host", [])}
     rows = []
     for node in (n for n in p.chip if n.name in host):
         ins = [v for v in dict.fromkeys(node.inputs) if v in chip_values]
-        outs = [v for v in node.outputs if any(r.name not in host for r in g.users(v))]
+        outs = [v for v in node.outputs if any(r.name in chip_nodes for r in g.users(v))]
         size = lambda v: prod(g.values[v].shape)                      # noqa: E731
-        chip_readers = lambda v: [r for r in g.users(v) if r.name not in host]   # noqa: E731
+        chip_readers = lambda v: [r for r in g.users(v) if r.name in chip_nodes]   # noqa: E731
         rows.append({
             "node": node.name, "op": node.op, "reason": reasons.get(node.name, _why(node)),
             "in_values": sum(size(v) for v in ins), "in_bits": sum(size(v) * _bits(g, v, []) for v in ins),

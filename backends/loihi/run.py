@@ -33,7 +33,7 @@ ENGINES = ("sim", "lava")
 
 @dataclass
 class LoihiRun:
-    values: dict[str, np.ndarray]             # probed chip values, [T, N, *shape]
+    values: dict[str, np.ndarray]             # probed chip values and host neurons in the run, [T, N, *shape]
     outputs: dict[str, np.ndarray]            # graph outputs
     lag: dict[str, int] = field(default_factory=dict)   # steps each probe lags the float graph
     engine: str = "sim"
@@ -106,12 +106,11 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
     else:
         values = run_chip_sim(p, sources)
     seconds = time.perf_counter() - start
-    raw = {v: values[v] for v in p.probes}
+    raw = values
     if align:
         values = {v: a[lag[v]:lag[v] + steps] for v, a in values.items()}
     interp.timesteps = steps
     env.update(values)
-    values = {v: values[v] for v in p.probes}
     host = set(p.host)
     for node in p.chip:                      # reshapes of read-back values, for the host
         if node.op in ALIASES and node.name not in host and node.inputs[0] in env:
