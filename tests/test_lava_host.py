@@ -26,13 +26,15 @@ def _lava(lava):
 
 
 class Residual(torch.nn.Module):
-    """conv-LIF, conv-LIF, the residual add of both spike streams (a count 0..2, on the
-    host), a linear-LIF reading it: [T, N, 2, 4, 4] -> [T, N, 5]."""
+    """conv-LIF, conv-LIF, the two spike streams joined (``add``: the residual count 0..2;
+    ``mul``: their AND, which no synapse computes), a linear-LIF reading it:
+    [T, N, 2, 4, 4] -> [T, N, 5]."""
 
-    def __init__(self):
+    def __init__(self, join="add"):
         from snnc.nn import LIF
 
         super().__init__()
+        self.join = join
         self.c1, self.l1 = torch.nn.Conv2d(2, 4, 3, padding=1), LIF(tau=2.0)
         self.c2, self.l2 = torch.nn.Conv2d(4, 4, 3, padding=1), LIF(tau=2.0)
         self.fc, self.l3 = torch.nn.Linear(4 * 4 * 4, 5), LIF(tau=2.0)
@@ -41,7 +43,7 @@ class Residual(torch.nn.Module):
         t, n = x.shape[:2]
         a = self.l1(self.c1(x.flatten(0, 1)).reshape(t, n, 4, 4, 4))
         b = self.l2(self.c2(a.flatten(0, 1)).reshape(t, n, 4, 4, 4))
-        return self.l3(self.fc((a + b).flatten(2)))
+        return self.l3(self.fc((a + b if self.join == "add" else a * b).flatten(2)))
 
 
 def _quantised(model, x, path):
@@ -68,39 +70,46 @@ def _same(q, x):
     return sim
 
 
-@pytest.fixture(scope="module")
-def residual(tmp_path_factory):
+@pytest.fixture(scope="module", params=["add", "mul"])
+def residual(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = Residual().eval()
+    model = Residual(request.param).eval()
     with torch.no_grad():
         for p in model.parameters():
             if p.ndim > 1:
                 p.mul_(3.0).add_(0.2)
     x = np.random.default_rng(0).random((5, 2, 2, 4, 4)).astype(np.float32)
-    path = tmp_path_factory.mktemp("host") / "res.onnx"
-    return path, x, _quantised(model, x, path)
+    path = tmp_path_factory.mktemp("host") / f"res-{request.param}.onnx"
+    return request.param, path, x, _quantised(model, x, path)
 
 
-def test_residual_spike_add_runs_inside_the_lava_run(residual):
+def test_joined_spike_streams_run_on_chip_or_inside_the_lava_run(residual):
+    """The residual add is on the chip (both streams connect to fc's input port, which sums
+    them: 2-bit graded spikes, no host node); their product runs on the host, in the run."""
     from snnc.backends.loihi.chip import plan
     from snnc.backends.loihi.host import clusters, host_table
 
-    _, x, q = residual
+    join, _, x, q = residual
     p = plan(q)
-    add = next(n for n in q.nodes if n.op == "add")
-    assert add.name in p.host                       # between chip layers: l1, l2 -> add -> fc
-    (c,) = clusters(p)
-    assert c.reads == ["l1", "l2"] and [q.producer(v).op for v in c.sends] == ["loihi_encode"]
+    node = next(n for n in q.nodes if n.op == join)
+    fc = next(n for n in q.nodes if n.op == "loihi_dense")
+    if join == "add":
+        assert node.name not in p.host and node in p.chip and not host_table(p)
+        assert fc.attrs["num_message_bits"] == 2 and q.producer(fc.inputs[0]).op == "reshape"
+    else:
+        assert node.name in p.host                  # between chip layers: l1, l2 -> mul -> fc
+        (c,) = clusters(p)
+        assert c.reads == ["l1", "l2"] and c.sends == [fc.inputs[0]]
+        assert fc.attrs["num_message_bits"] == 0    # the AND of spikes is spikes
+        row = next(r for r in host_table(p) if r["node"] == node.name)
+        assert row["in_values"] == 2 * 64 and row["in_bits"] == 2 * 64    # two spike maps, 1 bit each
     sim = _same(q, x)
-    l1, l2 = sim.values["l1"], sim.values["l2"]
-    assert 0 < l1.mean() < 1 and 0 < l2.mean() < 1
-    row = next(r for r in host_table(p) if r["node"] == add.name)
-    assert row["in_values"] == 2 * 64 and row["in_bits"] == 2 * 64        # two spike maps, 1 bit each
-    assert "host" in row["reason"]
+    l1, l2, out = sim.values["l1"], sim.values["l2"], sim.values[q.outputs[0]]
+    assert 0 < l1.mean() < 1 and 0 < l2.mean() < 1 and 0 < out.mean() < 1
 
 
 def test_verify_exits_0_on_the_residual_net(residual, tmp_path):
-    path, x, _ = residual
+    _, path, x, _ = residual
     np.save(tmp_path / "x.npy", x)
     run = subprocess.run([sys.executable, "-m", "snnc", "verify", str(path), "--target", "loihi",
                           "--input", str(tmp_path / "x.npy")], capture_output=True, text=True, timeout=300)

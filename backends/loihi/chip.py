@@ -11,6 +11,9 @@ products of two spike tensors, a float neuron) runs inside the Lava run as a pro
 its own (``p.host``, listed in ``p.chip`` in program order): it reads chip values through
 ports and sends what the chip reads back, in the same step.
 
+**Sums of spikes.** An ``add`` of two chip spike streams (a residual add) is on the chip:
+its readers' input ports are connected to both streams, which Lava sums (graded spikes).
+
 **Layouts.** Lava's Conv works on ``(W, H, C)`` tensors (C order: channels vary fastest),
 snnc on ``(C, H, W)``. A batch of N samples runs as one network: convs as N·g groups (their
 channels side by side), dense layers as block-diagonal matrices. Every group of chip
@@ -91,13 +94,23 @@ class ChipPlan:
     host_saves: list[str] = field(default_factory=list)   # their values read after the run, and their neurons
     group: dict[str, str] = field(default_factory=dict)   # chip value -> its group's root value
 
-    def layouts(self, n: int) -> dict[str, Layout]:
-        """The physical order of every group (keyed by root value) for a batch of ``n``."""
+    def _demands(self, n: int) -> dict[str, list[tuple[str, Layout]]]:
+        """group root -> the (value, conv layout) each conv next to the group wants."""
         demands: dict[str, list[tuple[str, Layout]]] = {}
         for node in self.chip:
             if node.op == "loihi_conv" and node.name not in self.host:
                 for v in (node.inputs[0], node.outputs[0]):
                     demands.setdefault(self.group[v], []).append((v, conv_layout(self.graph.values[v].shape, n)))
+        return demands
+
+    def conflicts(self, n: int = 2) -> set[str]:
+        """The group roots whose convs want two different neuron orders."""
+        return {root for root, wanted in self._demands(n).items()
+                if any(not np.array_equal(lay.perm, wanted[0][1].perm) for _, lay in wanted[1:])}
+
+    def layouts(self, n: int) -> dict[str, Layout]:
+        """The physical order of every group (keyed by root value) for a batch of ``n``."""
+        demands = self._demands(n)
         out = {}
         for root in set(self.group.values()):
             wanted = demands.get(root, [])
@@ -121,15 +134,34 @@ def plan(graph: Graph) -> ChipPlan:
     A host node whose output reaches a chip layer (a residual add of two spike streams,
     attention's products, a float neuron, a dequantised read-back) runs *inside* the
     Lava run, as a process of its own (``p.host``; :mod:`snnc.backends.loihi.host`); it
-    is listed in ``p.chip`` in program order, so the numpy engine runs it in place."""
+    is listed in ``p.chip`` in program order, so the numpy engine runs it in place.
+
+    A sum of spike streams whose streams Lava holds in two neuron orders (a conv2d's
+    ``(W, H, C)`` and, reshaped, a conv1d's ``(L, 1, C)``) cannot be summed by a port: it
+    runs on the host instead (and so does what it then feeds)."""
+    demoted: set[str] = set()
+    while True:
+        p = _plan(graph, demoted)
+        bad = p.conflicts()
+        sums = {n.name for n in p.chip if n.op == "add" and n.name not in p.host and p.group.get(n.outputs[0]) in bad}
+        if not sums:
+            return p
+        demoted |= sums
+
+
+def _plan(graph: Graph, demoted: set[str]) -> ChipPlan:
     p = ChipPlan(graph)
     on_chip: set[str] = set()          # values computed on the chip
+    spikes: set[str] = set()           # chip values that are spikes, or sums of spike streams
     after_chip: set[str] = set()       # values computed on the host from chip values
     problems = []
     for node in graph.nodes:
         reads_chip = any(v in on_chip for v in node.inputs)
         reads_after = any(v in after_chip for v in node.inputs)
-        chip_node = node.op in ON_CHIP or (node.op in ALIASES and reads_chip)
+        chip_node = (node.op in ON_CHIP or (node.op in ALIASES and reads_chip)
+                     or (node.name not in demoted and _spike_sum(graph, node, spikes)))
+        if node.op == "loihi_lif" or (chip_node and node.op not in ON_CHIP and all(v in spikes for v in node.inputs)):
+            spikes.update(node.outputs)
         if chip_node:
             if node.op == "loihi_lif":
                 src = graph.producer(node.inputs[0])
@@ -158,6 +190,13 @@ def plan(graph: Graph) -> ChipPlan:
     p.chip = [n for n in graph.nodes if n.name in names]
     _group(p, on_chip, {v for n in inner for v in n.outputs})
     return p
+
+
+def _spike_sum(graph: Graph, node: Node, spikes: set[str]) -> bool:
+    """An ``add`` of two chip spike streams of its own shape: Loihi sums every connection
+    into an input port, so it is two connections (its readers see graded counts)."""
+    return (node.op == "add" and len(set(node.inputs)) == 2 and all(v in spikes for v in node.inputs)
+            and all(graph.values[v].shape == graph.values[node.outputs[0]].shape for v in node.inputs))
 
 
 def _between(p: ChipPlan) -> list[Node]:
@@ -203,7 +242,9 @@ def _group(p: ChipPlan, on_chip: set[str], host_made: set[str]) -> None:
             if x not in on_chip and x not in host_made and x not in p.sources:
                 p.sources.append(x)
             find(node.outputs[0])
-        else:                                   # a neuron or a reshape: the same neurons
+        else:                                   # a neuron, a reshape, a sum of spikes: the same neurons
+            for v in node.inputs:
+                union(node.inputs[0], v)
             union(node.inputs[0], node.outputs[0])
     p.group = {v: find(v) for v in parent}
     readers_outside = {v for node in p.after for v in node.inputs} | set(g.outputs)
@@ -212,5 +253,5 @@ def _group(p: ChipPlan, on_chip: set[str], host_made: set[str]) -> None:
             if node.name in host:
                 if v in readers_outside or node.op in NEURONS:      # host neurons: compared like chip layers
                     p.host_saves.append(v)
-            elif node.op == "loihi_lif" or (v in readers_outside and node.op in SYNAPSES):
+            elif node.op == "loihi_lif" or (v in readers_outside and (node.op in SYNAPSES or node.op == "add")):
                 p.probes.append(v)

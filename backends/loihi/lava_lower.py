@@ -136,9 +136,15 @@ LOWER = {"loihi_dense": _lower_dense, "loihi_conv": _lower_conv, "loihi_lif": _l
 
 
 def _connect(out_port, in_port) -> None:
-    if tuple(out_port.shape) != tuple(in_port.shape):
-        out_port = out_port.reshape(tuple(in_port.shape))
-    out_port.connect(in_port)
+    """Connect an out-port (or each of a list: a sum of spike streams, which the in-port adds)."""
+    for port in out_port if isinstance(out_port, list) else [out_port]:
+        if tuple(port.shape) != tuple(in_port.shape):
+            port = port.reshape(tuple(in_port.shape))
+        port.connect(in_port)
+
+
+def _shape(out_port) -> tuple[int, ...]:
+    return tuple((out_port[0] if isinstance(out_port, list) else out_port).shape)
 
 
 def build_network(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: int, folder: str):
@@ -169,6 +175,10 @@ def build_network(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: in
         if node.op in ALIASES:
             ports[node.outputs[0]] = ports[node.inputs[0]]
             continue
+        if node.op == "add":                             # a sum of spike streams: both connections
+            ports[node.outputs[0]] = [q for v in node.inputs for q in (ports[v] if isinstance(ports[v], list)
+                                                                       else [ports[v]])]
+            continue
         proc, in_port, out_port = LOWER[node.op](node, p.graph, layout, n)
         pending.append((node.inputs[0], in_port))        # connected once the host processes exist
         ports[node.outputs[0]] = out_port
@@ -176,11 +186,11 @@ def build_network(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: in
     for i, cluster in enumerate(clusters(p)):
         saves.append(os.path.join(folder, f"host{i}.npz"))
         program = HostProgram(p.graph, cluster, {v: sources[v] for v in cluster.fixed}, n, steps)
-        proc = host_op(program=program, ins=[(tuple(ports[v].shape), layout(v).perm) for v in cluster.reads],
+        proc = host_op(program=program, ins=[(_shape(ports[v]), layout(v).perm) for v in cluster.reads],
                       outs=[(layout(v).shape, layout(v).perm) for v in cluster.sends], steps=steps,
                       path=saves[-1], name=f"host:{cluster.name}")
         for j, v in enumerate(cluster.reads):
-            ports[v].connect(getattr(proc, f"in{j}"))
+            _connect(ports[v], getattr(proc, f"in{j}"))
         for j, v in enumerate(cluster.sends):
             ports[v] = getattr(proc, f"out{j}")
         procs.append(proc)
@@ -189,8 +199,8 @@ def build_network(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: in
     records = {}
     for i, value in enumerate(p.probes):
         records[value] = os.path.join(folder, f"probe{i}.npy")
-        probe = Recorder(shape=tuple(ports[value].shape), steps=steps, path=records[value])
-        ports[value].connect(probe.a_in)
+        probe = Recorder(shape=_shape(ports[value]), steps=steps, path=records[value])
+        _connect(ports[value], probe.a_in)
     return procs, records, layout, saves
 
 
