@@ -133,3 +133,36 @@ def test_tiny_transformers_run_whole_on_lava(family, tmp_path):
     ops = {q.node(n).op for n in p.host}
     assert {"matmul", "lif", "add"} <= ops          # attention, float neurons, the residual stream
     _same(q, x)
+
+
+class NormHead(torch.nn.Module):
+    """Linear-LIF, then LayerNorm and softmax of the spikes on the host (floats, encoded as
+    graded spikes for the chip), then linear-LIF again: [T, N, 8] -> [T, N, 6]."""
+
+    def __init__(self):
+        from snnc.nn import LIF
+
+        super().__init__()
+        self.f1, self.l1 = torch.nn.Linear(8, 12), LIF()
+        self.ln = torch.nn.LayerNorm(12)
+        self.f2, self.l2 = torch.nn.Linear(12, 6), LIF(v_threshold=0.1)
+
+    def forward(self, x):
+        return self.l2(self.f2(torch.softmax(self.ln(self.l1(self.f1(x))), -1)))
+
+
+def test_layernorm_and_softmax_between_chip_layers(tmp_path):
+    from snnc.backends.loihi.chip import plan
+
+    torch.manual_seed(0)
+    model = NormHead().eval()
+    with torch.no_grad():
+        model.f1.weight.mul_(4.0).add_(0.3)
+        model.f2.weight.mul_(8.0)
+    x = np.random.default_rng(2).random((5, 2, 8)).astype(np.float32)
+    q = _quantised(model, x, tmp_path / "norm.onnx")
+    ops = [q.node(n).op for n in plan(q).host]
+    assert ops[:2] == ["layernorm", "softmax"] and ops[-1] == "loihi_encode"
+    sim = _same(q, x)
+    out = sim.values[q.outputs[0]]
+    assert 0 < out.mean() < 1
