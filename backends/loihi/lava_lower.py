@@ -13,13 +13,16 @@ Lava process (``# loihi op -> Lava process``):
     loihi_lif    -> lava.proc.lif.LIF (du, dv, vth, per-neuron bias mantissa/exponent);
                     LIFReset (one reset, at ``start``) for a neuron that starts late
     reshape      -> nothing: a reshaped port (the neurons stay where they are)
+    add (spikes) -> nothing: every reader's in-port is connected to both streams (Lava sums them)
+    host nodes   -> one HostOp per cluster (lava_procs/host_op.py, snnc.backends.loihi.host):
+                    between chip layers, a CPU process stepping the IR nodes
     input        -> lava.proc.io.source.RingBuffer (binary or graded integer spikes)
     probe        -> a Recorder (lava_procs/recorder.py) on every neuron layer and on
                     every value the host reads back
 
 and everything runs under ``Loihi2SimCfg(select_tag="fixed_pt")``: PyLifModelBitAcc,
-PyDenseModelBitAcc, PyConvModelFixed. Host nodes run in numpy before and after
-(:mod:`snnc.backends.loihi.chip`). A batch runs in as few Lava runs as Lava's int8
+PyDenseModelBitAcc, PyConvModelFixed. Host nodes before and after the chip run in numpy
+(:mod:`snnc.backends.loihi.chip`); those between chip layers run inside the Lava run. A batch runs in as few Lava runs as Lava's int8
 ``groups`` allows (N·g <= 127 per conv), ``max_batch`` samples at most per run.
 """
 

@@ -7,7 +7,10 @@
 
 Both engines see the same sources (what the host computes before the chip) and return
 the same probes (every neuron layer, every value the host reads back), so comparing them
-is comparing Lava with snnc's reference semantics, layer by layer.
+is comparing Lava with snnc's reference semantics, layer by layer. Host nodes between
+chip layers run inside the chip region on both: in step with it on ``sim``, as CPU
+processes inside the run on ``lava`` (:mod:`snnc.backends.loihi.host`); their neurons
+are returned beside the chip's.
 
 ``align=True`` undoes the synaptic delay for comparisons with the float graph: the
 sources get ``D`` more steps of zeros (D = the deepest probe's lag), each probed value
