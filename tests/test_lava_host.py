@@ -70,17 +70,21 @@ def _same(q, x):
     return sim
 
 
-@pytest.fixture(scope="module", params=["add", "mul"])
-def residual(request, tmp_path_factory):
+def _residual(join, folder):
     torch.manual_seed(0)
-    model = Residual(request.param).eval()
+    model = Residual(join).eval()
     with torch.no_grad():
         for p in model.parameters():
             if p.ndim > 1:
                 p.mul_(3.0).add_(0.2)
     x = np.random.default_rng(0).random((5, 2, 2, 4, 4)).astype(np.float32)
-    path = tmp_path_factory.mktemp("host") / f"res-{request.param}.onnx"
-    return request.param, path, x, _quantised(model, x, path)
+    path = folder / f"res-{join}.onnx"
+    return join, path, x, _quantised(model, x, path)
+
+
+@pytest.fixture(scope="module", params=["add", "mul"])
+def residual(request, tmp_path_factory):
+    return _residual(request.param, tmp_path_factory.mktemp("host"))
 
 
 def test_joined_spike_streams_run_on_chip_or_inside_the_lava_run(residual):
@@ -108,8 +112,8 @@ def test_joined_spike_streams_run_on_chip_or_inside_the_lava_run(residual):
     assert 0 < l1.mean() < 1 and 0 < l2.mean() < 1 and 0 < out.mean() < 1
 
 
-def test_verify_exits_0_on_the_residual_net(residual, tmp_path):
-    _, path, x, _ = residual
+def test_verify_exits_0_on_the_residual_net(tmp_path):
+    _, path, x, _ = _residual("add", tmp_path)
     np.save(tmp_path / "x.npy", x)
     run = subprocess.run([sys.executable, "-m", "snnc", "verify", str(path), "--target", "loihi",
                           "--input", str(tmp_path / "x.npy")], capture_output=True, text=True, timeout=300)

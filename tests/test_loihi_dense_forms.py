@@ -98,6 +98,9 @@ def _mlp(bias=True):
     return torch.nn.Sequential(lin(8, 16), _lif(), lin(16, 12), _lif(tau=3.0), lin(12, 4), _lif())
 
 
+#: name -> (model, input shape, chip synapses); the forms in LAVA also run on Lava (the
+#: others lower to the same Dense + LIF processes, which the MLP's verify run covers)
+LAVA = ("no-bias", "gemm", "conv-1x1", "conv1d-k1")
 FORMS = {
     "mlp-3d": (lambda: _mlp(), (T, N, 8), 3),
     "no-bias": (lambda: _mlp(bias=False), (T, N, 8), 3),
@@ -147,12 +150,13 @@ def test_every_dense_form_is_a_chip_synapse(name, tmp_path, lava):
     bias = "no-bias" not in name
     lifs = [n for n in q.nodes if n.op == "loihi_lif"]
     assert all(("bias_mant" in n.params) == bias for n in lifs)
-    sim, lava_run = run_loihi(q, {q.inputs[0]: x}), run_loihi(q, {q.inputs[0]: x}, engine="lava")
-    spikes = 0
-    for v, arr in sim.values.items():
-        np.testing.assert_array_equal(lava_run.values[v], arr)
-        spikes += int(arr.sum())
+    sim = run_loihi(q, {q.inputs[0]: x})
+    spikes = sum(int(a.sum()) for a in sim.values.values())
     assert 0 < spikes < sum(a.size for a in sim.values.values())
+    if name in LAVA:
+        lava_run = run_loihi(q, {q.inputs[0]: x}, engine="lava")
+        for v, arr in sim.values.items():
+            np.testing.assert_array_equal(lava_run.values[v], arr)
 
 
 def test_fold_bias_reports_what_stays():
