@@ -2,8 +2,10 @@
 
     python benchmarks/bench_lava.py [--steps 16] [--samples 4] [--repeat 5]
 
-For each network (the tiny Spikingformer's tokenizer: conv, folded BN, LIF, maxpool; a
-conv net with flatten and dense; a dense MLP), quantised once by snnc: the chip region
+For each network (the whole tiny Spikingformer, whose attention products, residual adds
+and float neurons run as host processes inside the Lava run; its tokenizer alone: conv,
+folded BN, LIF, maxpool; a conv net with flatten and dense; a dense MLP), quantised once
+by snnc: the chip region
 runs on snnc's numpy interpreter (``engine="sim"``, best of ``--repeat``) and on Lava
 (``Loihi2SimCfg(select_tag="fixed_pt")``: process build, run and read-back, which is what
 a user waits for; Lava imported and warmed up beforehand). Prints both times, their
@@ -61,6 +63,30 @@ def tokenizer(steps: int, samples: int):
     return graph, x
 
 
+def spikingformer_whole(steps: int, samples: int):
+    """The whole tiny Spikingformer through the default passes (host ops between chip layers)."""
+    import torch
+
+    from snnc.models import config, spikingformer
+    from snnc.onnx.export import to_onnx
+    from snnc.onnx.importer import import_onnx
+    from snnc.passes import DEFAULT_PIPELINE, run_pipeline
+
+    cfg = config("tiny")
+    torch.manual_seed(0)
+    model = spikingformer("tiny").eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+                m.running_var.uniform_(0.5, 2.0)
+            if isinstance(m, torch.nn.Conv2d | torch.nn.Conv1d):
+                m.weight.mul_(4.0)
+    size = cfg.img_size
+    graph = run_pipeline(import_onnx(to_onnx(model, torch.rand(2, 2, cfg.in_channels, size, size))), DEFAULT_PIPELINE)
+    x = np.random.default_rng(0).random((steps, samples, cfg.in_channels, size, size)).astype(np.float32) * 2
+    return graph, x
+
+
 def random_net(variant: str, steps: int, samples: int):
     graph, shape = float_net(variant, 1)
     return graph, spikes(np.random.default_rng(1), (steps, samples, *shape))
@@ -93,7 +119,7 @@ def measure(name: str, graph, x, repeat: int) -> dict:
     steps = x.shape[0]
     sim_step, lava_step = (sim2_s - sim_s) / steps, (lava2_s - lava_s) / steps
     neurons = sum(int(np.prod(q.values[v].shape)) for v in p.probes if q.values[v].dtype == "float32")
-    return {"name": name, "layers": len(p.probes), "neurons": neurons, "sim_s": sim_s, "lava_s": lava_s,
+    return {"name": name, "layers": len(p.probes), "host": len(p.host), "neurons": neurons, "sim_s": sim_s, "lava_s": lava_s,
             "lava_runs": lava.runs, "ratio": lava_s / sim_s, "exact": exact,
             "sim_step_s": sim_step, "lava_step_s": lava_step,
             # on a busy machine a difference of two timings can come out <= 0: no figure then
@@ -109,16 +135,17 @@ def main(argv=None) -> int:
     import_lava()
     g, x = random_net("dense", 2, 1)                 # warm Lava up: imports, first fork
     run_chip(plan(quantize(g)), {"x": x})
-    nets = [("spikingformer-tiny tokenizer", *tokenizer(args.steps, args.samples)),
+    nets = [("spikingformer-tiny (whole)", *spikingformer_whole(args.steps, args.samples)),
+            ("spikingformer-tiny tokenizer", *tokenizer(args.steps, args.samples)),
             ("conv+pool+dense (random)", *random_net("pool", args.steps, args.samples)),
             ("dense MLP (random)", *random_net("dense", args.steps, args.samples))]
     print(f"T={args.steps} steps, N={args.samples} samples; loihi numerics: snnc numpy interpreter (best of "
           f"{args.repeat}) vs Lava 0.10.0 Loihi2SimCfg(fixed_pt) (build + run + read back)")
-    print(f"{'network':<30} {'layers':>6} {'neurons':>8} {'snnc sim':>10} {'Lava':>9} {'runs':>4} "
+    print(f"{'network':<30} {'layers':>6} {'host':>4} {'neurons':>8} {'snnc sim':>10} {'Lava':>9} {'runs':>4} "
           f"{'Lava/sim':>9} {'bit-exact':>9}")
     rows = [measure(name, graph, x, args.repeat) for name, graph, x in nets]
     for r in rows:
-        print(f"{r['name']:<30} {r['layers']:>6} {r['neurons']:>8} {r['sim_s'] * 1e3:>8.1f}ms {r['lava_s']:>8.2f}s "
+        print(f"{r['name']:<30} {r['layers']:>6} {r['host']:>4} {r['neurons']:>8} {r['sim_s'] * 1e3:>8.1f}ms {r['lava_s']:>8.2f}s "
               f"{r['lava_runs']:>4} {r['ratio']:>8.0f}x {'yes' if r['exact'] else 'NO':>9}")
     print(f"\nsteady state, one more step ((time(2T) - time(T)) / T):")
     print(f"{'network':<30} {'snnc sim':>12} {'Lava':>12} {'Lava/sim':>9}")

@@ -238,7 +238,11 @@ def test_bit_width_check_names_every_excess():
     assert any("'d1'" in p and "truncates" in p for p in found)    # odd, 9-bit dense weights
 
 
-def test_a_host_op_between_chip_layers_is_named():
+def test_a_host_op_between_chip_layers_runs_in_the_chip_region():
+    """A host op reading chip spikes and feeding the chip again is planned inside the run
+    (one host process: reads lif1, sends the encoded values fc2 reads), with its traffic."""
+    from snnc.backends.loihi.host import clusters, host_table
+
     g = Graph("between")
     g.add_input(Value("x", (6,), kind=SPIKE))
     emit(g, "linear", ["x"], name="fc1", params={"weight": np.eye(6, dtype=np.float32)})
@@ -247,9 +251,14 @@ def test_a_host_op_between_chip_layers_is_named():
     emit(g, "linear", ["flip"], name="fc2", params={"weight": np.eye(6, dtype=np.float32)})
     emit(g, "lif", ["fc2"], name="lif2")                  # ...feeding the chip again
     g.outputs = ["lif2"]
-    with pytest.raises(SnncError, match="cannot run on Lava") as err:
-        plan(quantize(g))
-    assert len(err.value.problems) == 1 and "'fc2'" in err.value.problems[0] and "host" in err.value.problems[0]
+    p = plan(quantize(g))
+    assert p.host[0] == "flip" and all(n in [c.name for c in p.chip] for n in p.host)
+    (c,) = clusters(p)
+    assert c.reads == ["lif1"] and len(c.sends) == 1 and p.graph.producer(c.sends[0]).op == "loihi_encode"
+    rows = {r["node"]: r for r in host_table(p)}
+    assert rows["flip"]["in_values"] == 6 and rows["flip"]["in_bits"] == 6           # 6 spikes, 1 bit each
+    bits = p.graph.users(c.sends[0])[0].attrs["num_message_bits"]
+    assert rows[c.sends[0]]["out_values"] == 6 and rows[c.sends[0]]["out_bits"] == 6 * bits
 
 
 def test_compat_rewrites_only_what_python_311_and_numpy_2_reject():

@@ -22,12 +22,12 @@ def _names(pipeline: str) -> list[str]:
 
 
 def test_prerequisite_is_scheduled_once_and_before():
-    assert PASSES["loihi-quantize"].requires == ("fold-bn",)
-    assert _names("loihi-quantize") == ["fold-bn", "loihi-quantize"]
-    assert _names("dce,loihi-quantize") == ["dce", "fold-bn", "loihi-quantize"]
-    assert _names("fold-bn,dce,loihi-quantize") == ["fold-bn", "dce", "loihi-quantize"]
+    assert PASSES["loihi-quantize"].requires == ("fold-bias", "fold-bn")
+    assert _names("loihi-quantize") == ["fold-bias", "fold-bn", "loihi-quantize"]
+    assert _names("dce,loihi-quantize") == ["dce", "fold-bias", "fold-bn", "loihi-quantize"]
+    assert _names("fold-bias,fold-bn,dce,loihi-quantize") == ["fold-bias", "fold-bn", "dce", "loihi-quantize"]
     # a prerequisite named *after* the pass does not count: it must have run before
-    assert _names("loihi-quantize,fold-bn") == ["fold-bn", "loihi-quantize", "fold-bn"]
+    assert _names("fold-bias,loihi-quantize,fold-bn") == ["fold-bias", "fold-bn", "loihi-quantize", "fold-bn"]
 
 
 def test_prerequisites_that_require_each_other_are_a_bug():

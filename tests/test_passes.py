@@ -166,7 +166,7 @@ def test_fold_bn_property(kind, groups, in_per_group, per_group, with_bias, eps,
 # -- the pass manager -------------------------------------------------------------------------
 def test_unknown_pass_is_named():
     g = import_onnx(model("random-0"))
-    with pytest.raises(SnncError, match="unknown pass.*'fold-everything'.*available: dce, fold-bn"):
+    with pytest.raises(SnncError, match="unknown pass.*'fold-everything'.*available: dce, fold-bias, fold-bn"):
         run_pipeline(g, "fold-bn,fold-everything")
     with pytest.raises(SnncError, match="--print-after.*'fold'"):
         run_pipeline(g, "fold-bn", print_after="fold")

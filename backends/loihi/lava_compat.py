@@ -1,7 +1,7 @@
 """The one door to ``lava-nc``: import Lava only through :func:`import_lava`.
 
 lava-nc 0.10.0 (archived by Intel in 2026) declares ``python<3.11`` and ``numpy<2``.
-On Python 3.11 with numpy 2.4 two of its modules break, each in one construct:
+On Python 3.11 with numpy 2.4 three of its modules break, each in one construct:
 
 - ``lava/magma/compiler/var_model.py`` gives dataclass fields instances of another
   dataclass as defaults (``x: ByteEncoder = ByteEncoder()``), which Python 3.11's
@@ -10,17 +10,21 @@ On Python 3.11 with numpy 2.4 two of its modules break, each in one construct:
 - ``lava/magma/core/process/ports/ports.py`` reshapes data on reshaped ports with
   ``functools.partial(np.reshape, newshape=shape)``; numpy 2.4 removed the ``newshape``
   keyword, so a run with a ``port.reshape(...)``/``port.flatten()`` connection fails
-  inside Lava's worker process (and, the error swallowed there, waits forever).
+  inside Lava's worker process (and, the error swallowed there, waits forever);
+- ``lava/proc/conv/utils.py`` checks ``channels % groups`` with ``groups`` the Conv
+  model's int8 Var; under numpy 2's promotion rules (NEP 50) a Python int of 128 or more
+  against an int8 raises OverflowError, so every Conv with 128 channels or more fails.
 
 The fix is an import hook, installed before the first Lava import and scoped to those
-two modules (:data:`PATCHES`): when one loads, its source is parsed, the construct is
+three modules (:data:`PATCHES`): when one loads, its source is parsed, the construct is
 rewritten on the syntax tree, and the module is compiled from that tree:
 
 - ``name: T = Cls()`` in a class body, with ``Cls`` a class of the same module, becomes
   ``name: T = dataclasses.field(default_factory=Cls)`` (what the dataclass means: each
   instance gets its own default object);
 - ``ft.partial(np.reshape, newshape=s)`` becomes ``reshape_to(s)``, a function that
-  reshapes positionally (valid on every numpy).
+  reshapes positionally (valid on every numpy);
+- a function of ``conv/utils.py`` taking ``groups`` starts with ``groups = as_int(groups)``.
 
 Line numbers stay those of the file; nothing is written to the bytecode cache, so the
 installed package stays untouched. Lava stays behind the backend boundary: nothing in
@@ -95,10 +99,34 @@ class _ReshapeKeywordRewriter(ast.NodeTransformer):
         return node
 
 
+def as_int(value) -> int:
+    """A Python int from a numpy scalar or one-element array (Lava's int8 ``groups``)."""
+    return int(np.asarray(value).reshape(-1)[0])
+
+
+class _GroupsIntRewriter(ast.NodeTransformer):
+    """``def f(..., groups, ...): body`` -> ``def f(...): groups = as_int(groups); body``."""
+
+    helper = (__name__, "as_int", "_snnc_as_int")
+
+    def __init__(self, tree: ast.Module):
+        self.rewritten: list[str] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        if any(a.arg == "groups" for a in node.args.args):
+            call = ast.Call(ast.Name(self.helper[2], ast.Load()), [ast.Name("groups", ast.Load())], [])
+            fix = ast.copy_location(ast.Assign([ast.Name("groups", ast.Store())], call), node.body[0])
+            docstring = int(isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant))
+            node.body.insert(docstring, fix)
+            self.rewritten.append(f"line {node.lineno}: def {node.name}(..., groups, ...)")
+        return node
+
+
 #: module -> the rewrite it needs (see the module doc)
 PATCHES = {
     "lava.magma.compiler.var_model": _DefaultFactoryRewriter,
     "lava.magma.core.process.ports.ports": _ReshapeKeywordRewriter,
+    "lava.proc.conv.utils": _GroupsIntRewriter,
 }
 
 

@@ -13,13 +13,16 @@ Lava process (``# loihi op -> Lava process``):
     loihi_lif    -> lava.proc.lif.LIF (du, dv, vth, per-neuron bias mantissa/exponent);
                     LIFReset (one reset, at ``start``) for a neuron that starts late
     reshape      -> nothing: a reshaped port (the neurons stay where they are)
+    add (spikes) -> nothing: every reader's in-port is connected to both streams (Lava sums them)
+    host nodes   -> one HostOp per cluster (lava_procs/host_op.py, snnc.backends.loihi.host):
+                    between chip layers, a CPU process stepping the IR nodes
     input        -> lava.proc.io.source.RingBuffer (binary or graded integer spikes)
     probe        -> a Recorder (lava_procs/recorder.py) on every neuron layer and on
                     every value the host reads back
 
 and everything runs under ``Loihi2SimCfg(select_tag="fixed_pt")``: PyLifModelBitAcc,
-PyDenseModelBitAcc, PyConvModelFixed. Host nodes run in numpy before and after
-(:mod:`snnc.backends.loihi.chip`). A batch runs in as few Lava runs as Lava's int8
+PyDenseModelBitAcc, PyConvModelFixed. Host nodes before and after the chip run in numpy
+(:mod:`snnc.backends.loihi.chip`); those between chip layers run inside the Lava run. A batch runs in as few Lava runs as Lava's int8
 ``groups`` allows (N·g <= 127 per conv), ``max_batch`` samples at most per run.
 """
 
@@ -136,16 +139,26 @@ LOWER = {"loihi_dense": _lower_dense, "loihi_conv": _lower_conv, "loihi_lif": _l
 
 
 def _connect(out_port, in_port) -> None:
-    if tuple(out_port.shape) != tuple(in_port.shape):
-        out_port = out_port.reshape(tuple(in_port.shape))
-    out_port.connect(in_port)
+    """Connect an out-port (or each of a list: a sum of spike streams, which the in-port adds)."""
+    for port in out_port if isinstance(out_port, list) else [out_port]:
+        if tuple(port.shape) != tuple(in_port.shape):
+            port = port.reshape(tuple(in_port.shape))
+        port.connect(in_port)
+
+
+def _shape(out_port) -> tuple[int, ...]:
+    return tuple((out_port[0] if isinstance(out_port, list) else out_port).shape)
 
 
 def build_network(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: int, folder: str):
     """The Lava processes of the chip region for a batch of ``n``: ``(processes, records,
-    layout)``; ``records[value]`` is the .npy file a Recorder writes that value's steps to."""
+    layout, saves)``; ``records[value]`` is the .npy file a Recorder writes that value's
+    steps to, ``saves`` the .npz files the host processes write theirs to. ``sources``
+    holds what the chip reads from before the run and what its host nodes read."""
     from lava.proc.io.source import RingBuffer as Source
 
+    from snnc.backends.loihi.host import HostProgram, clusters
+    from snnc.backends.loihi.lava_procs.host_op import host_op
     from snnc.backends.loihi.lava_procs.recorder import Recorder
 
     layouts = p.layouts(n)
@@ -153,25 +166,45 @@ def build_network(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: in
     def layout(value: str) -> Layout:
         return layouts[p.group[value]]
 
-    ports, procs = {}, []
-    for value, data in sources.items():
-        src = Source(data=layout(value).to_lava(data.astype(np.int32)))
+    ports, procs, pending = {}, [], []
+    for value in p.sources:
+        src = Source(data=layout(value).to_lava(sources[value].astype(np.int32)))
         procs.append(src)
         ports[value] = src.s_out
+    host, saves = set(p.host), []
     for node in p.chip:
+        if node.name in host:
+            continue
         if node.op in ALIASES:
             ports[node.outputs[0]] = ports[node.inputs[0]]
             continue
+        if node.op == "add":                             # a sum of spike streams: both connections
+            ports[node.outputs[0]] = [q for v in node.inputs for q in (ports[v] if isinstance(ports[v], list)
+                                                                       else [ports[v]])]
+            continue
         proc, in_port, out_port = LOWER[node.op](node, p.graph, layout, n)
-        _connect(ports[node.inputs[0]], in_port)
+        pending.append((node.inputs[0], in_port))        # connected once the host processes exist
         ports[node.outputs[0]] = out_port
         procs.append(proc)
+    for i, cluster in enumerate(clusters(p)):
+        saves.append(os.path.join(folder, f"host{i}.npz"))
+        program = HostProgram(p.graph, cluster, {v: sources[v] for v in cluster.fixed}, n, steps)
+        proc = host_op(program=program, ins=[(_shape(ports[v]), layout(v).perm) for v in cluster.reads],
+                      outs=[(layout(v).shape, layout(v).perm) for v in cluster.sends], steps=steps,
+                      path=saves[-1], name=f"host:{cluster.name}")
+        for j, v in enumerate(cluster.reads):
+            _connect(ports[v], getattr(proc, f"in{j}"))
+        for j, v in enumerate(cluster.sends):
+            ports[v] = getattr(proc, f"out{j}")
+        procs.append(proc)
+    for value, in_port in pending:
+        _connect(ports[value], in_port)
     records = {}
     for i, value in enumerate(p.probes):
         records[value] = os.path.join(folder, f"probe{i}.npy")
-        probe = Recorder(shape=tuple(ports[value].shape), steps=steps, path=records[value])
-        ports[value].connect(probe.a_in)
-    return procs, records, layout
+        probe = Recorder(shape=_shape(ports[value]), steps=steps, path=records[value])
+        _connect(ports[value], probe.a_in)
+    return procs, records, layout, saves
 
 
 def _run_guarded(runner, steps: int, timeout: float) -> None:
@@ -225,15 +258,26 @@ def _worker_error(runner) -> str:
 def _run_chunk(p: ChipPlan, sources: dict[str, np.ndarray], n: int, steps: int,
                timeout: float) -> dict[str, np.ndarray]:
     with tempfile.TemporaryDirectory(prefix="snnc-lava-") as folder:
-        procs, records, layout = build_network(p, sources, n, steps, folder)
+        procs, records, layout, saves = build_network(p, sources, n, steps, folder)
         _run_guarded(procs[0], steps, timeout)
         got = {v: np.load(path) for v, path in records.items()}
-    out = {}
+        kept = {}
+        for path in saves:
+            with np.load(path) as data:
+                kept.update({str(v): data[f"arr_{i}"] for i, v in enumerate(data["names"])})
+    out = dict(kept)
     for value, data in got.items():
         value_def = p.graph.values[value]
         dtype = np.float32 if value_def.dtype == "float32" else np.int32
         out[value] = layout(value).from_lava(data.astype(dtype), n, value_def.shape)
     return out
+
+
+def _batch_slice(graph: Graph, value: str, a: np.ndarray, start: int, n: int) -> np.ndarray:
+    """Samples ``start .. start + n`` of ``value`` (timed ``[T, N, ...]``, per sample
+    ``[N, ...]``; a constant has none)."""
+    axes = graph.values[value].axes
+    return a[:, start:start + n] if axes == "TN" else a[start:start + n] if axes == "N" else a
 
 
 def run_chip(p: ChipPlan, sources: dict[str, np.ndarray], *, max_batch: int = 16, timeout: float = 600.0) -> LavaRun:
@@ -245,15 +289,17 @@ def run_chip(p: ChipPlan, sources: dict[str, np.ndarray], *, max_batch: int = 16
                         "(snnc.backends.loihi.quantize.quantize)")
     if not sources:
         raise SnncError(f"graph {p.graph.name!r}: the chip reads no input (nothing to inject)")
-    steps, batch = next(iter(sources.values())).shape[:2]
+    steps, batch = sources[p.sources[0]].shape[:2]
     chunk = max(1, min(batch, max_batch, LAVA_MAX_GROUPS // p.max_groups()))
-    parts: dict[str, list[np.ndarray]] = {v: [] for v in p.probes}
+    kept = p.probes + p.host_saves
+    parts: dict[str, list[np.ndarray]] = {v: [] for v in kept}
     start_time, runs = time.perf_counter(), 0
     for start in range(0, batch, chunk):
         n = min(chunk, batch - start)
-        got = _run_chunk(p, {v: a[:, start:start + n] for v, a in sources.items()}, n, steps, timeout)
+        got = _run_chunk(p, {v: _batch_slice(p.graph, v, a, start, n) for v, a in sources.items()}, n, steps,
+                         timeout)
         runs += 1
-        for v in p.probes:
+        for v in kept:
             parts[v].append(got[v])
-    values = {v: np.concatenate(parts[v], axis=1) for v in p.probes}
+    values = {v: np.concatenate(parts[v], axis=1) for v in kept}
     return LavaRun(values, runs, time.perf_counter() - start_time)

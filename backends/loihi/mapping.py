@@ -247,6 +247,10 @@ def host_partition(graph: Graph, mapped: dict[str, str | None], unmapped: dict[s
         if node.op in ALIASES and node.inputs[0] in chip_values:
             chip_values.add(node.outputs[0])          # a reshape of chip neurons: free
             continue
+        if node.op == "add" and len(set(node.inputs)) == 2 and all(v in chip_values for v in node.inputs) \
+                and all(graph.values[v].shape == graph.values[node.outputs[0]].shape for v in node.inputs):
+            chip_values.add(node.outputs[0])          # a sum of chip spike streams: two connections, free
+            continue
         ins, outs = graph.ins(node), graph.outs(node)
         reason = unmapped.get(node.name) or (_reason(node, ins) if node.op in _OWN_REASON else
                                              reasons.get(node.name) or _reason(node, ins))

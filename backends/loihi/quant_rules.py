@@ -6,6 +6,8 @@ Each rule, ``# before -> after``:
     bare-synapse    %a = conv|linear(%s)   (s: spikes,      ->  %i = loihi_conv|loihi_dense(%s); %a = loihi_dequant(%i)
                     no neuron reads %a alone)
     spike-maxpool   %y = maxpool(%s)  (s: on-chip spikes)   ->  %c = loihi_conv[ones, group=C](%s); %y = loihi_lif[vth=0](%c)
+    (spike sums)    %r = add(%s1, %s2) (on-chip spikes) read by a synapse: stays an ``add``, on chip: both
+                    spike streams connect to the synapse's input port, which sums them (graded, 2 bits)
     neuron-on-host  %y = lif|if(%a)   (a: not a synapse's)  ->  (stays: the quantiser reports why)
 
 A synapse reading a float value reads ``loihi_encode`` of it instead (integer graded
@@ -31,12 +33,28 @@ SYNAPSES = {"conv": "loihi_conv", "linear": "loihi_dense"}
 NEURONS = ("lif", "if")
 
 
-def on_chip(graph: Graph, value: str) -> bool:
-    """Whether ``value`` is on-chip spikes: a ``loihi_lif`` output, or a reshape of one."""
+def chip_streams(graph: Graph, value: str) -> int:
+    """How many on-chip spike streams ``value`` sums: 1 for a ``loihi_lif`` output (or a
+    reshape of one); for an ``add`` of such values, of its own shape, the sum (Loihi sums
+    every connection into a synapse's input port: the residual add of two spike streams
+    is two connections, its count a graded spike); 0 when it is not on chip."""
     node = graph.producer(value)
     while node is not None and node.op == "reshape":
         node = graph.producer(node.inputs[0])
-    return node is not None and node.op == "loihi_lif"
+    if node is None:
+        return 0
+    if node.op == "loihi_lif":
+        return 1
+    if node.op == "add" and len(set(node.inputs)) == 2 and all(
+            graph.values[v].shape == graph.values[node.outputs[0]].shape for v in node.inputs):
+        counts = [chip_streams(graph, v) for v in node.inputs]
+        return sum(counts) if all(counts) else 0
+    return 0
+
+
+def on_chip(graph: Graph, value: str) -> bool:
+    """Whether ``value`` is on-chip binary spikes: a ``loihi_lif`` output, or a reshape of one."""
+    return chip_streams(graph, value) == 1
 
 
 def neuron_after(graph: Graph, syn: Node) -> Node | None:
@@ -110,8 +128,9 @@ class Quantiser:
 
     # -- inputs ----------------------------------------------------------------------
     def reads_spikes(self, graph: Graph, syn: Node) -> bool:
+        """Whether ``syn`` reads spikes: binary, or a sum of on-chip spike streams."""
         x = syn.inputs[0]
-        return on_chip(graph, x) or self.g.values[x].kind.is_binary
+        return chip_streams(graph, x) > 0 or self.g.values[x].kind.is_binary
 
     def input_range(self, value: str) -> tuple[float, float] | None:
         """``value``'s (min, max) over the calibration data (the float graph run on it)."""
@@ -131,6 +150,9 @@ class Quantiser:
         """(input value, levels per float unit, max |input|, message bits) of a synapse; a
         float input is encoded (once per value) as graded spikes."""
         x = syn.inputs[0]
+        streams = chip_streams(graph, x)
+        if streams > 1:            # a residual sum of spike streams: graded spikes of its count
+            return x, 1.0, streams, max(2, streams.bit_length())
         if self.reads_spikes(graph, syn):
             return x, 1.0, 1, 0
         if x not in self.encoded:

@@ -7,7 +7,10 @@
 
 Both engines see the same sources (what the host computes before the chip) and return
 the same probes (every neuron layer, every value the host reads back), so comparing them
-is comparing Lava with snnc's reference semantics, layer by layer.
+is comparing Lava with snnc's reference semantics, layer by layer. Host nodes between
+chip layers run inside the chip region on both: in step with it on ``sim``, as CPU
+processes inside the run on ``lava`` (:mod:`snnc.backends.loihi.host`); their neurons
+are returned beside the chip's.
 
 ``align=True`` undoes the synaptic delay for comparisons with the float graph: the
 sources get ``D`` more steps of zeros (D = the deepest probe's lag), each probed value
@@ -33,7 +36,7 @@ ENGINES = ("sim", "lava")
 
 @dataclass
 class LoihiRun:
-    values: dict[str, np.ndarray]             # probed chip values, [T, N, *shape]
+    values: dict[str, np.ndarray]             # probed chip values and host neurons in the run, [T, N, *shape]
     outputs: dict[str, np.ndarray]            # graph outputs
     lag: dict[str, int] = field(default_factory=dict)   # steps each probe lags the float graph
     engine: str = "sim"
@@ -51,10 +54,10 @@ def _run_nodes(interp: Interpreter, nodes, env: dict) -> None:
 def run_chip_sim(p: ChipPlan, sources: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The chip region by the registry's numpy semantics (the simulator's loihi numerics)."""
     interp = Interpreter(p.graph)
-    interp.timesteps, interp.batch = next(iter(sources.values())).shape[:2]
+    interp.timesteps, interp.batch = sources[p.sources[0]].shape[:2]
     env = dict(sources)
-    _run_nodes(interp, p.chip, env)
-    return {v: env[v] for v in p.probes}
+    _run_nodes(interp, p.chip, env)           # chip layers and the host nodes between them
+    return {v: env[v] for v in p.probes + p.host_saves}
 
 
 def _host_before(graph: Graph, inputs: dict[str, np.ndarray]):
@@ -75,9 +78,10 @@ def _host_before(graph: Graph, inputs: dict[str, np.ndarray]):
 
 
 def chip_sources(graph: Graph, inputs: dict[str, np.ndarray]) -> tuple[ChipPlan, dict[str, np.ndarray]]:
-    """The chip plan of ``graph`` and what its sources inject for ``inputs`` ([T, N, ...])."""
+    """The chip plan of ``graph`` and what its sources inject for ``inputs`` ([T, N, ...]),
+    with the values from before the chip that its host nodes read."""
     p, _, env = _host_before(graph, inputs)
-    return p, {v: env[v] for v in p.sources}
+    return p, {v: env[v] for v in p.sources + p.host_inputs}
 
 
 def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim", align: bool = False,
@@ -94,9 +98,9 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
         return _run_whole(graph, inputs)
     p, interp, env = _host_before(graph, inputs)
     steps = env[p.sources[0]].shape[0]
-    lag = {v: d for v, d in latency(graph).items() if v in p.probes}
+    lag = {v: d for v, d in latency(graph).items() if v in p.probes or v in p.host_saves}
     pad = max(lag.values(), default=0) if align else 0
-    sources = {v: np.concatenate([env[v], np.zeros((pad, *env[v].shape[1:]), env[v].dtype)]) for v in p.sources}
+    sources = {v: _padded(graph, v, env[v], pad) for v in p.sources + p.host_inputs}
     start = time.perf_counter()
     lava_runs = 0
     if engine == "lava":
@@ -112,14 +116,22 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
         values = {v: a[lag[v]:lag[v] + steps] for v, a in values.items()}
     interp.timesteps = steps
     env.update(values)
+    host = set(p.host)
     for node in p.chip:                      # reshapes of read-back values, for the host
-        if node.op in ALIASES and node.inputs[0] in env:
+        if node.op in ALIASES and node.name not in host and node.inputs[0] in env:
             _run_nodes(interp, [node], env)
     _run_nodes(interp, p.after, env)
     missing = [o for o in graph.outputs if o not in env]
     if missing:
         raise SnncError(f"graph outputs {missing} are computed on the chip but not read back")
     return LoihiRun(values, {o: env[o] for o in graph.outputs}, lag, engine, align, lava_runs, seconds, raw)
+
+
+def _padded(graph: Graph, value: str, a: np.ndarray, pad: int) -> np.ndarray:
+    """``a`` with ``pad`` zero steps more (a timed value; others as they are)."""
+    if not pad or graph.values[value].axes != "TN":
+        return a
+    return np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)])
 
 
 def _one_piece(graph: Graph) -> bool:

@@ -134,6 +134,8 @@ def _top1(a, b) -> float | None:
 
 def compare(model: Path, graph: Graph, feeds) -> dict:
     """Run the four and compare them: the report ``snnc verify`` prints (see module doc)."""
+    from snnc.backends.loihi.chip import plan
+    from snnc.backends.loihi.host import host_table
     from snnc.backends.loihi.run import run_loihi
     from snnc.passes import DEFAULT_PIPELINE, run_pipeline
 
@@ -167,7 +169,7 @@ def compare(model: Path, graph: Graph, feeds) -> dict:
     return {"model": str(model), "target": "loihi", "input_shape": list(x.shape), "bit_exact": exact,
             "onnxruntime": bool(ort), "layers": rows, "outputs": outputs,
             "lava": {"runs": lava.lava_runs, "seconds": lava.seconds}, "loihi_seconds": sim.seconds,
-            "quantization": q.meta.get("loihi", {})}
+            "quantization": q.meta.get("loihi", {}), "host_in_run": host_table(plan(q))}
 
 
 # -- printing ----------------------------------------------------------------------------------
@@ -198,8 +200,19 @@ def text(report: dict) -> str:
         lines.append(f"{o['output']:<30} {_fmt(o['max_error_ort_float']):>14} {_fmt(o['max_error_float_loihi']):>16} "
                      f"{_fmt(o['max_error_loihi_lava']):>15} {_fmt(o['top1_float_loihi'], True):>16} "
                      f"{_fmt(o['top1_loihi_lava'], True):>15}")
+    in_run = {h["node"]: h for h in report.get("host_in_run", [])}
     for host in report["quantization"].get("host", []):
-        lines.append(f"host: {host['node']}: {host['reason']}")
+        if host["node"] not in in_run:
+            lines.append(f"host: {host['node']}: {host['reason']}")
+    for h in in_run.values():
+        if h["in_values"] or h["out_values"]:
+            lines.append(f"host in the Lava run: {h['node']} ({h['op']}): {h['reason']}; per step and sample "
+                     f"{h['in_values']} values ({h['in_bits']} bits) from the chip, "
+                         f"{h['out_values']} ({h['out_bits']} bits) to it")
+    if in_run:
+        lines.append(f"host<->chip traffic per step and sample: {sum(h['in_bits'] for h in in_run.values())} bits "
+                     f"to the host, {sum(h['out_bits'] for h in in_run.values())} bits to the chip "
+                     f"({len(in_run)} host nodes in the run; those not listed move no data to or from the chip)")
     if not report["layers"]:
         lines.append("note: no neuron layer runs on the chip")
     lines.append("verdict: the loihi interpreter and Lava agree bit for bit" if report["bit_exact"]

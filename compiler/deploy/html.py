@@ -45,6 +45,11 @@ def deployment_sections(report: dict) -> str:
               _table(["node", "op", "MACs per evaluation", "runs", "why on the host"],
                      [[h["node"], h["op"], fmt_count(h["macs_per_step"]), "every step" if h["steps"] == "T"
                        else "once", h["reason"]] for h in d["host"]]),
+              "<h2>Host nodes inside the Lava run (per step and sample)</h2>",
+              _table(["node", "op", "from the chip", "to the chip", "why on the host"],
+                     [[h["node"], h["op"], f"{h['in_values']} values, {h['in_bits']} bits",
+                       f"{h['out_values']} values, {h['out_bits']} bits", h["reason"]]
+                      for h in (d.get("lava_run") or {}).get("host_in_run", [])]),
               "<h2>Quantisation</h2>", "<pre>" + escape("\n".join(d["quantisation"])) + "</pre>"]
     return "\n".join(parts)
 

@@ -125,6 +125,7 @@ def deployment(c: Compilation) -> dict:
                    for name, neuron in m.layers.items()],
         "host": [h.to_dict() for h in m.host],
         "host_macs_per_sample": host_macs,
+        "lava_run": lava_run(c.program),
         "timing": c.timing.to_dict() if c.timing is not None else None,
         "passes": [r.summary() for r in c.passes],
         "quantisation": report_lines(c.program),
@@ -132,3 +133,21 @@ def deployment(c: Compilation) -> dict:
         "inputs": c.inputs_described,
         "seconds": c.seconds,
     }
+
+
+def lava_run(program) -> dict:
+    """How the program runs on Lava: chip ops, host nodes inside the run (each with why and
+    its per-step traffic), and the host<->chip traffic per step and sample, in bits."""
+    from snnc.backends.loihi.chip import plan
+    from snnc.backends.loihi.host import host_table
+    from snnc.ir.errors import UnsupportedError
+
+    try:
+        p = plan(program)
+    except UnsupportedError as err:
+        return {"runs": False, "why_not": [str(err), *err.problems]}
+    rows = host_table(p)
+    return {"runs": True, "chip_ops": len(p.chip) - len(p.host), "host_ops_in_run": len(p.host),
+            "host_ops_before": len(p.before), "host_ops_after": len(p.after),
+            "bits_to_host_per_step": sum(r["in_bits"] for r in rows),
+            "bits_to_chip_per_step": sum(r["out_bits"] for r in rows), "host_in_run": rows}

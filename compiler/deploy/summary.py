@@ -36,6 +36,11 @@ def summary(c, outdir=None, files=()) -> str:
              f"busiest core: {busiest}",
              f"  host      {_n(len(d['host']), 'op')} ({host_ops or 'none'}), "
              f"{fmt_count(d['host_macs_per_sample'])} MACs per sample"]
+    lava = d.get("lava_run") or {}
+    if lava.get("runs"):
+        lines.append(f"  lava      {lava['chip_ops']} chip ops, {lava['host_ops_in_run']} host ops inside the run; "
+                     f"host<->chip per step and sample: {lava['bits_to_host_per_step']:,} bits to the host, "
+                     f"{lava['bits_to_chip_per_step']:,} to the chip")
     total = c.report.get("total")
     if total:
         ratio = total.get("energy_ratio")

@@ -7,6 +7,7 @@
 |-------------------|-------------------|-------------------------------------------------------|
 | ``remove-identity`` | :func:`remove_identity` | identity, dropout, no-op cast/reshape/transpose |
 | ``fold-constants``  | :func:`fold_constants`  | ops on constants; reshape of reshape            |
+| ``fold-bias``       | :func:`fold_bias`       | a per-channel constant added after conv/linear  |
 | ``fold-bn``         | :func:`fold_batchnorm`  | BatchNorm after conv/conv_transpose/linear      |
 | ``fold-scale``      | :func:`fold_scale`      | constant scale before an IF/LIF neuron          |
 | ``dce``             | :func:`dce`             | nodes nothing reads                             |
@@ -18,14 +19,16 @@ in the :class:`PassReport`.
 
 from snnc.passes.manager import PASSES, Pass, PassReport, parse_pipeline, register, run_pipeline, timing_table
 from snnc.passes.cleanup import dce, fold_constants, remove_identity
+from snnc.passes.fold_bias import fold_bias
 from snnc.passes.fold_bn import fold_batchnorm
 from snnc.passes.fold_scale import fold_scale
 from snnc.passes.loihi_quantize import loihi_quantize
 
 #: what ``snnc compile`` runs before mapping: clean up first (so patterns are adjacent),
+#: a bias add into its layer before BatchNorm (Linear-Add-BN then meets the linear),
 #: fold BatchNorm before scales (a scale after Conv-BN then meets the conv), sweep last
-DEFAULT_PIPELINE = "remove-identity,fold-constants,fold-bn,fold-scale,dce"
+DEFAULT_PIPELINE = "remove-identity,fold-constants,fold-bias,fold-bn,fold-scale,dce"
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassReport", "dce", "fold_batchnorm", "fold_constants",
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassReport", "dce", "fold_batchnorm", "fold_bias", "fold_constants",
            "fold_scale", "loihi_quantize", "parse_pipeline", "register", "remove_identity", "run_pipeline",
            "timing_table"]

@@ -7,8 +7,10 @@ The one place Loihi numerics enter a program: ``snnc simulate --numerics loihi``
 ``snnc compile`` and ``snnc verify`` run this pass and hand the simulator (or Lava) the
 graph it returns, so the simulator runs whatever graph it is given and knows nothing of
 Loihi. BatchNorm must be folded into the synapses first (a Loihi synapse has no
-normalisation), so ``fold-bn`` is its declared prerequisite: a pipeline naming
-``loihi-quantize`` without an earlier ``fold-bn`` gets one just before it.
+normalisation), and a bias exported as a separate Add (PyTorch's Linear on ``[T, N, F]``)
+must be the synapse's own (it becomes the neuron's Loihi bias), so ``fold-bias`` and
+``fold-bn`` are its declared prerequisites: a pipeline naming ``loihi-quantize`` without
+them earlier gets them just before it.
 
 Options (``run_pipeline(..., options={"loihi-quantize": {...}})``): ``calibration``
 (graph input -> samples in run-time layout: the ranges of the float values synapses
@@ -27,7 +29,7 @@ from snnc.ir.ops.loihi import PROGRAM_META
 from snnc.passes.manager import PassReport, register
 
 
-@register("loihi-quantize", requires=("fold-bn",))
+@register("loihi-quantize", requires=("fold-bias", "fold-bn"))
 def loihi_quantize(graph: Graph, report: PassReport | None = None, *,
                    calibration: dict[str, np.ndarray] | None = None, input_bits: int | None = None) -> Graph:
     """Quantise to Loihi 2 numerics (the loihi op family), calibrated on input samples."""
