@@ -187,8 +187,10 @@ def _scale(graph: Graph, name: str, x: str, factor: np.ndarray) -> str:
 
 def to_nir(graph: Graph, dt: float):
     """``graph`` as a ``nir.NIRGraph`` with time step ``dt`` (see the module docstring)."""
+    from snnc.passes import run_pipeline
+
     nir = _nir()
-    graph = _fold_bias(graph)
+    graph = run_pipeline(graph, "fold-bias")      # torch's Linear on [T, N, F] is MatMul + Add: NIR's Affine
     nodes: dict = {}
     edges: list[tuple[str, str]] = []
     problems: list[str] = []
@@ -220,35 +222,6 @@ def to_nir(graph: Graph, dt: float):
     if problems:
         raise UnsupportedError(f"{len(problems)} node(s) NIR cannot hold", problems=problems)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt, "source": "snnc"})
-
-
-def _fold_bias(graph: Graph) -> Graph:
-    """``add(linear(x), b)`` (a torch Linear on ``[T, N, F]`` exports as MatMul + Add) as one
-    linear with bias: NIR's Affine."""
-    from snnc.ir.rewrite import Pat, Rule, apply_rules
-
-    def bias_of(g: Graph, add) -> np.ndarray | None:
-        const = [g.producer(v) for v in add.inputs if g.values[v].is_const]
-        if len(const) != 1:
-            return None
-        b = np.asarray(const[0].params["value"])
-        out = g.values[add.outputs[0]].shape[-1:]
-        return b.reshape(-1) if b.size == out[0] and (b.ndim == 0 or b.shape[-1] == b.size) else None
-
-    def rewrite(g: Graph, m) -> str | None:
-        add, lin = m["add"], m["linear"]
-        b = bias_of(g, add)
-        if b is None:
-            return "the added constant is not a per-feature bias"
-        bias = lin.params.get("bias", np.zeros_like(b))
-        lin.params = {**lin.params, "bias": (bias + b).astype(lin.params["weight"].dtype)}
-        g.replace_uses(add.outputs[0], lin.outputs[0])
-        g.remove_node(add.name)
-        return None
-
-    rule = Rule("bias-into-linear", Pat("add", name="add", inputs=[Pat("linear", single_use=True, name="linear"),
-                                                                   Pat(const=True)]), rewrite)
-    return apply_rules(graph, [rule])[0]
 
 
 def _to_nir_node(nir, graph: Graph, node, dt: float):
