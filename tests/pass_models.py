@@ -24,7 +24,7 @@ from snnc.ir.graph import Graph
 from snnc.models import spikformer, spikingformer
 from snnc.nn import IF, LIF
 from snnc.onnx.export import to_onnx
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 
 from conftest import randomize_batchnorm
 from onnx_helpers import neuron_nodes, with_outputs
@@ -111,7 +111,7 @@ def run_unoptimized(proto, feeds: dict, outputs=()) -> dict[str, np.ndarray]:
 
 
 def compare_with_original(original, graph: Graph, feeds: dict) -> tuple[int, int]:
-    """Run ``original`` (an ONNX file) and ``graph`` (written by ir_export) on onnxruntime:
+    """Run ``original`` (an ONNX file) and ``graph`` (written by ir_to_onnx) on onnxruntime:
     the analog outputs must agree within 1e-5 relative; returns (spikes that differ,
     spikes compared) over every neuron's output, matched by the neuron's ONNX node name."""
     by_source = {n.source: n for n in graph.nodes if n.op in ("lif", "if")}

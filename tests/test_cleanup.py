@@ -8,7 +8,7 @@ import numpy as np
 from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Value
 from snnc.ir.interpret import run as interpret
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 from snnc.passes import PassReport, dce, fold_constants, remove_identity
 
 from pass_models import run_unoptimized

@@ -15,7 +15,7 @@ from onnx_helpers import run_ort
 
 from snnc.ir.interpret import record, run
 from snnc.onnx.importer import import_onnx
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 
 
 @pytest.fixture(scope="module")

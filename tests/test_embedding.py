@@ -16,7 +16,7 @@ torch = require("torch")
 def test_embedding_imports_runs_and_round_trips(tmp_path):
     from snnc.ir.interpret import Interpreter
     from snnc.onnx.importer import import_onnx
-    from snnc.onnx.ir_export import graph_to_onnx
+    from snnc.onnx.ir_to_onnx import graph_to_onnx
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Embedding(30, 8), torch.nn.Linear(8, 4)).eval()

@@ -13,7 +13,8 @@ from torch import nn
 import snnc
 from snnc.models import spikformer, spikingformer
 from snnc.nn import IF, LIF, RepeatEncoder, SpikingNeuron
-from snnc.onnx.export import LAYOUT_KEY, TIMESTEPS_KEY, to_onnx
+from snnc.onnx.dialect import LAYOUT_KEY, TIMESTEPS_KEY
+from snnc.onnx.export import to_onnx
 
 from conftest import randomize_batchnorm
 from onnx_helpers import module_path, neuron_nodes, run_ort, run_reference

@@ -8,7 +8,7 @@ import pytest
 
 from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Value
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 from snnc.passes import PassReport, fold_scale, run_pipeline
 
 from pass_models import run_unoptimized

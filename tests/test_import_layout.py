@@ -20,7 +20,7 @@ from torch import nn
 
 from snnc.ir.interpret import Interpreter
 from snnc.onnx.importer import import_model, import_onnx
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 
 from ann_models import PermuteAttention, PermuteViT, SmallCNN, TimmAttention, TimmBlock, export_torchscript
 from conftest import randomize_batchnorm

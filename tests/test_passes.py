@@ -18,7 +18,7 @@ from snnc.ir.build import emit
 from snnc.ir.errors import IRError, SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.onnx.importer import import_onnx
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 from snnc.passes import DEFAULT_PIPELINE, PASSES, PassReport, fold_batchnorm, register, run_pipeline
 
 from onnx_helpers import neuron_nodes

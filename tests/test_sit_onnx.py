@@ -18,7 +18,7 @@ from snnc.ir.interpret import record, run
 from snnc.nn import sit
 from snnc.onnx.export import to_onnx
 from snnc.onnx.importer import import_onnx
-from snnc.onnx.ir_export import graph_to_onnx
+from snnc.onnx.ir_to_onnx import graph_to_onnx
 
 SHAPES = [(3, 2), (7, 4)]          # (T, N): the export used neither
 

@@ -61,7 +61,7 @@ def run(args) -> int:
         write_graph(result, args.output, dt)
         print(f"NIR neurons written for dt = {dt:g} s")
     else:
-        from snnc.onnx.ir_export import save_graph
+        from snnc.onnx.ir_to_onnx import save_graph
 
         save_graph(result, args.output, overwrite=args.force)
     print(f"wrote {args.output} ({len(graph)} -> {len(result)} nodes)")

@@ -88,7 +88,7 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
     proto = as_model_proto(model)
     data = _calibration_data(calib, proto)
     from snnc.onnx.importer import import_onnx
-    from snnc.onnx.ir_export import graph_to_onnx
+    from snnc.onnx.ir_to_onnx import graph_to_onnx
     from snnc.passes import run_pipeline
 
     graph = run_pipeline(import_onnx(proto), "remove-identity,fold-constants,fold-bn")

@@ -20,6 +20,9 @@ from snnc.onnx import dialect_conversion, dialect_sit
 
 DOMAIN = "snnc"
 VERSION = 1
+#: model metadata: each input's axes (JSON), the T a model repeats its input over, the
+#: dialect version — written by the exporters, read by the importer
+LAYOUT_KEY, TIMESTEPS_KEY, DIALECT_KEY = "snnc.layout", "snnc.timesteps", "snnc.dialect"
 #: the default-domain opset the exporter writes and every function body uses
 OPSET = 18
 

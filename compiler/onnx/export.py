@@ -27,12 +27,10 @@ import onnx
 from snnc.files import check_output
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.onnx import dialect
+from snnc.onnx.dialect import DIALECT_KEY, LAYOUT_KEY, TIMESTEPS_KEY
 from snnc.onnx.io import save_model
 
 #: metadata keys written into every exported model
-LAYOUT_KEY = "snnc.layout"
-TIMESTEPS_KEY = "snnc.timesteps"
-DIALECT_KEY = "snnc.dialect"
 
 # Module libraries whose stateful neurons snnc cannot see through: they would export as
 # an unrolled, state-less graph (or not at all). Users swap them for snnc.nn neurons.

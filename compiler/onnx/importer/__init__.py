@@ -30,7 +30,8 @@ from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, c
 from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.initializers import read_initializers
 from snnc.onnx.importer.layout import Sizes
-from snnc.onnx.importer.metadata import LAYOUT_KEY, TIMESTEPS_KEY, check_input_size, read_metadata
+from snnc.onnx.dialect import LAYOUT_KEY, TIMESTEPS_KEY
+from snnc.onnx.importer.metadata import check_input_size, read_metadata
 from snnc.onnx.importer.probe import DATA, Prober
 from snnc.onnx.importer.naming import rename, scoped_names
 from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, network_nodes, sorted_nodes

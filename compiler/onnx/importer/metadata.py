@@ -9,8 +9,8 @@ from onnx import TensorProto, helper
 
 from snnc.ir.errors import SnncError
 from snnc.ir.limits import check_bytes, elements, loads
+from snnc.onnx.dialect import LAYOUT_KEY, TIMESTEPS_KEY
 
-LAYOUT_KEY, TIMESTEPS_KEY = "snnc.layout", "snnc.timesteps"
 #: more steps than any SNN in the papers runs (they use 4..16); a bound on a typo, not a model
 MAX_TIMESTEPS = 1_000_000
 

@@ -1,7 +1,7 @@
 """One ONNX lowering per IR op: the table :data:`LOWERINGS` (op -> function).
 
 Each function reads its IR node and appends standard ONNX nodes (opset 18) through a
-:class:`~snnc.onnx.ir_export.Lowering`: ``lw.arg(v)`` is an input in the layout a
+:class:`~snnc.onnx.lowering.Lowering`: ``lw.arg(v)`` is an input in the layout a
 stateless op reads (``[T*N, ...]``, ``[N, ...]`` or a constant), ``lw.tensor(v, "TN")``
 the ``[T, N, ...]`` form neurons and time ops read, ``lw.emit(...)`` writes the node's
 output. Per-sample axes ``a`` become ONNX axes ``a + 1`` (after the folded batch).
@@ -22,7 +22,7 @@ from snnc.ir.ops.pool_norm import pool_geometry
 from snnc.ir.ops.synaptic import conv_geometry
 from snnc.ir.registry import get
 from snnc.onnx import dialect
-from snnc.onnx.ir_export import Lowering
+from snnc.onnx.lowering import Lowering
 
 LOWERINGS = {}
 

@@ -15,8 +15,8 @@ from snnc.ir.graph import Graph, Value
 from snnc.ir.interpret import run as interpret
 from snnc.ir.registry import REGISTRY
 from snnc.onnx.importer import import_onnx
-from snnc.onnx.ir_export import graph_to_onnx, save_graph
-from snnc.onnx.ir_lowering import LOWERINGS
+from snnc.onnx.ir_to_onnx import graph_to_onnx, save_graph
+from snnc.onnx.op_lowerings import LOWERINGS
 
 from onnx_helpers import neuron_nodes, run_ort
 from pass_models import reference_onnx
