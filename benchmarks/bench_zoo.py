@@ -1,0 +1,111 @@
+"""Import coverage of the ANN zoo: every torchvision classification model (and a stated
+list of timm models), exported with both torch.onnx exporters, through ``snnc show``'s
+importer. Prints one line per model and exporter — ``ok`` with the IR's node count, or
+the first line of the refusal — then the counts, and the refusal reasons grouped.
+
+    python benchmarks/bench_zoo.py [--exporters legacy,dynamo] [--models resnet18,...]
+                                   [--timm] [--size 64] [--limit N]
+
+Random initialisation, eval mode, batch axis dynamic (legacy) or fixed at 1 (dynamo),
+opset 17/18. Models whose architecture fixes the input size (the ViTs: 224 px) use it;
+the rest use ``--size`` px to keep the run short. torchvision is loaded the way
+``tests/zoo.py`` does (its CUDA wheel's compiled ops are not needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+import traceback
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMM_MODELS = ["vit_tiny_patch16_224", "deit_tiny_patch16_224", "convnext_atto", "efficientnet_b0",
+               "resnet18", "mobilenetv3_small_050", "regnetx_002"]
+FIXED_224 = ("vit_", "swin_", "maxvit_", "deit_", "alexnet")     # the architecture fixes or needs 224 px
+SIZE = {"inception_v3": 299}
+
+
+def _export(model, x, exporter: str) -> bytes:
+    import torch
+
+    buf = io.BytesIO()
+    if exporter == "legacy":
+        torch.onnx.export(model, (x,), buf, input_names=["x"], opset_version=17, dynamo=False,
+                          dynamic_axes={"x": {0: "n"}})
+        return buf.getvalue()
+    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False)
+    return program.model_proto.SerializeToString()
+
+
+def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
+    import onnx
+    import torch
+
+    from snnc.onnx.importer import import_onnx
+
+    try:
+        model = build().eval()
+    except Exception as err:  # noqa: BLE001 -- report, do not stop the survey
+        return "build", f"{type(err).__name__}: {str(err).splitlines()[0][:100]}"
+    px = SIZE.get(name, 224 if name.startswith(FIXED_224) else size)
+    try:
+        with torch.no_grad():
+            blob = _export(model, torch.rand(1, 3, px, px), exporter)
+    except Exception as err:  # noqa: BLE001
+        return "export", f"{type(err).__name__}: {str(err).strip().splitlines()[0][:100] if str(err).strip() else ''}"
+    try:
+        graph = import_onnx(onnx.load_from_string(blob))
+        return "ok", f"{len(graph)} nodes"
+    except Exception as err:  # noqa: BLE001
+        return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exporters", default="legacy,dynamo")
+    parser.add_argument("--models", help="comma-separated torchvision model names (default: all classifiers)")
+    parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--limit", type=int, help="only the first N torchvision models")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "tests"))
+    import zoo
+
+    tv = zoo.torchvision()
+    names = args.models.split(",") if args.models else tv.models.list_models(module=tv.models)
+    names = names[:args.limit] if args.limit else names
+    cases = [(n, (lambda n=n: tv.models.get_model(n, weights=None, num_classes=10))) for n in names]
+    if args.timm:
+        timm = zoo.timm()
+        cases += [(f"timm/{n}", (lambda n=n: timm.create_model(n, pretrained=False, num_classes=10)))
+                  for n in TIMM_MODELS]
+    results: Counter = Counter()
+    reasons: Counter = Counter()
+    for exporter in args.exporters.split(","):
+        for name, build in cases:
+            start = time.perf_counter()
+            status, detail = _try(name.split("/")[-1], build, args.size, exporter)
+            results[(exporter, status)] += 1
+            if status != "ok":
+                reasons[(exporter, status, detail.split(":")[0] + ": " + detail.split(": ", 1)[-1][:70])] += 1
+            print(f"{exporter:7} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
+    print()
+    for exporter in args.exporters.split(","):
+        total = sum(v for (e, _), v in results.items() if e == exporter)
+        counts = ", ".join(f"{s} {results[(exporter, s)]}" for s in ("ok", "refused", "export", "build")
+                           if results[(exporter, s)])
+        print(f"{exporter}: {total} models: {counts}")
+    for (exporter, status, reason), n in reasons.most_common():
+        print(f"  {n:3} x {exporter}/{status}: {reason}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        sys.exit(1)
