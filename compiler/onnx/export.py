@@ -188,6 +188,18 @@ def _version() -> str:
     return __version__
 
 
+def check_importable(proto: onnx.ModelProto, what: str) -> None:
+    """Import ``proto`` as ``snnc show`` would, so that no file snnc cannot read is written:
+    an export that the importer refuses raises its reason here, before anything is saved."""
+    from snnc.onnx.importer import import_model
+
+    try:
+        import_model(proto)
+    except SnncError as err:
+        raise UnsupportedError(f"{what} exported, but snnc could not read the result back, so nothing "
+                               f"was written: {err}", problems=getattr(err, "problems", None)) from err
+
+
 def export(model, example_input, path, *, input_names=None, output_names=None,
            overwrite: bool = False, check: bool = True) -> onnx.ModelProto:
     """Export a PyTorch spiking network to ``path`` as ONNX in the snnc dialect.
@@ -207,5 +219,6 @@ def export(model, example_input, path, *, input_names=None, output_names=None,
     proto = to_onnx(model, example_input, input_names=input_names, output_names=output_names)
     if check:
         onnx.checker.check_model(proto, full_check=True)
+    check_importable(proto, type(model).__name__)
     save_model(proto, path)
     return proto
