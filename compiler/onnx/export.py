@@ -35,18 +35,27 @@ TIMESTEPS_KEY = "snnc.timesteps"
 DIALECT_KEY = "snnc.dialect"
 
 # Module libraries whose stateful neurons snnc cannot see through: they would export as
-# an unrolled, state-less graph (or not at all). Users swap them for snnc.nn neurons.
+# an unrolled, state-less graph (or not at all). Those with an adapter
+# (:mod:`snnc.onnx.adapters`) are translated first; the rest are refused here.
 _FOREIGN_SNN_PACKAGES = ("spikingjelly", "snntorch", "norse", "lava", "sinabs", "brian2")
 
 
 def check_exportable(model) -> None:
-    """Raise :class:`UnsupportedError` naming the first module snnc cannot express."""
+    """Raise :class:`UnsupportedError` naming the first module snnc cannot express
+    (after :func:`snnc.onnx.adapters.adapt`: a module an adapter keeps is fine)."""
     from torch import nn
+
+    from snnc.onnx import adapters
 
     for name, module in model.named_modules():
         path = name or "<root>"
         kind = type(module)
-        package = kind.__module__.split(".")[0]
+        package = adapters.package_of(module)
+        if package in adapters.ADAPTERS:
+            if adapters.ADAPTERS[package](path, module) is adapters.KEEP:
+                continue
+            raise UnsupportedError(f"module '{path}' ({kind.__module__}.{kind.__name__}) was not "
+                                   "translated; pass the model through snnc.onnx.adapters.adapt")
         if package in _FOREIGN_SNN_PACKAGES:
             raise UnsupportedError(
                 f"module '{path}' ({kind.__module__}.{kind.__name__}) comes from {package}, "
@@ -129,6 +138,9 @@ def to_onnx(model, example_input, *, input_names=None, output_names=None) -> onn
     """Export ``model`` to an in-memory ModelProto in the snnc dialect (see module doc)."""
     import torch
 
+    from snnc.onnx.adapters import adapt
+
+    model = adapt(model)        # SpikingJelly's neurons -> snnc.nn (a copy; others refused)
     check_exportable(model)
     args = _example_args(example_input)
     _check_float32(args)
