@@ -27,6 +27,7 @@ import onnx
 from snnc.files import check_output
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.onnx import dialect
+from snnc.onnx.export_sequences import slice_sequences
 from snnc.onnx.io import save_model
 
 #: metadata keys written into every exported model
@@ -165,6 +166,7 @@ def to_onnx(model, example_input, *, input_names=None, output_names=None) -> onn
     finally:
         model.train(was_training)
     proto = program.model_proto
+    slice_sequences(proto)          # unbind/chunk: SplitToSequence + SequenceAt -> Slice
     _name_nodes(proto.graph)
     used = {n.op_type for n in proto.graph.node if n.domain == dialect.DOMAIN}
     proto.functions.extend(dialect.function_protos(used))
