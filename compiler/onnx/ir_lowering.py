@@ -50,12 +50,12 @@ def constant(lw: Lowering, node: Node) -> None:
 
 
 # -- neurons and time ------------------------------------------------------------------
-_NEURON_OPS = {"lif": "LIF", "if": "IF"}
+_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky"}
 
 
-@lowering("lif", "if")
+@lowering("lif", "if", "leaky")
 def neuron(lw: Lowering, node: Node) -> None:
-    """One ``snnc::LIF``/``snnc::IF`` node over ``[T, N, ...]``, every attribute written."""
+    """One ``snnc::LIF``/``IF``/``Leaky`` node over ``[T, N, ...]``, every attribute written."""
     op_type = _NEURON_OPS[node.op]
     opdef = get(node.op)
     attrs = {name: float(opdef.attr(node, name)) if kind == AttributeProto.FLOAT else int(opdef.attr(node, name))

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import copy
 
-from snnc.onnx.adapters import others, spikingjelly
+from snnc.onnx.adapters import others, snntorch, spikingjelly
 from snnc.onnx.adapters.common import KEEP, refuse
 
 #: package name -> ``translate(path, module)``: a replacement module, KEEP, or a refusal
-ADAPTERS = {"spikingjelly": spikingjelly.translate, **others.ADAPTERS}
+ADAPTERS = {**others.ADAPTERS, "spikingjelly": spikingjelly.translate, "snntorch": snntorch.translate}
+#: package name -> ``adapt_model(model)``: the whole model rewritten first, where a library's
+#: idiom is a per-step network (snnTorch's Sequential of ``init_hidden`` neurons)
+MODEL_ADAPTERS = {"snntorch": snntorch.adapt_model}
 
 
 def package_of(module) -> str:
@@ -44,6 +47,10 @@ def adapt(model):
     """``model``, or a deep copy of it with every foreign neuron translated (see module doc)."""
     if not foreign(model):
         return model
+    present = {package_of(m) for m in model.modules()}
+    for package, adapt_model in MODEL_ADAPTERS.items():
+        if package in present:
+            model = adapt_model(model)
     replacements = {}
     for path, module in model.named_modules():
         if any(path.startswith(done + ".") for done in replacements if done):
@@ -65,4 +72,4 @@ def adapt(model):
     return adapted
 
 
-__all__ = ["ADAPTERS", "KEEP", "adapt", "foreign", "package_of", "refuse"]
+__all__ = ["ADAPTERS", "KEEP", "MODEL_ADAPTERS", "adapt", "foreign", "package_of", "refuse"]

@@ -9,7 +9,7 @@ from snnc.onnx import dialect
 from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
-          "Delta": "delta", "SpikingMatMul": "spiking_matmul"}
+          "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -62,3 +62,15 @@ def conversion_op(ctx: Context, node) -> None:
                 raise ctx.fail(f"{name} must list one threshold > 0, or one per channel")
     inputs = [_timed_input(ctx, node, x, f"snnc::{node.op_type}") for x in node.input]
     ctx.emit(_IR_OP[node.op_type], inputs, attrs=attrs)
+
+
+@converter("Leaky", domain=dialect.DOMAIN)
+def leaky(ctx: Context, node) -> None:
+    """snnTorch's Leaky (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    if not 0.0 <= attrs["beta"] <= 1.0:
+        raise ctx.fail(f"beta must be in [0, 1] (snnTorch clamps it), got {attrs['beta']}")
+    if attrs["reset_mechanism"] not in (0, 1, 2):
+        raise ctx.fail(f"reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none), got {attrs['reset_mechanism']}")
+    x = _timed_input(ctx, node, node.input[0], "a neuron")
+    ctx.emit("leaky", [x], attrs=attrs)

@@ -1,0 +1,73 @@
+"""snnTorch's ``Leaky`` neuron as a multi-step snnc module (``[T, N, ...]`` in and out).
+
+The translation target of :mod:`snnc.onnx.adapters.snntorch`; exports as one
+``snnc::Leaky`` node (:mod:`snnc.onnx.dialect_frameworks` has the equations). Its
+forward repeats snnTorch 1.0's arithmetic op for op, so spikes are equal to
+``snn.Leaky``'s applied step by step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from snnc.onnx.dialect_frameworks import RESET_MECHANISMS
+
+
+class Leaky(nn.Module):
+    """snnTorch ``Leaky``: ``U = β·U + X − R·θ``, fires on ``U > θ``, resets one step late.
+
+    Args:
+        beta: the decay, in [0, 1] (snnTorch clamps it; pass the clamped value).
+        threshold: θ.
+        reset_mechanism: "subtract", "zero" or "none".
+        reset_delay: snnTorch's default True: the reset applies at the next step.
+    """
+
+    def __init__(self, beta: float, threshold: float = 1.0, reset_mechanism: str = "subtract",
+                 reset_delay: bool = True):
+        super().__init__()
+        if not 0.0 <= beta <= 1.0:
+            raise ValueError(f"Leaky: beta must be in [0, 1], got {beta}")
+        if reset_mechanism not in RESET_MECHANISMS:
+            raise ValueError(f"Leaky: reset_mechanism must be one of {sorted(RESET_MECHANISMS)}")
+        self.beta = float(np.float32(beta))
+        self.threshold = float(np.float32(threshold))
+        self.reset_mechanism = reset_mechanism
+        self.reset_delay = bool(reset_delay)
+
+    def onnx_attributes(self) -> dict[str, float | int]:
+        return {"beta": self.beta, "threshold": self.threshold,
+                "reset_mechanism": RESET_MECHANISMS[self.reset_mechanism], "reset_delay": int(self.reset_delay)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return torch.onnx.ops.symbolic("snnc::Leaky", (x,), self.onnx_attributes(),
+                                           dtype=x.dtype, shape=x.shape, version=1)
+        beta = torch.tensor(self.beta, dtype=x.dtype)
+        thr = torch.tensor(self.threshold, dtype=x.dtype)
+        u = torch.zeros_like(x[0])
+        spikes = []
+        for t in range(x.shape[0]):
+            r = (u - thr > 0).to(x.dtype)
+            if self.reset_mechanism == "subtract":
+                u1 = beta * u + x[t] - r * thr
+            elif self.reset_mechanism == "zero":
+                u1 = beta * ((1 - r) * u) + x[t]
+            else:
+                u1 = beta * u + x[t]
+            s = (u1 - thr > 0).to(x.dtype)
+            if not self.reset_delay:
+                d = s - r
+                if self.reset_mechanism == "subtract":
+                    u1 = u1 - d * thr
+                elif self.reset_mechanism == "zero":
+                    u1 = u1 - d * u1
+            spikes.append(s)
+            u = u1
+        return torch.stack(spikes)
+
+    def extra_repr(self) -> str:
+        return (f"beta={self.beta}, threshold={self.threshold}, reset_mechanism={self.reset_mechanism}, "
+                f"reset_delay={self.reset_delay}")

@@ -1,0 +1,95 @@
+"""``snnc`` dialect ops for other frameworks' neurons whose semantics no LIF/IF expresses.
+
+``Leaky`` (attrs ``beta``, ``threshold``, ``reset_mechanism``, ``reset_delay``) is
+snnTorch's ``snn.Leaky`` (snnTorch 1.0, ``_neurons/leaky.py``), state ``U`` (0 at start),
+per step, op for op as snnTorch computes it in float32:
+
+    R  = U > θ                                  (the reset signal, from the stored U)
+    U' = β·U + X − R·θ                          reset_mechanism 0: subtract
+    U' = β·((1 − R)·U) + X                      1: zero
+    U' = β·U + X                                2: none
+    S  = U' > θ                                 (strict: snnTorch's Heaviside is x > 0)
+    reset_delay = 0:  D = S − R;  U' ← U' − D·θ (subtract) or U' − D·U' (zero)
+
+It differs from ``LIF`` in the strict ``>``, in the reset applied at the step *after* the
+spike (default ``reset_delay``), where it is not decayed by β, and in β multiplying
+(LIF divides by tau). The body is a Scan over ``[T, M]`` like LIF's
+(:mod:`snnc.onnx.dialect`); multiplications by R, S, D in {-1, 0, 1} are exact.
+"""
+
+from __future__ import annotations
+
+from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorProto, helper
+
+_FLOAT, _INT = AttributeProto.FLOAT, AttributeProto.INT
+RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
+
+
+def schemas(OpSchema):
+    return {"Leaky": OpSchema(
+        "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
+        "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
+
+
+def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:
+    return helper.make_node(op, ins, outs, name=f"{op}_{outs[0]}", **attrs)
+
+
+def _attr(out: str, attr: str, kind: int) -> NodeProto:
+    node = helper.make_node("Constant", [], [out], name=f"attr_{attr}")
+    a = AttributeProto()
+    a.name, a.ref_attr_name, a.type = ("value_float" if kind == _FLOAT else "value_int"), attr, kind
+    node.attribute.append(a)
+    return node
+
+
+def _vector(name: str):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
+
+
+def _step() -> GraphProto:
+    nodes = [
+        _n("Greater", ["U", "thr"], ["R_b"]), _n("Cast", ["R_b"], ["R"], to=TensorProto.FLOAT),
+        _n("Mul", ["beta", "U"], ["bU"]), _n("Add", ["bU", "X"], ["base"]),
+        _n("Mul", ["R", "thr"], ["Rthr"]), _n("Sub", ["base", "Rthr"], ["U_sub"]),          # subtract
+        _n("Sub", ["one", "R"], ["keep"]), _n("Mul", ["keep", "U"], ["U_kept"]),            # zero
+        _n("Mul", ["beta", "U_kept"], ["bU0"]), _n("Add", ["bU0", "X"], ["U_zero"]),
+        _n("Where", ["is_zero", "U_zero", "base"], ["U_zn"]),
+        _n("Where", ["is_sub", "U_sub", "U_zn"], ["U1"]),
+        _n("Greater", ["U1", "thr"], ["S_b"]), _n("Cast", ["S_b"], ["S"], to=TensorProto.FLOAT),
+        # reset_delay = 0: the spike's reset now, less the one already applied
+        _n("Sub", ["S", "R"], ["D"]),
+        _n("Mul", ["D", "thr"], ["Dthr"]), _n("Sub", ["U1", "Dthr"], ["U2_sub"]),
+        _n("Mul", ["D", "U1"], ["DU"]), _n("Sub", ["U1", "DU"], ["U2_zero"]),
+        _n("Where", ["is_zero", "U2_zero", "U1"], ["U2_zn"]),
+        _n("Where", ["is_sub", "U2_sub", "U2_zn"], ["U2"]),
+        _n("Where", ["delay", "U1", "U2"], ["U_next"]),
+    ]
+    return helper.make_graph(nodes, "Leaky_step", [_vector("U"), _vector("X")], [_vector("U_next"), _vector("S")])
+
+
+def leaky_function(opset: int, domain: str, doc: str) -> FunctionProto:
+    nodes = [
+        _attr("beta", "beta", _FLOAT), _attr("thr", "threshold", _FLOAT),
+        _attr("mech", "reset_mechanism", _INT), _attr("delay_i", "reset_delay", _INT),
+        helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
+        helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),
+        helper.make_node("Constant", [], ["i1"], value_int=1, name="const_i1"),
+        _n("Equal", ["mech", "i0"], ["is_sub"]), _n("Equal", ["mech", "i1"], ["is_zero"]),
+        _n("Cast", ["delay_i"], ["delay"], to=TensorProto.BOOL),
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+        _n("Expand", ["zero", "m"], ["U0"]),
+        helper.make_node("Scan", ["U0", "X_tm"], ["U_last", "S_tm"], num_scan_inputs=1, body=_step(),
+                         name="Scan_S_tm"),
+        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(domain, "Leaky", ["X"], ["Y"], nodes,
+                                opset_imports=[helper.make_opsetid("", opset)],
+                                attributes=["beta", "threshold", "reset_mechanism", "reset_delay"], doc_string=doc)
+
+
+BUILDERS = {"Leaky": leaky_function}
