@@ -24,6 +24,7 @@ import snnc  # noqa: E402
 from snnc.ir import interpret  # noqa: E402
 from snnc.ir.errors import UnsupportedError  # noqa: E402
 from snnc.onnx.importer import import_model  # noqa: E402
+from snnc.onnx.ir_export import graph_to_onnx  # noqa: E402
 
 # every reset mechanism, with and without reset_delay; betas that are not powers of two
 LEAKY = [
@@ -94,6 +95,9 @@ def test_every_leaky_spikes_as_snntorch(exported):
     assert [n.op for n in graph.nodes if n.op == "leaky"] == ["leaky"] * len(LEAKY)
     final = next(iter(interpret.run(graph, {"x": x}).values())).reshape(want[-1].shape)
     np.testing.assert_array_equal(final, want[-1])
+    # and back: the IR's leaky lowers to snnc::Leaky again (snnc opt's path)
+    again = next(iter(run_ort(graph_to_onnx(graph), {"x": x}).values()))
+    np.testing.assert_array_equal(again.reshape(want[-1].shape), want[-1])
 
 
 def test_user_model_keeps_its_modules_and_mode(exported):
