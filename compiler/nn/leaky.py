@@ -71,3 +71,35 @@ class Leaky(nn.Module):
     def extra_repr(self) -> str:
         return (f"beta={self.beta}, threshold={self.threshold}, reset_mechanism={self.reset_mechanism}, "
                 f"reset_delay={self.reset_delay}")
+
+
+class LIFBox(nn.Module):
+    """Norse's ``LIFBoxCell`` over ``[T, N, ...]``: ``V += k·((X + v_leak) − V)``, fires
+    on ``V > v_th``, resets to ``v_reset`` (or subtracts ``v_th``); exports as one
+    ``snnc::LIFBox`` node. ``dt_tau_inv`` is k = dt·(1/τ_mem) as torch rounds it."""
+
+    def __init__(self, dt_tau_inv: float, v_leak: float = 0.0, v_th: float = 1.0, v_reset: float = 0.0,
+                 reset_subtract: bool = False):
+        super().__init__()
+        f = lambda v: float(np.float32(v))  # noqa: E731
+        self.dt_tau_inv, self.v_leak, self.v_th, self.v_reset = f(dt_tau_inv), f(v_leak), f(v_th), f(v_reset)
+        self.reset_subtract = bool(reset_subtract)
+
+    def onnx_attributes(self) -> dict[str, float | int]:
+        return {"dt_tau_inv": self.dt_tau_inv, "v_leak": self.v_leak, "v_th": self.v_th,
+                "v_reset": self.v_reset, "reset_subtract": int(self.reset_subtract)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return torch.onnx.ops.symbolic("snnc::LIFBox", (x,), self.onnx_attributes(),
+                                           dtype=x.dtype, shape=x.shape, version=1)
+        k, v_leak, v_th, v_reset = (torch.tensor(v, dtype=x.dtype) for v in
+                                    (self.dt_tau_inv, self.v_leak, self.v_th, self.v_reset))
+        v = torch.full_like(x[0], self.v_leak)
+        spikes = []
+        for t in range(x.shape[0]):
+            vd = v + k * ((x[t] + v_leak) - v)
+            z = (vd - v_th > 0).to(x.dtype)
+            v = (1 - z) * vd + z * ((vd - v_th) if self.reset_subtract else v_reset)
+            spikes.append(z)
+        return torch.stack(spikes)

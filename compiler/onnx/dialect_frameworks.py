@@ -15,6 +15,14 @@ It differs from ``LIF`` in the strict ``>``, in the reset applied at the step *a
 spike (default ``reset_delay``), where it is not decayed by β, and in β multiplying
 (LIF divides by tau). The body is a Scan over ``[T, M]`` like LIF's
 (:mod:`snnc.onnx.dialect`); multiplications by R, S, D in {-1, 0, 1} are exact.
+
+``LIFBox`` (attrs ``dt_tau_inv``, ``v_leak``, ``v_th``, ``v_reset``, ``reset_subtract``)
+is Norse's ``LIFBoxCell`` (Norse 1.1, ``functional/lif_box.py``): one Euler step of
+``dv/dt = (v_leak − v + i)/τ_mem`` per time step, V = v_leak at start:
+
+    V' = V + k·((X + v_leak) − V)          k = dt·(1/τ_mem), rounded as torch does
+    Z  = V' > v_th                         (strict: Norse's Heaviside is x > 0)
+    V  = (1 − Z)·V' + Z·v_reset            (reset_value), or (1 − Z)·V' + Z·(V' − v_th)
 """
 
 from __future__ import annotations
@@ -26,9 +34,16 @@ RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
 def schemas(OpSchema):
-    return {"Leaky": OpSchema(
+    return {**lifbox_schema(OpSchema), "Leaky": OpSchema(
         "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
         "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
+
+
+def lifbox_schema(OpSchema):
+    return {"LIFBox": OpSchema(
+        "LIFBox", {"dt_tau_inv": _FLOAT, "v_leak": _FLOAT, "v_th": _FLOAT, "v_reset": _FLOAT,
+                   "reset_subtract": _INT},
+        "Norse LIFBoxCell over [T, ...]: V += dt/tau_mem*(X + v_leak - V), fires on V > v_th.")}
 
 
 def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:
@@ -92,4 +107,39 @@ def leaky_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 attributes=["beta", "threshold", "reset_mechanism", "reset_delay"], doc_string=doc)
 
 
-BUILDERS = {"Leaky": leaky_function}
+def _lifbox_step() -> GraphProto:
+    nodes = [
+        _n("Add", ["X", "v_leak"], ["xl"]), _n("Sub", ["xl", "V"], ["drive"]),
+        _n("Mul", ["k", "drive"], ["dv"]), _n("Add", ["V", "dv"], ["Vd"]),
+        _n("Greater", ["Vd", "v_th"], ["Z_b"]), _n("Cast", ["Z_b"], ["Z"], to=TensorProto.FLOAT),
+        _n("Sub", ["one", "Z"], ["keep"]), _n("Mul", ["keep", "Vd"], ["kept"]),
+        _n("Mul", ["Z", "v_reset"], ["to_value"]),
+        _n("Sub", ["Vd", "v_th"], ["Vsub"]), _n("Mul", ["Z", "Vsub"], ["to_sub"]),
+        _n("Where", ["subtract", "to_sub", "to_value"], ["jump"]),
+        _n("Add", ["kept", "jump"], ["V_next"]),
+    ]
+    return helper.make_graph(nodes, "LIFBox_step", [_vector("V"), _vector("X")], [_vector("V_next"), _vector("Z")])
+
+
+def lifbox_function(opset: int, domain: str, doc: str) -> FunctionProto:
+    nodes = [
+        _attr("k", "dt_tau_inv", _FLOAT), _attr("v_leak", "v_leak", _FLOAT), _attr("v_th", "v_th", _FLOAT),
+        _attr("v_reset", "v_reset", _FLOAT), _attr("sub_i", "reset_subtract", _INT),
+        helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
+        _n("Cast", ["sub_i"], ["subtract"], to=TensorProto.BOOL),
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+        _n("Expand", ["v_leak", "m"], ["V0"]),
+        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "Z_tm"], num_scan_inputs=1, body=_lifbox_step(),
+                         name="Scan_Z_tm"),
+        _n("Reshape", ["Z_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(domain, "LIFBox", ["X"], ["Y"], nodes,
+                                opset_imports=[helper.make_opsetid("", opset)],
+                                attributes=["dt_tau_inv", "v_leak", "v_th", "v_reset", "reset_subtract"],
+                                doc_string=doc)
+
+
+BUILDERS = {"Leaky": leaky_function, "LIFBox": lifbox_function}

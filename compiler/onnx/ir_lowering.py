@@ -50,10 +50,10 @@ def constant(lw: Lowering, node: Node) -> None:
 
 
 # -- neurons and time ------------------------------------------------------------------
-_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky"}
+_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "lif_box": "LIFBox"}
 
 
-@lowering("lif", "if", "leaky")
+@lowering(*_NEURON_OPS)
 def neuron(lw: Lowering, node: Node) -> None:
     """One ``snnc::LIF``/``IF``/``Leaky`` node over ``[T, N, ...]``, every attribute written."""
     op_type = _NEURON_OPS[node.op]

@@ -6,6 +6,10 @@ start, per step in float32:
 
     R = U > θ;   U' = β·U + X − R·θ (subtract) | β·((1 − R)·U) + X (zero) | β·U + X (none)
     S = U' > θ;  without reset_delay: D = S − R, U' −= D·θ (subtract) or D·U' (zero)
+
+``lif_box``: Norse's ``LIFBoxCell`` (``snnc::LIFBox``), V = v_leak at start:
+
+    V' = V + k·((X + v_leak) − V);  Z = V' > v_th;  V = (1 − Z)·V' + Z·(v_reset | V' − v_th)
 """
 
 from __future__ import annotations
@@ -53,4 +57,24 @@ def leaky(node, arrays):
             u1 = u1 - d * thr if mech == 0 else (u1 - d * u1 if mech == 1 else u1)
         out[t] = s
         u = u1.astype(_F, copy=False)
+    return [out]
+
+
+@op("lif_box", arity=1, shape=same_shape, kind=_spike_kind, axes=_timed, traits={NEURON, TEMPORAL},
+    attrs={"dt_tau_inv": Attr(float, 0.1), "v_leak": Attr(float, 0.0), "v_th": Attr(float, 1.0),
+           "v_reset": Attr(float, 0.0), "reset_subtract": Attr(int, 0)})
+def lif_box(node, arrays):
+    """Norse's LIFBoxCell: one Euler step per time step, fires on V > v_th (strict)."""
+    a = node.attrs
+    k, v_leak = _F(a.get("dt_tau_inv", 0.1)), _F(a.get("v_leak", 0.0))
+    v_th, v_reset = _F(a.get("v_th", 1.0)), _F(a.get("v_reset", 0.0))
+    subtract = bool(a.get("reset_subtract", 0))
+    x = arrays[0].astype(_F, copy=False)
+    v = np.full(x.shape[1:], v_leak, _F)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        vd = v + k * ((x[t] + v_leak) - v)
+        z = (vd > v_th).astype(_F)
+        v = ((_F(1.0) - z) * vd + z * ((vd - v_th) if subtract else v_reset)).astype(_F, copy=False)
+        out[t] = z
     return [out]

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import copy
 
-from snnc.onnx.adapters import others, snntorch, spikingjelly
+from snnc.onnx.adapters import norse, others, snntorch, spikingjelly
 from snnc.onnx.adapters.common import KEEP, refuse
 
 #: package name -> ``translate(path, module)``: a replacement module, KEEP, or a refusal
-ADAPTERS = {**others.ADAPTERS, "spikingjelly": spikingjelly.translate, "snntorch": snntorch.translate}
+ADAPTERS = {**others.ADAPTERS, "spikingjelly": spikingjelly.translate, "snntorch": snntorch.translate,
+            "norse": norse.translate}
 #: package name -> ``adapt_model(model)``: the whole model rewritten first, where a library's
 #: idiom is a per-step network (snnTorch's Sequential of ``init_hidden`` neurons)
-MODEL_ADAPTERS = {"snntorch": snntorch.adapt_model}
+MODEL_ADAPTERS = {"snntorch": snntorch.adapt_model, "norse": norse.adapt_model}
 
 
 def package_of(module) -> str:

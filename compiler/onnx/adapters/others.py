@@ -1,13 +1,11 @@
-"""Norse, Sinabs: no adapter translates their neurons yet; each is refused by name with
-the reason (a model that only uses their stateless helpers passes). snnTorch has its own
-adapter (:mod:`snnc.onnx.adapters.snntorch`)."""
+"""Sinabs: no adapter translates its neurons yet; each is refused by name with the reason
+(a model that only uses its stateless helpers passes). snnTorch and Norse have their own
+adapters."""
 
 from __future__ import annotations
 
 from snnc.onnx.adapters.common import KEEP, refuse
 
-_NORSE = ("Norse neurons are continuous-time (dt-discretised, current-based) cells with no snnc "
-          "dialect op yet; rewrite the layer with snnc.nn.LIF / snnc.nn.IF")
 _SINABS = ("Sinabs neurons (IAF/LIF with SingleSpike/MultiSpike) have no snnc dialect op yet; "
            "rewrite the layer with snnc.nn.IF / snnc.nn.LIF")
 
@@ -28,6 +26,5 @@ def _refuser(reason: str, neuron_modules: tuple[str, ...]):
 
 
 ADAPTERS = {
-    "norse": _refuser(_NORSE, ("norse.torch.module", "norse.torch.functional")),
     "sinabs": _refuser(_SINABS, ("sinabs.layers", "sinabs.activation")),
 }

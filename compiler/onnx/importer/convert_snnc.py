@@ -9,7 +9,8 @@ from snnc.onnx import dialect
 from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
-          "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky"}
+          "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
+          "LIFBox": "lif_box"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -74,3 +75,11 @@ def leaky(ctx: Context, node) -> None:
         raise ctx.fail(f"reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none), got {attrs['reset_mechanism']}")
     x = _timed_input(ctx, node, node.input[0], "a neuron")
     ctx.emit("leaky", [x], attrs=attrs)
+
+
+@converter("LIFBox", domain=dialect.DOMAIN)
+def lif_box(ctx: Context, node) -> None:
+    """Norse's LIFBoxCell (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    x = _timed_input(ctx, node, node.input[0], "a neuron")
+    ctx.emit("lif_box", [x], attrs=attrs)
