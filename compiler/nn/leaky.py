@@ -103,3 +103,34 @@ class LIFBox(nn.Module):
             v = (1 - z) * vd + z * ((vd - v_th) if self.reset_subtract else v_reset)
             spikes.append(z)
         return torch.stack(spikes)
+
+
+class LIFCurrent(nn.Module):
+    """Norse's ``LIFCell`` (current-based LIF) over ``[T, N, ...]``; exports as one
+    ``snnc::LIFCurrent`` node. ``k_mem = dt·τ_mem⁻¹`` and ``k_syn = (−dt)·τ_syn⁻¹`` as
+    torch rounds them."""
+
+    def __init__(self, k_mem: float, k_syn: float, v_leak: float = 0.0, v_th: float = 1.0, v_reset: float = 0.0):
+        super().__init__()
+        f = lambda v: float(np.float32(v))  # noqa: E731
+        self.k_mem, self.k_syn, self.v_leak, self.v_th, self.v_reset = map(f, (k_mem, k_syn, v_leak, v_th, v_reset))
+
+    def onnx_attributes(self) -> dict[str, float]:
+        return {"k_mem": self.k_mem, "k_syn": self.k_syn, "v_leak": self.v_leak, "v_th": self.v_th,
+                "v_reset": self.v_reset}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return torch.onnx.ops.symbolic("snnc::LIFCurrent", (x,), self.onnx_attributes(),
+                                           dtype=x.dtype, shape=x.shape, version=1)
+        k_mem, k_syn, v_leak, v_th, v_reset = (torch.tensor(v, dtype=x.dtype) for v in self.onnx_attributes().values())
+        v, i = torch.full_like(x[0], self.v_leak), torch.zeros_like(x[0])
+        spikes = []
+        for t in range(x.shape[0]):
+            i1 = i + x[t]
+            vd = v + k_mem * ((v_leak - v) + i1)
+            i = i1 + k_syn * i1
+            z = (vd - v_th > 0).to(x.dtype)
+            v = (1 - z) * vd + z * v_reset
+            spikes.append(z)
+        return torch.stack(spikes)

@@ -23,6 +23,14 @@ is Norse's ``LIFBoxCell`` (Norse 1.1, ``functional/lif_box.py``): one Euler step
     V' = V + k·((X + v_leak) − V)          k = dt·(1/τ_mem), rounded as torch does
     Z  = V' > v_th                         (strict: Norse's Heaviside is x > 0)
     V  = (1 − Z)·V' + Z·v_reset            (reset_value), or (1 − Z)·V' + Z·(V' − v_th)
+
+``LIFCurrent`` (attrs ``k_mem``, ``k_syn``, ``v_leak``, ``v_th``, ``v_reset``) is Norse's
+``LIFCell``, the current-based (CUBA) LIF that is also Loihi's neuron, Norse 1.1
+``functional/lif.py``; V = v_leak and I = 0 at start:
+
+    I' = I + X;   V' = V + k_mem·((v_leak − V) + I')      k_mem = dt·τ_mem⁻¹
+    I  = I' + k_syn·I'                                     k_syn = (−dt)·τ_syn⁻¹
+    Z  = V' > v_th;   V = (1 − Z)·V' + Z·v_reset
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
 def schemas(OpSchema):
-    return {**lifbox_schema(OpSchema), "Leaky": OpSchema(
+    return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), "Leaky": OpSchema(
         "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
         "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
 
@@ -142,4 +150,43 @@ def lifbox_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 doc_string=doc)
 
 
-BUILDERS = {"Leaky": leaky_function, "LIFBox": lifbox_function}
+def lif_current_schema(OpSchema):
+    return {"LIFCurrent": OpSchema(
+        "LIFCurrent", {"k_mem": _FLOAT, "k_syn": _FLOAT, "v_leak": _FLOAT, "v_th": _FLOAT, "v_reset": _FLOAT},
+        "Norse LIFCell (current-based LIF) over [T, ...]: I += X; V += k_mem*((v_leak - V) + I); "
+        "I += k_syn*I; fires on V > v_th.")}
+
+
+def _lif_current_step() -> GraphProto:
+    nodes = [
+        _n("Add", ["I", "X"], ["I1"]),
+        _n("Sub", ["v_leak", "V"], ["leak"]), _n("Add", ["leak", "I1"], ["drive"]),
+        _n("Mul", ["k_mem", "drive"], ["dv"]), _n("Add", ["V", "dv"], ["Vd"]),
+        _n("Mul", ["k_syn", "I1"], ["di"]), _n("Add", ["I1", "di"], ["I_next"]),
+        _n("Greater", ["Vd", "v_th"], ["Z_b"]), _n("Cast", ["Z_b"], ["Z"], to=TensorProto.FLOAT),
+        _n("Sub", ["one", "Z"], ["keep"]), _n("Mul", ["keep", "Vd"], ["kept"]),
+        _n("Mul", ["Z", "v_reset"], ["jump"]), _n("Add", ["kept", "jump"], ["V_next"]),
+    ]
+    return helper.make_graph(nodes, "LIFCurrent_step", [_vector("V"), _vector("I"), _vector("X")],
+                             [_vector("V_next"), _vector("I_next"), _vector("Z")])
+
+
+def lif_current_function(opset: int, domain: str, doc: str) -> FunctionProto:
+    names = ["k_mem", "k_syn", "v_leak", "v_th", "v_reset"]
+    nodes = [_attr(a, a, _FLOAT) for a in names] + [
+        helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+        _n("Expand", ["v_leak", "m"], ["V0"]), _n("Expand", ["zero", "m"], ["I0"]),
+        helper.make_node("Scan", ["V0", "I0", "X_tm"], ["V_last", "I_last", "Z_tm"], num_scan_inputs=1,
+                         body=_lif_current_step(), name="Scan_Z_tm"),
+        _n("Reshape", ["Z_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(domain, "LIFCurrent", ["X"], ["Y"], nodes,
+                                opset_imports=[helper.make_opsetid("", opset)], attributes=names, doc_string=doc)
+
+
+BUILDERS = {"Leaky": leaky_function, "LIFBox": lifbox_function, "LIFCurrent": lif_current_function}

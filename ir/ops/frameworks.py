@@ -10,6 +10,12 @@ start, per step in float32:
 ``lif_box``: Norse's ``LIFBoxCell`` (``snnc::LIFBox``), V = v_leak at start:
 
     V' = V + k·((X + v_leak) − V);  Z = V' > v_th;  V = (1 − Z)·V' + Z·(v_reset | V' − v_th)
+
+``lif_current``: Norse's ``LIFCell``, the current-based LIF (``snnc::LIFCurrent``), V =
+v_leak and I = 0 at start:
+
+    I' = I + X;  V' = V + k_mem·((v_leak − V) + I');  I = I' + k_syn·I';  Z = V' > v_th;
+    V = (1 − Z)·V' + Z·v_reset
 """
 
 from __future__ import annotations
@@ -76,5 +82,27 @@ def lif_box(node, arrays):
         vd = v + k * ((x[t] + v_leak) - v)
         z = (vd > v_th).astype(_F)
         v = ((_F(1.0) - z) * vd + z * ((vd - v_th) if subtract else v_reset)).astype(_F, copy=False)
+        out[t] = z
+    return [out]
+
+
+@op("lif_current", arity=1, shape=same_shape, kind=_spike_kind, axes=_timed, traits={NEURON, TEMPORAL},
+    attrs={"k_mem": Attr(float, 0.1), "k_syn": Attr(float, -0.2), "v_leak": Attr(float, 0.0),
+           "v_th": Attr(float, 1.0), "v_reset": Attr(float, 0.0)})
+def lif_current(node, arrays):
+    """Norse's LIFCell (CUBA): the input charges a current, the current the membrane."""
+    a = node.attrs
+    k_mem, k_syn = _F(a.get("k_mem", 0.1)), _F(a.get("k_syn", -0.2))
+    v_leak, v_th, v_reset = _F(a.get("v_leak", 0.0)), _F(a.get("v_th", 1.0)), _F(a.get("v_reset", 0.0))
+    x = arrays[0].astype(_F, copy=False)
+    v = np.full(x.shape[1:], v_leak, _F)
+    i = np.zeros(x.shape[1:], _F)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        i1 = i + x[t]
+        vd = v + k_mem * ((v_leak - v) + i1)
+        i = (i1 + k_syn * i1).astype(_F, copy=False)
+        z = (vd > v_th).astype(_F)
+        v = ((_F(1.0) - z) * vd + z * v_reset).astype(_F, copy=False)
         out[t] = z
     return [out]

@@ -10,7 +10,7 @@ from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
           "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
-          "LIFBox": "lif_box"}
+          "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -77,9 +77,9 @@ def leaky(ctx: Context, node) -> None:
     ctx.emit("leaky", [x], attrs=attrs)
 
 
-@converter("LIFBox", domain=dialect.DOMAIN)
-def lif_box(ctx: Context, node) -> None:
-    """Norse's LIFBoxCell (:mod:`snnc.onnx.dialect_frameworks`)."""
+@converter("LIFBox", "LIFCurrent", domain=dialect.DOMAIN)
+def norse_cell(ctx: Context, node) -> None:
+    """Norse's LIFBoxCell and LIFCell (:mod:`snnc.onnx.dialect_frameworks`)."""
     attrs = _attributes(ctx, node)
     x = _timed_input(ctx, node, node.input[0], "a neuron")
-    ctx.emit("lif_box", [x], attrs=attrs)
+    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
