@@ -12,9 +12,9 @@ loop that threads the state::
 ``snnc.export(net, x)`` with ``x: [T, N, ...]`` exports that loop's spike output:
 :func:`adapt_model` makes each stateless layer act at every step
 (:class:`snnc.nn.SeqToBatch`) and each ``LIFBoxCell`` the ``snnc::LIFBox`` op
-(:class:`snnc.nn.leaky.LIFBox`: Norse's Euler step with k = dt·τ_mem⁻¹, its strict
+(:class:`snnc.nn.frameworks.LIFBox`: Norse's Euler step with k = dt·τ_mem⁻¹, its strict
 ``v > v_th``, reset to a value or by subtraction) and each ``LIFCell``, the current-based
-LIF, the ``snnc::LIFCurrent`` op (:class:`snnc.nn.leaky.LIFCurrent`). The state output is
+LIF, the ``snnc::LIFCurrent`` op (:class:`snnc.nn.frameworks.LIFCurrent`). The state output is
 not exported.
 
 Refused by name: every other Norse neuron (``LIF`` over whole sequences, adaptive,
@@ -72,7 +72,7 @@ def _translate_cell(path: str, module):
     from norse.torch import LIFBoxCell, LIFCell
     from norse.torch.functional.reset import reset_subtract, reset_value
 
-    from snnc.nn.leaky import LIFBox, LIFCurrent
+    from snnc.nn.frameworks import LIFBox, LIFCurrent
 
     if type(module) not in (LIFBoxCell, LIFCell):
         raise refuse(path, module, _OTHER)

@@ -11,7 +11,7 @@ without a hand-written state loop is an ``nn.Sequential`` of per-step layers wit
 ``snnc.export(net, x)`` with ``x: [T, N, ...]`` exports exactly that loop:
 :func:`adapt_model` turns the Sequential into a multi-step one, each stateless layer
 folded over time (:class:`snnc.nn.SeqToBatch`) and each ``Leaky`` the ``snnc::Leaky`` op
-(:class:`snnc.nn.leaky.Leaky`), whose equations are snnTorch's: β, θ, the reset
+(:class:`snnc.nn.frameworks.Leaky`), whose equations are snnTorch's: β, θ, the reset
 mechanism, ``reset_delay``, and the strict ``U > θ``. A last ``Leaky(output=True)``
 also returns its membrane; the exported file returns the spikes only.
 
@@ -77,7 +77,7 @@ def translate(path: str, module):
 
 
 def _translate_leaky(path: str, module, per_step_sequential: bool):
-    from snnc.nn.leaky import Leaky
+    from snnc.nn.frameworks import Leaky
 
     leaky = _leaky_class()
     if type(module) is not leaky:

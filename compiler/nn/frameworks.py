@@ -1,9 +1,11 @@
-"""snnTorch's ``Leaky`` neuron as a multi-step snnc module (``[T, N, ...]`` in and out).
+"""Other frameworks' neurons as multi-step snnc modules (``[T, N, ...]`` in and out).
 
-The translation target of :mod:`snnc.onnx.adapters.snntorch`; exports as one
-``snnc::Leaky`` node (:mod:`snnc.onnx.dialect_frameworks` has the equations). Its
-forward repeats snnTorch 1.0's arithmetic op for op, so spikes are equal to
-``snn.Leaky``'s applied step by step.
+The translation targets of :mod:`snnc.onnx.adapters` where no LIF/IF expresses a
+neuron exactly: snnTorch's ``Leaky`` (:class:`Leaky`), Norse's ``LIFBoxCell``
+(:class:`LIFBox`) and ``LIFCell`` (:class:`LIFCurrent`). Each exports as one ``snnc``
+node (:mod:`snnc.onnx.dialect_frameworks` has the equations) and its forward repeats
+the framework's float32 arithmetic op for op, so spikes equal the framework's, applied
+step by step.
 """
 
 from __future__ import annotations
