@@ -80,7 +80,23 @@ def test_snnc_show_reads_what_export_writes(tmp_path):
 def test_export_refuses_what_it_could_not_read_back(tmp_path):
     """An op with no converter (Atan) is refused before anything is written."""
     path = tmp_path / "atan.onnx"
-    with pytest.raises(UnsupportedError, match="could not read the result back.*Atan"):
+    with pytest.raises(UnsupportedError, match="could not read the result back.*Atan") as info:
         snnc.export(Step(torch.atan), torch.randn(3, 2, 6), path)
+    assert "docs/frameworks.md" not in str(info.value)      # the adapters have run already
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_foreign_unrolled_neuron_points_to_the_adapters(tmp_path):
+    """A file from another tool with an op snnc lacks: the error names the adapter path."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Atan", ["x"], ["y"], name="/lif/Atan")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])])
+    path = tmp_path / "foreign.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "Atan" in out.stderr and "snnc.export(model, x, path)" in out.stderr

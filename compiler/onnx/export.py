@@ -206,12 +206,14 @@ def check_importable(proto: onnx.ModelProto, what: str) -> None:
     """Import ``proto`` as ``snnc show`` would, so that no file snnc cannot read is written:
     an export that the importer refuses raises its reason here, before anything is saved."""
     from snnc.onnx.importer import import_model
+    from snnc.onnx.importer.validate import ADAPTER_HINT
 
     try:
         import_model(proto)
     except SnncError as err:
+        reason = str(err).replace(ADAPTER_HINT, "")      # the adapters have already run
         raise UnsupportedError(f"{what} exported, but snnc could not read the result back, so nothing "
-                               f"was written: {err}", problems=getattr(err, "problems", None)) from err
+                               f"was written: {reason}", problems=getattr(err, "problems", None)) from err
 
 
 def export(model, example_input, path, *, input_names=None, output_names=None,
