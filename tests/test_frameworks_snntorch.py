@@ -1,6 +1,7 @@
 """snnTorch models in snnTorch's own idiom (an ``nn.Sequential`` of per-step layers and
-``snn.Leaky(init_hidden=True)``, run by a loop over time steps) export through
-``snnc.export`` with ``[T, N, ...]`` inputs as the ``snnc::Leaky`` op; onnxruntime on the
+``snn.Leaky`` / ``snn.Synaptic`` with ``init_hidden=True``, run by a loop over time
+steps) export through ``snnc.export`` with ``[T, N, ...]`` inputs as the ``snnc::Leaky`` /
+``snnc::Synaptic`` ops; onnxruntime on the
 file and the IR interpreter give snnTorch's own spikes, layer by layer, spike for spike."""
 
 from __future__ import annotations
@@ -32,16 +33,25 @@ LEAKY = [
     dict(beta=0.7, threshold=0.5, reset_mechanism="zero"),
     dict(beta=0.85, threshold=0.8, reset_delay=False),
     dict(beta=0.6, threshold=0.6, reset_mechanism="zero", reset_delay=False),
-    dict(beta=0.95, threshold=0.7, reset_mechanism="none", output=True),
+    dict(beta=0.95, threshold=0.7, reset_mechanism="none"),
+    # Synaptic: a decaying current into the membrane; every reset, with and without delay
+    dict(alpha=0.8, beta=0.9),
+    dict(alpha=0.6, beta=0.7, threshold=0.5, reset_mechanism="zero"),
+    dict(alpha=0.9, beta=0.85, threshold=0.8, reset_delay=False),
+    dict(alpha=0.7, beta=0.6, threshold=0.6, reset_mechanism="zero", reset_delay=False, output=True),
 ]
+
+
+def neuron(kw):
+    return (snn.Synaptic if "alpha" in kw else snn.Leaky)(init_hidden=True, **kw)
 
 
 def snntorch_net():
     torch.manual_seed(0)
-    layers = [nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), snn.Leaky(init_hidden=True, **LEAKY[0]), nn.Flatten()]
+    layers = [nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), neuron(LEAKY[0]), nn.Flatten()]
     width = 4 * 4 * 4
     for kw in LEAKY[1:]:
-        layers += [nn.Linear(width, 12), snn.Leaky(init_hidden=True, **kw)]
+        layers += [nn.Linear(width, 12), neuron(kw)]
         width = 12
     net = nn.Sequential(*layers).eval()
     for m in net.modules():
@@ -52,7 +62,7 @@ def snntorch_net():
 
 def run_snntorch(net, x):
     """snnTorch's loop: reset, then the per-step net at every step; each neuron's spikes."""
-    neurons = [m for m in net if isinstance(m, snn.Leaky)]
+    neurons = [m for m in net if isinstance(m, (snn.Leaky, snn.Synaptic))]
     record = {id(m): [] for m in neurons}
     hooks = [m.register_forward_hook(lambda m, _i, out: record[id(m)].append(
         (out[0] if isinstance(out, tuple) else out).clone())) for m in neurons]
@@ -77,11 +87,13 @@ def exported(tmp_path_factory):
 
 def test_leaky_translates_with_its_parameters(exported):
     proto = exported[3]
-    got = [{a.name: round(a.f, 6) if a.type == a.FLOAT else a.i for a in n.attribute} for n in neuron_nodes(proto)]
+    got = [(n.op_type, {a.name: round(a.f, 6) if a.type == a.FLOAT else a.i for a in n.attribute})
+           for n in neuron_nodes(proto)]
     mech = {"subtract": 0, "zero": 1, "none": 2}
-    assert got == [{"beta": kw["beta"], "threshold": kw.get("threshold", 1.0),
-                    "reset_mechanism": mech[kw.get("reset_mechanism", "subtract")],
-                    "reset_delay": int(kw.get("reset_delay", True))} for kw in LEAKY]
+    assert got == [("Synaptic" if "alpha" in kw else "Leaky",
+                    {**({"alpha": kw["alpha"]} if "alpha" in kw else {}), "beta": kw["beta"],
+                     "threshold": kw.get("threshold", 1.0), "reset_mechanism": mech[kw.get("reset_mechanism", "subtract")],
+                     "reset_delay": int(kw.get("reset_delay", True))}) for kw in LEAKY]
 
 
 def test_every_leaky_spikes_as_snntorch(exported):
@@ -92,7 +104,8 @@ def test_every_leaky_spikes_as_snntorch(exported):
         assert 0.0 < spikes.mean() < 1.0, f"neuron {i} must fire, and not always"
         np.testing.assert_array_equal(got[name].reshape(spikes.shape), spikes, err_msg=f"neuron {i}")
     graph = import_model(proto).graph
-    assert [n.op for n in graph.nodes if n.op == "leaky"] == ["leaky"] * len(LEAKY)
+    assert [n.op for n in graph.nodes if n.op in ("leaky", "synaptic")] == \
+        ["synaptic" if "alpha" in kw else "leaky" for kw in LEAKY]
     final = next(iter(interpret.run(graph, {"x": x}).values())).reshape(want[-1].shape)
     np.testing.assert_array_equal(final, want[-1])
     # and back: the IR's leaky lowers to snnc::Leaky again (snnc opt's path)
@@ -108,7 +121,7 @@ def test_user_model_keeps_its_modules_and_mode(exported):
 def test_snnc_show_reads_it(exported):
     out = subprocess.run([sys.executable, "-m", "snnc", "show", str(exported[4])], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("leaky") >= len(LEAKY)
+    assert out.stdout.count(" = leaky") + out.stdout.count(" = synaptic") == len(LEAKY)
 
 
 class OwnLoop(nn.Module):
@@ -130,13 +143,13 @@ class OwnLoop(nn.Module):
 
 @pytest.mark.parametrize("model,match", [
     (OwnLoop(), r"module 'lif' \(snntorch.*Leaky\): called once per time step.*init_hidden=True"),
-    (nn.Sequential(nn.Linear(4, 3), snn.Synaptic(alpha=0.8, beta=0.9, init_hidden=True)),
-     r"module '1' \(snntorch.*Synaptic\): no snnc dialect op"),
+    (nn.Sequential(nn.Linear(4, 3), snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True)),
+     r"module '1' \(snntorch.*Alpha\): no snnc dialect op"),
     (nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9, init_hidden=True, inhibition=True)),
      r"module '1'.*inhibition"),
     (nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.9, init_hidden=True, spike_grad=lambda u: (u > 0).float())),
      r"module '1'.*custom spike_grad"),
-], ids=["own-loop", "synaptic", "inhibition", "custom-spike-grad"])
+], ids=["own-loop", "alpha", "inhibition", "custom-spike-grad"])
 def test_what_snnc_cannot_express_is_refused_by_name(model, match):
     with pytest.raises(UnsupportedError, match=match):
         snnc.export(model, torch.rand(3, 2, 4), "/nonexistent/never-written.onnx")

@@ -1,7 +1,7 @@
 """Other frameworks' neurons as multi-step snnc modules (``[T, N, ...]`` in and out).
 
 The translation targets of :mod:`snnc.onnx.adapters` where no LIF/IF expresses a
-neuron exactly: snnTorch's ``Leaky`` (:class:`Leaky`), Norse's ``LIFBoxCell``
+neuron exactly: snnTorch's ``Leaky`` (:class:`Leaky`) and ``Synaptic`` (:class:`Synaptic`), Norse's ``LIFBoxCell``
 (:class:`LIFBox`) and ``LIFCell`` (:class:`LIFCurrent`). Each exports as one ``snnc``
 node (:mod:`snnc.onnx.dialect_frameworks` has the equations) and its forward repeats
 the framework's float32 arithmetic op for op, so spikes equal the framework's, applied
@@ -73,6 +73,51 @@ class Leaky(nn.Module):
     def extra_repr(self) -> str:
         return (f"beta={self.beta}, threshold={self.threshold}, reset_mechanism={self.reset_mechanism}, "
                 f"reset_delay={self.reset_delay}")
+
+
+class Synaptic(Leaky):
+    """snnTorch ``Synaptic``: ``I = α·I + X``, ``U = β·U + I − R·θ`` (resets as
+    :class:`Leaky`, except that "zero" zeroes U after the update); exports as one
+    ``snnc::Synaptic`` node."""
+
+    def __init__(self, alpha: float, beta: float, threshold: float = 1.0, reset_mechanism: str = "subtract",
+                 reset_delay: bool = True):
+        super().__init__(beta, threshold, reset_mechanism, reset_delay)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"Synaptic: alpha must be in [0, 1], got {alpha}")
+        self.alpha = float(np.float32(alpha))
+
+    def onnx_attributes(self) -> dict[str, float | int]:
+        return {"alpha": self.alpha, **super().onnx_attributes()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return torch.onnx.ops.symbolic("snnc::Synaptic", (x,), self.onnx_attributes(),
+                                           dtype=x.dtype, shape=x.shape, version=1)
+        alpha, beta, thr = (torch.tensor(v, dtype=x.dtype) for v in (self.alpha, self.beta, self.threshold))
+        syn, u = torch.zeros_like(x[0]), torch.zeros_like(x[0])
+        spikes = []
+        for t in range(x.shape[0]):
+            r = (u - thr > 0).to(x.dtype)
+            syn = alpha * syn + x[t]
+            u1 = beta * u + syn
+            if self.reset_mechanism == "subtract":
+                u1 = u1 - r * thr
+            elif self.reset_mechanism == "zero":
+                u1 = u1 - u1 * r
+            s = (u1 - thr > 0).to(x.dtype)
+            if not self.reset_delay:
+                d = s - r
+                if self.reset_mechanism == "subtract":
+                    u1 = u1 - d * thr
+                elif self.reset_mechanism == "zero":
+                    u1 = u1 - d * u1
+            spikes.append(s)
+            u = u1
+        return torch.stack(spikes)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, {super().extra_repr()}"
 
 
 class LIFBox(nn.Module):

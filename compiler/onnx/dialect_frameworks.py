@@ -16,6 +16,13 @@ spike (default ``reset_delay``), where it is not decayed by β, and in β multip
 (LIF divides by tau). The body is a Scan over ``[T, M]`` like LIF's
 (:mod:`snnc.onnx.dialect`); multiplications by R, S, D in {-1, 0, 1} are exact.
 
+``Synaptic`` (attrs ``alpha``, ``beta``, ``threshold``, ``reset_mechanism``,
+``reset_delay``) is snnTorch's ``snn.Synaptic`` (``_neurons/synaptic.py``), states I, U = 0:
+
+    R = U > θ;  I' = α·I + X;  U' = β·U + I'
+    U' ← U' − R·θ (subtract) | U' − U'·R (zero: after the update, unlike Leaky's) | U' (none)
+    S = U' > θ;  reset_delay = 0: D = S − R, U' ← U' − D·θ | U' − D·U'
+
 ``LIFBox`` (attrs ``dt_tau_inv``, ``v_leak``, ``v_th``, ``v_reset``, ``reset_subtract``)
 is Norse's ``LIFBoxCell`` (Norse 1.1, ``functional/lif_box.py``): one Euler step of
 ``dv/dt = (v_leak − v + i)/τ_mem`` per time step, V = v_leak at start:
@@ -42,7 +49,7 @@ RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
 def schemas(OpSchema):
-    return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), "Leaky": OpSchema(
+    return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), **synaptic_schema(OpSchema), "Leaky": OpSchema(
         "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
         "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
 
@@ -189,4 +196,57 @@ def lif_current_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 opset_imports=[helper.make_opsetid("", opset)], attributes=names, doc_string=doc)
 
 
-BUILDERS = {"Leaky": leaky_function, "LIFBox": lifbox_function, "LIFCurrent": lif_current_function}
+def synaptic_schema(OpSchema):
+    return {"Synaptic": OpSchema(
+        "Synaptic", {"alpha": _FLOAT, "beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT,
+                     "reset_delay": _INT},
+        "snnTorch Synaptic over [T, ...]: I = alpha*I + X, U = beta*U + I - R*threshold, fires on U > threshold.")}
+
+
+def _synaptic_step() -> GraphProto:
+    nodes = [
+        _n("Greater", ["U", "thr"], ["R_b"]), _n("Cast", ["R_b"], ["R"], to=TensorProto.FLOAT),
+        _n("Mul", ["alpha", "I"], ["aI"]), _n("Add", ["aI", "X"], ["I_next"]),
+        _n("Mul", ["beta", "U"], ["bU"]), _n("Add", ["bU", "I_next"], ["base"]),
+        _n("Mul", ["R", "thr"], ["Rthr"]), _n("Sub", ["base", "Rthr"], ["U_sub"]),
+        _n("Mul", ["base", "R"], ["baseR"]), _n("Sub", ["base", "baseR"], ["U_zero"]),
+        _n("Where", ["is_zero", "U_zero", "base"], ["U_zn"]),
+        _n("Where", ["is_sub", "U_sub", "U_zn"], ["U1"]),
+        _n("Greater", ["U1", "thr"], ["S_b"]), _n("Cast", ["S_b"], ["S"], to=TensorProto.FLOAT),
+        _n("Sub", ["S", "R"], ["D"]),
+        _n("Mul", ["D", "thr"], ["Dthr"]), _n("Sub", ["U1", "Dthr"], ["U2_sub"]),
+        _n("Mul", ["D", "U1"], ["DU"]), _n("Sub", ["U1", "DU"], ["U2_zero"]),
+        _n("Where", ["is_zero", "U2_zero", "U1"], ["U2_zn"]),
+        _n("Where", ["is_sub", "U2_sub", "U2_zn"], ["U2"]),
+        _n("Where", ["delay", "U1", "U2"], ["U_next"]),
+    ]
+    return helper.make_graph(nodes, "Synaptic_step", [_vector("I"), _vector("U"), _vector("X")],
+                             [_vector("I_next"), _vector("U_next"), _vector("S")])
+
+
+def synaptic_function(opset: int, domain: str, doc: str) -> FunctionProto:
+    nodes = [
+        _attr("alpha", "alpha", _FLOAT), _attr("beta", "beta", _FLOAT), _attr("thr", "threshold", _FLOAT),
+        _attr("mech", "reset_mechanism", _INT), _attr("delay_i", "reset_delay", _INT),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
+        helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),
+        helper.make_node("Constant", [], ["i1"], value_int=1, name="const_i1"),
+        _n("Equal", ["mech", "i0"], ["is_sub"]), _n("Equal", ["mech", "i1"], ["is_zero"]),
+        _n("Cast", ["delay_i"], ["delay"], to=TensorProto.BOOL),
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+        _n("Expand", ["zero", "m"], ["Z0"]),
+        helper.make_node("Scan", ["Z0", "Z0", "X_tm"], ["I_last", "U_last", "S_tm"], num_scan_inputs=1,
+                         body=_synaptic_step(), name="Scan_S_tm"),
+        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(domain, "Synaptic", ["X"], ["Y"], nodes,
+                                opset_imports=[helper.make_opsetid("", opset)],
+                                attributes=["alpha", "beta", "threshold", "reset_mechanism", "reset_delay"],
+                                doc_string=doc)
+
+
+BUILDERS = {"Leaky": leaky_function, "Synaptic": synaptic_function, "LIFBox": lifbox_function,
+            "LIFCurrent": lif_current_function}

@@ -50,7 +50,8 @@ def constant(lw: Lowering, node: Node) -> None:
 
 
 # -- neurons and time ------------------------------------------------------------------
-_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "lif_box": "LIFBox", "lif_current": "LIFCurrent"}
+_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "synaptic": "Synaptic", "lif_box": "LIFBox",
+               "lif_current": "LIFCurrent"}
 
 
 @lowering(*_NEURON_OPS)

@@ -7,6 +7,11 @@ start, per step in float32:
     R = U > θ;   U' = β·U + X − R·θ (subtract) | β·((1 − R)·U) + X (zero) | β·U + X (none)
     S = U' > θ;  without reset_delay: D = S − R, U' −= D·θ (subtract) or D·U' (zero)
 
+``synaptic``: snnTorch's ``snn.Synaptic`` (``snnc::Synaptic``), I = U = 0 at start:
+
+    R = U > θ;  I = α·I + X;  U' = β·U + I − R·θ | (β·U + I)·(1 − R) as U' − U'·R | β·U + I
+    S = U' > θ;  without reset_delay as leaky
+
 ``lif_box``: Norse's ``LIFBoxCell`` (``snnc::LIFBox``), V = v_leak at start:
 
     V' = V + k·((X + v_leak) − V);  Z = V' > v_th;  V = (1 − Z)·V' + Z·(v_reset | V' − v_th)
@@ -105,4 +110,30 @@ def lif_current(node, arrays):
         z = (vd > v_th).astype(_F)
         v = ((_F(1.0) - z) * vd + z * v_reset).astype(_F, copy=False)
         out[t] = z
+    return [out]
+
+
+@op("synaptic", arity=1, shape=same_shape, kind=_spike_kind, axes=_timed, traits={NEURON, TEMPORAL},
+    attrs={"alpha": Attr(float, 0.9), "beta": Attr(float, 0.8), "threshold": Attr(float, 1.0),
+           "reset_mechanism": Attr(int, 0), "reset_delay": Attr(int, 1)})
+def synaptic(node, arrays):
+    """snnTorch's Synaptic: a decaying current into a leaky membrane; fires on U > θ."""
+    a = node.attrs
+    alpha, beta, thr = _F(a.get("alpha", 0.9)), _F(a.get("beta", 0.8)), _F(a.get("threshold", 1.0))
+    mech, delay = int(a.get("reset_mechanism", 0)), bool(a.get("reset_delay", 1))
+    x = arrays[0].astype(_F, copy=False)
+    i = np.zeros(x.shape[1:], _F)
+    u = np.zeros(x.shape[1:], _F)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        r = (u > thr).astype(_F)
+        i = (alpha * i + x[t]).astype(_F, copy=False)
+        u1 = beta * u + i
+        u1 = u1 - r * thr if mech == 0 else (u1 - u1 * r if mech == 1 else u1)
+        s = (u1 > thr).astype(_F)
+        if not delay:
+            d = s - r
+            u1 = u1 - d * thr if mech == 0 else (u1 - d * u1 if mech == 1 else u1)
+        out[t] = s
+        u = u1.astype(_F, copy=False)
     return [out]

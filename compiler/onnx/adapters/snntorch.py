@@ -15,9 +15,12 @@ folded over time (:class:`snnc.nn.SeqToBatch`) and each ``Leaky`` the ``snnc::Le
 mechanism, ``reset_delay``, and the strict ``U > θ``. A last ``Leaky(output=True)``
 also returns its membrane; the exported file returns the spikes only.
 
+``snn.Synaptic`` (a decaying synaptic current into the Leaky membrane) likewise becomes
+``snnc::Synaptic`` (:class:`snnc.nn.frameworks.Synaptic`).
+
 Refused by name: a ``Leaky`` called with an explicit ``mem`` in the user's own
 ``forward`` loop (the exporter would unroll it into T copies with no time axis left),
-other snnTorch neurons (Synaptic, Alpha, RLeaky, …: no dialect op yet), and options
+other snnTorch neurons (Alpha, Lapicque, RLeaky, RSynaptic, …: no dialect op yet), and options
 that change the forward (inhibition, state_quant, graded spikes, custom spike_grad,
 one β or θ per neuron).
 """
@@ -34,12 +37,6 @@ _IDIOM = ("write the per-step network as nn.Sequential(..., snn.Leaky(beta, init
           "and export it with [T, N, ...] inputs: snnc runs it at every step as snnTorch's loop does")
 
 
-def _leaky_class():
-    import snntorch
-
-    return snntorch.Leaky
-
-
 def _is_neuron(module) -> bool:
     return type(module).__module__.startswith("snntorch._neurons")
 
@@ -47,8 +44,10 @@ def _is_neuron(module) -> bool:
 def adapt_model(model):
     """The multi-step equivalent of a per-step ``nn.Sequential`` of snnTorch neurons, or
     ``model`` itself when it is not one (the per-module pass then names what it refuses)."""
-    leaky = _leaky_class()
-    if type(model) is not nn.Sequential or not any(isinstance(m, leaky) for m in model):
+    import snntorch
+
+    if type(model) is not nn.Sequential or not any(isinstance(m, (snntorch.Leaky, snntorch.Synaptic))
+                                                   for m in model):
         return model
     from snnc.nn import SeqToBatch
 
@@ -68,21 +67,24 @@ def adapt_model(model):
 def translate(path: str, module):
     """Per module: a neuron reached here was not in a per-step Sequential: refused."""
     if _is_neuron(module):
-        if isinstance(module, _leaky_class()) and type(module) is _leaky_class():
+        import snntorch
+
+        if type(module) in (snntorch.Leaky, snntorch.Synaptic):
             raise refuse(path, module, "called once per time step from the model's own forward loop, "
                          "which exports as T unrolled copies with no time axis; " + _IDIOM)
         raise refuse(path, module, "no snnc dialect op expresses this snnTorch neuron yet "
-                     "(snnc translates snn.Leaky)")
+                     "(snnc translates snn.Leaky and snn.Synaptic)")
     return KEEP
 
 
 def _translate_leaky(path: str, module, per_step_sequential: bool):
-    from snnc.nn.frameworks import Leaky
+    import snntorch
 
-    leaky = _leaky_class()
-    if type(module) is not leaky:
+    from snnc.nn.frameworks import Leaky, Synaptic
+
+    if type(module) not in (snntorch.Leaky, snntorch.Synaptic):
         raise refuse(path, module, "no snnc dialect op expresses this snnTorch neuron yet "
-                     "(snnc translates snn.Leaky, exact type)")
+                     "(snnc translates snn.Leaky and snn.Synaptic, exact types)")
     if not module.init_hidden:
         raise refuse(path, module, "init_hidden=False: its membrane is passed by the caller; " + _IDIOM)
     if module.inhibition:
@@ -99,4 +101,7 @@ def _translate_leaky(path: str, module, per_step_sequential: bool):
     beta = min(max(scalar(path, module, "beta", module.beta), 0.0), 1.0)   # snnTorch clamps β
     threshold = scalar(path, module, "threshold", module.threshold)
     mechanism = {0: "subtract", 1: "zero", 2: "none"}[int(module.reset_mechanism_val)]
+    if type(module) is snntorch.Synaptic:
+        alpha = min(max(scalar(path, module, "alpha", module.alpha), 0.0), 1.0)
+        return Synaptic(alpha, beta, threshold, mechanism, bool(module.reset_delay))
     return Leaky(beta, threshold, mechanism, bool(module.reset_delay))

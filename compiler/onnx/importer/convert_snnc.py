@@ -10,7 +10,7 @@ from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
           "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
-          "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
+          "Synaptic": "synaptic", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -65,16 +65,17 @@ def conversion_op(ctx: Context, node) -> None:
     ctx.emit(_IR_OP[node.op_type], inputs, attrs=attrs)
 
 
-@converter("Leaky", domain=dialect.DOMAIN)
+@converter("Leaky", "Synaptic", domain=dialect.DOMAIN)
 def leaky(ctx: Context, node) -> None:
-    """snnTorch's Leaky (:mod:`snnc.onnx.dialect_frameworks`)."""
+    """snnTorch's Leaky and Synaptic (:mod:`snnc.onnx.dialect_frameworks`)."""
     attrs = _attributes(ctx, node)
-    if not 0.0 <= attrs["beta"] <= 1.0:
-        raise ctx.fail(f"beta must be in [0, 1] (snnTorch clamps it), got {attrs['beta']}")
+    for decay in ("alpha", "beta"):
+        if decay in attrs and not 0.0 <= attrs[decay] <= 1.0:
+            raise ctx.fail(f"{decay} must be in [0, 1] (snnTorch clamps it), got {attrs[decay]}")
     if attrs["reset_mechanism"] not in (0, 1, 2):
         raise ctx.fail(f"reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none), got {attrs['reset_mechanism']}")
     x = _timed_input(ctx, node, node.input[0], "a neuron")
-    ctx.emit("leaky", [x], attrs=attrs)
+    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
 
 
 @converter("LIFBox", "LIFCurrent", domain=dialect.DOMAIN)
