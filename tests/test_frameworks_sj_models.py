@@ -49,10 +49,24 @@ def liven(model) -> None:
             m.bias.data = torch.randn(m.bias.shape, generator=g) * 0.1
 
 
+_EXPORTS: dict = {}
+
+
 @pytest.fixture(scope="module", params=list(MODELS))
 def exported(request, tmp_path_factory):
+    return export_once(request.param, tmp_path_factory)
+
+
+def export_once(name, tmp_path_factory):
+    """Export bundled model ``name`` (once per test session: exporting takes seconds)."""
+    if name not in _EXPORTS:
+        _EXPORTS[name] = _export(name, tmp_path_factory)
+    return _EXPORTS[name]
+
+
+def _export(name, tmp_path_factory):
     torch.manual_seed(0)
-    model = MODELS[request.param]().eval()
+    model = MODELS[name]().eval()
     liven(model)
     x = torch.rand(4, 2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     spikes = {}
@@ -70,9 +84,9 @@ def exported(request, tmp_path_factory):
     rates = [float(s.mean()) for s in spikes.values()]
     assert len(rates) >= 10 and all(0.0 < r for r in rates), f"every neuron layer must fire: {rates}"
     functional.reset_net(model)
-    path = tmp_path_factory.mktemp(request.param) / f"{request.param}.onnx"
+    path = tmp_path_factory.mktemp(name) / f"{name}.onnx"
     proto = snnc.export(model, x, path)
-    return request.param, x.numpy(), want, proto, path, spikes
+    return name, x.numpy(), want, proto, path, spikes
 
 
 def test_every_neuron_spikes_as_spikingjelly(exported):
@@ -96,10 +110,9 @@ def test_bundled_transformer_runs_as_spikingjelly(exported):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_snnc_check_flags_spikformers_integer_inputs(exported):
-    name, _, _, _, path, _ = exported
-    if name != "spikformer":
-        pytest.skip("Spikformer only: its residual sums feed the qkv and fc1 convolutions")
+def test_snnc_check_flags_spikformers_integer_inputs(tmp_path_factory):
+    """Spikformer's residual sums (spike + spike) feed its qkv and fc1 convolutions."""
+    path = export_once("spikformer", tmp_path_factory)[4]
     out = subprocess.run([sys.executable, "-m", "snnc", "check", str(path)], capture_output=True, text=True)
     assert out.returncode == 1, out.stderr
     flagged = {line.split("'")[1] for line in out.stdout.splitlines() if line.startswith("error[SNN002]")}
