@@ -117,3 +117,27 @@ def test_snnc_check_flags_spikformers_integer_inputs(tmp_path_factory):
     assert out.returncode == 1, out.stderr
     flagged = {line.split("'")[1] for line in out.stdout.splitlines() if line.startswith("error[SNN002]")}
     assert flagged == {"blocks.0.attn.qkv_conv_bn.0", "blocks.0.mlp.fc1.0"}
+
+
+def test_spiking_neuron_hook_takes_snnc_lif(tmp_path):
+    """``Spikformer(spiking_neuron=snnc.nn.LIF)``: the builder passes step_mode='m', which
+    snnc's neurons accept; the model equals the one with SpikingJelly's own LIFNode, and
+    exports."""
+    from snnc.nn import LIF
+
+    def build(spiking_neuron, **kwargs):
+        torch.manual_seed(0)
+        model = spikformer.Spikformer(T=2, in_channels=3, img_size_h=32, img_size_w=32, patch_size=4, num_classes=10,
+                                      embed_dims=32, num_heads=2, mlp_ratio=2.0, depths=1,
+                                      spiking_neuron=spiking_neuron, **kwargs).eval()
+        liven(model)
+        return model
+
+    theirs, ours = build(None), build(LIF, tau=2.0, detach_reset=True)
+    assert sum(isinstance(m, LIF) for m in ours.modules()) == sum(isinstance(m, neuron.LIFNode) for m in theirs.modules())
+    x = torch.rand(4, 2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        want = theirs(x).numpy()
+        np.testing.assert_array_equal(ours(x).numpy(), want)
+    proto = snnc.export(ours, x, tmp_path / "hook.onnx")
+    np.testing.assert_allclose(next(iter(run_ort(proto, {"x": x.numpy()}).values())), want, rtol=1e-5, atol=1e-6)
