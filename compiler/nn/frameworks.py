@@ -1,7 +1,8 @@
 """Other frameworks' neurons as multi-step snnc modules (``[T, N, ...]`` in and out).
 
 The translation targets of :mod:`snnc.onnx.adapters` where no LIF/IF expresses a
-neuron exactly: snnTorch's ``Leaky`` (:class:`Leaky`) and ``Synaptic`` (:class:`Synaptic`), Norse's ``LIFBoxCell``
+neuron exactly: SpikingJelly 2.0's LIF charge (:class:`SpikingJellyLIF`), snnTorch's
+``Leaky`` (:class:`Leaky`) and ``Synaptic`` (:class:`Synaptic`), Norse's ``LIFBoxCell``
 (:class:`LIFBox`) and ``LIFCell`` (:class:`LIFCurrent`). Each exports as one ``snnc``
 node (:mod:`snnc.onnx.dialect_frameworks` has the equations) and its forward repeats
 the framework's float32 arithmetic op for op, so spikes equal the framework's, applied
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from snnc.nn.neurons import SpikingNeuron
 from snnc.onnx.dialect_frameworks import RESET_MECHANISMS
 
 
@@ -181,3 +183,35 @@ class LIFCurrent(nn.Module):
             v = (1 - z) * vd + z * v_reset
             spikes.append(z)
         return torch.stack(spikes)
+
+
+class SpikingJellyLIF(SpikingNeuron):
+    """SpikingJelly 2.0's LIF charge where :class:`snnc.nn.LIF` would round differently:
+    ``LIFNode`` (``divide=True``, factor tau) and ``ParametricLIFNode`` (``divide=False``,
+    factor sigmoid(w)); exports as one ``snnc::SpikingJellyLIF`` node. Fires and resets as
+    :class:`snnc.nn.LIF`."""
+
+    onnx_op = "SpikingJellyLIF"
+
+    def __init__(self, factor: float, divide: bool, decay_input: bool = True, v_threshold: float = 1.0,
+                 v_reset: float | None = 0.0):
+        super().__init__(v_threshold, v_reset)
+        if not (np.isfinite(factor) and factor > 0):
+            raise ValueError(f"SpikingJellyLIF: factor must be finite and > 0, got {factor}")
+        self.factor = float(np.float32(factor))
+        self.divide, self.decay_input = bool(divide), bool(decay_input)
+
+    def charge(self, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        v_r = 0.0 if self.v_reset is None else self.v_reset
+
+        def scale(y):
+            return y / self.factor if self.divide else y * self.factor
+
+        if self.decay_input:
+            return v + scale(x - (v - v_r))
+        return v - scale(v - v_r) + x
+
+    def onnx_attributes(self) -> dict[str, float | int]:
+        return {"factor": self.factor, "divide": int(self.divide), "decay_input": int(self.decay_input),
+                "v_threshold": self.v_threshold, "v_reset": 0.0 if self.v_reset is None else self.v_reset,
+                "soft_reset": int(self.soft_reset)}

@@ -16,6 +16,16 @@ spike (default ``reset_delay``), where it is not decayed by β, and in β multip
 (LIF divides by tau). The body is a Scan over ``[T, M]`` like LIF's
 (:mod:`snnc.onnx.dialect`); multiplications by R, S, D in {-1, 0, 1} are exact.
 
+``SpikingJellyLIF`` (attrs ``factor``, ``divide``, ``decay_input``, ``v_threshold``,
+``v_reset``, ``soft_reset``) is the charge of SpikingJelly 2.0's ``LIFNode`` (``divide=1``,
+factor τ) and ``ParametricLIFNode`` (``divide=0``, factor sigmoid(w)), ``_ops/lif|plif``,
+where the dialect's ``LIF`` rounds differently (it multiplies by ``1 − 1/τ`` for a zero
+reset without decay_input, and divides where PLIF multiplies); scale(y) = y/factor or
+y·factor, V_r = 0 for the soft reset:
+
+    decay_input:  H = V + scale(X − (V − V_r));   otherwise  H = V − scale(V − V_r) + X
+    S = H >= v_threshold;  V = S ? (soft ? H − v_threshold : v_reset) : H   (as LIF)
+
 ``Synaptic`` (attrs ``alpha``, ``beta``, ``threshold``, ``reset_mechanism``,
 ``reset_delay``) is snnTorch's ``snn.Synaptic`` (``_neurons/synaptic.py``), states I, U = 0:
 
@@ -49,7 +59,8 @@ RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
 def schemas(OpSchema):
-    return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), **synaptic_schema(OpSchema), "Leaky": OpSchema(
+    return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), **synaptic_schema(OpSchema),
+            **sj_lif_schema(OpSchema), "Leaky": OpSchema(
         "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
         "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
 
@@ -248,5 +259,53 @@ def synaptic_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 doc_string=doc)
 
 
-BUILDERS = {"Leaky": leaky_function, "Synaptic": synaptic_function, "LIFBox": lifbox_function,
+def sj_lif_schema(OpSchema):
+    return {"SpikingJellyLIF": OpSchema(
+        "SpikingJellyLIF", {"factor": _FLOAT, "divide": _INT, "decay_input": _INT, "v_threshold": _FLOAT,
+                            "v_reset": _FLOAT, "soft_reset": _INT},
+        "SpikingJelly 2.0 LIFNode/ParametricLIFNode over [T, ...]: H = V + scale(X - (V - V_r)) "
+        "(or V - scale(V - V_r) + X), fires on H >= v_threshold.")}
+
+
+def _sj_lif_step() -> GraphProto:
+    def scale(y: str, out: str) -> list[NodeProto]:
+        return [_n("Div", [y, "factor"], [f"{out}_div"]), _n("Mul", [y, "factor"], [f"{out}_mul"]),
+                _n("Where", ["divide", f"{out}_div", f"{out}_mul"], [out])]
+    nodes = [
+        _n("Sub", ["V", "v_r"], ["d"]),
+        _n("Sub", ["X", "d"], ["x_minus"]), *scale("x_minus", "sx"), _n("Add", ["V", "sx"], ["H_decay_input"]),
+        *scale("d", "sd"), _n("Sub", ["V", "sd"], ["v_leaked"]), _n("Add", ["v_leaked", "X"], ["H_plain"]),
+        _n("Where", ["decay", "H_decay_input", "H_plain"], ["H"]),
+        _n("GreaterOrEqual", ["H", "v_th"], ["fired"]), _n("Cast", ["fired"], ["S"], to=TensorProto.FLOAT),
+        _n("Sub", ["H", "v_th"], ["V_soft"]), _n("Where", ["soft", "V_soft", "v_reset"], ["V_fired"]),
+        _n("Where", ["fired", "V_fired", "H"], ["V_next"]),
+    ]
+    return helper.make_graph(nodes, "SpikingJellyLIF_step", [_vector("V"), _vector("X")],
+                             [_vector("V_next"), _vector("S")])
+
+
+def sj_lif_function(opset: int, domain: str, doc: str) -> FunctionProto:
+    nodes = [
+        _attr("factor", "factor", _FLOAT), _attr("divide_i", "divide", _INT), _attr("decay_i", "decay_input", _INT),
+        _attr("v_th", "v_threshold", _FLOAT), _attr("v_reset", "v_reset", _FLOAT), _attr("soft_i", "soft_reset", _INT),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
+        _n("Cast", ["divide_i"], ["divide"], to=TensorProto.BOOL), _n("Cast", ["decay_i"], ["decay"], to=TensorProto.BOOL),
+        _n("Cast", ["soft_i"], ["soft"], to=TensorProto.BOOL),
+        _n("Where", ["soft", "zero", "v_reset"], ["v_r"]),
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+        _n("Expand", ["v_r", "m"], ["V0"]),
+        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "S_tm"], num_scan_inputs=1, body=_sj_lif_step(),
+                         name="Scan_S_tm"),
+        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(domain, "SpikingJellyLIF", ["X"], ["Y"], nodes,
+                                opset_imports=[helper.make_opsetid("", opset)],
+                                attributes=["factor", "divide", "decay_input", "v_threshold", "v_reset", "soft_reset"],
+                                doc_string=doc)
+
+
+BUILDERS = {"SpikingJellyLIF": sj_lif_function, "Leaky": leaky_function, "Synaptic": synaptic_function, "LIFBox": lifbox_function,
             "LIFCurrent": lif_current_function}

@@ -12,6 +12,11 @@ start, per step in float32:
     R = U > θ;  I = α·I + X;  U' = β·U + I − R·θ | (β·U + I)·(1 − R) as U' − U'·R | β·U + I
     S = U' > θ;  without reset_delay as leaky
 
+``sj_lif``: SpikingJelly 2.0's LIFNode / ParametricLIFNode charge (``snnc::SpikingJellyLIF``),
+scale(y) = y / factor (divide) or y · factor, V_r = 0 when soft:
+
+    H = V + scale(X − (V − V_r)) (decay_input) or V − scale(V − V_r) + X;  fire and reset as lif
+
 ``lif_box``: Norse's ``LIFBoxCell`` (``snnc::LIFBox``), V = v_leak at start:
 
     V' = V + k·((X + v_leak) − V);  Z = V' > v_th;  V = (1 − Z)·V' + Z·(v_reset | V' − v_th)
@@ -136,4 +141,29 @@ def synaptic(node, arrays):
             u1 = u1 - d * thr if mech == 0 else (u1 - d * u1 if mech == 1 else u1)
         out[t] = s
         u = u1.astype(_F, copy=False)
+    return [out]
+
+
+@op("sj_lif", arity=1, shape=same_shape, kind=_spike_kind, axes=_timed, traits={NEURON, TEMPORAL},
+    attrs={"factor": Attr(float, 2.0), "divide": Attr(int, 1), "decay_input": Attr(int, 1),
+           "v_threshold": Attr(float, 1.0), "v_reset": Attr(float, 0.0), "soft_reset": Attr(int, 0)})
+def sj_lif(node, arrays):
+    """SpikingJelly 2.0's LIF charge, rounded as SpikingJelly rounds it; fires on H >= v_th."""
+    a = node.attrs
+    factor, divide = _F(a.get("factor", 2.0)), bool(a.get("divide", 1))
+    v_th, soft = _F(a.get("v_threshold", 1.0)), bool(a.get("soft_reset", 0))
+    v_reset = _F(a.get("v_reset", 0.0))
+    v_r = _F(0.0) if soft else v_reset
+
+    def scale(y):
+        return y / factor if divide else y * factor
+
+    x = arrays[0].astype(_F, copy=False)
+    v = np.full(x.shape[1:], v_r, _F)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        h = v + scale(x[t] - (v - v_r)) if a.get("decay_input", 1) else (v - scale(v - v_r)) + x[t]
+        fired = h >= v_th
+        out[t] = fired
+        v = np.where(fired, (h - v_th) if soft else v_reset, h).astype(_F, copy=False)
     return [out]

@@ -13,11 +13,12 @@ Multi-step (``step_mode='m'``) models take ``[T, N, ...]``, as snnc's do. Transl
 - every other module that keeps no state (``layer.Conv2d``, ``layer.BatchNorm2d``,
   ``SeqToANNContainer``, surrogate functions…) is a torch module underneath: kept.
 
-Two charges round differently from the dialect's LIF body and are refused unless the
-decay is a power of two (then both are the one correctly rounded value):
-SpikingJelly 2.0's ``V - V/tau + X`` (no decay_input, reset 0) against the dialect's
-``V·(1 - 1/tau) + X``, and ParametricLIF's ``(X - (V - V_reset))·sigmoid(w)`` against the
-dialect's ``/ tau``.
+Two charges round differently from the dialect's LIF body: SpikingJelly 2.0's
+``V - V/tau + X`` (no decay_input, reset 0) against the dialect's ``V·(1 - 1/tau) + X``,
+and ParametricLIF's ``(X - (V - V_reset))·sigmoid(w)`` against the dialect's ``/ tau``.
+Where the decay is a power of two both are the one correctly rounded value and the
+neuron becomes ``LIF``; otherwise it becomes ``snnc::SpikingJellyLIF``
+(:class:`snnc.nn.frameworks.SpikingJellyLIF`), SpikingJelly's charge op for op.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def translate(path: str, module):
 
 def _neuron(path: str, module, neuron):
     from snnc.nn import IF, LIF
+    from snnc.nn.frameworks import SpikingJellyLIF
 
     kind = type(module)
     if kind not in (neuron.LIFNode, neuron.IFNode, neuron.ParametricLIFNode):
@@ -67,22 +69,16 @@ def _neuron(path: str, module, neuron):
         return IF(v_threshold=v_threshold, v_reset=v_reset)
     if kind is neuron.LIFNode:
         tau = scalar(path, module, "tau", module.tau)
-        decay = 1.0 / tau
-        exact_when = "tau"
+        decay, divide = 1.0 / tau, True
     else:
         import torch
 
         with torch.no_grad():
             decay = scalar(path, module, "sigmoid(w)", module.w.float().sigmoid())
-        tau = 1.0 / decay
-        exact_when = "sigmoid(w)"
-        if not power_of_two(decay):
-            raise refuse(path, module, f"its decay sigmoid(w) = {decay!r} multiplies, where snnc's LIF "
-                         "divides by tau; the two round differently unless the decay is a power of two "
-                         "(init_tau=2, 4, ... untrained)")
+        tau, divide = 1.0 / decay, False
     no_decay_reset0 = not module.decay_input and (v_reset is None or v_reset == 0.0)
-    if no_decay_reset0 and not power_of_two(decay):
-        raise refuse(path, module, f"decay_input=False with a zero or soft reset charges V - V/tau + X, "
-                     f"which snnc's LIF computes as V*(1 - 1/tau) + X; the two round alike only when "
-                     f"{exact_when} is a power of two (tau = {tau!r})")
+    multiplies = not divide and not power_of_two(decay)
+    if multiplies or (no_decay_reset0 and not power_of_two(decay)) or not tau > 1.0:
+        # snnc's LIF would round differently (module doc): the exact SpikingJelly charge
+        return SpikingJellyLIF(tau if divide else decay, divide, bool(module.decay_input), v_threshold, v_reset)
     return LIF(tau=tau, v_threshold=v_threshold, v_reset=v_reset, decay_input=bool(module.decay_input))

@@ -10,7 +10,7 @@ from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
           "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
-          "Synaptic": "synaptic", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
+          "Synaptic": "synaptic", "SpikingJellyLIF": "sj_lif", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -84,3 +84,14 @@ def norse_cell(ctx: Context, node) -> None:
     attrs = _attributes(ctx, node)
     x = _timed_input(ctx, node, node.input[0], "a neuron")
     ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+
+
+@converter("SpikingJellyLIF", domain=dialect.DOMAIN)
+def sj_lif(ctx: Context, node) -> None:
+    """SpikingJelly 2.0's LIFNode/ParametricLIFNode (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    if attrs["soft_reset"] and attrs["v_reset"] != 0.0:
+        raise ctx.fail("soft_reset=1 requires v_reset=0")
+    if not attrs["factor"] > 0.0:
+        raise ctx.fail(f"factor must be > 0, got {attrs['factor']}")
+    ctx.emit("sj_lif", [_timed_input(ctx, node, node.input[0], "a neuron")], attrs=attrs)
