@@ -119,10 +119,9 @@ def test_snnc_check_flags_spikformers_integer_inputs(tmp_path_factory):
     assert flagged == {"blocks.0.attn.qkv_conv_bn.0", "blocks.0.mlp.fc1.0"}
 
 
-def test_spiking_neuron_hook_takes_snnc_lif(tmp_path):
+def test_spiking_neuron_hook_takes_snnc_lif():
     """``Spikformer(spiking_neuron=snnc.nn.LIF)``: the builder passes step_mode='m', which
-    snnc's neurons accept; the model equals the one with SpikingJelly's own LIFNode, and
-    exports."""
+    snnc's neurons accept; the model equals the one with SpikingJelly's own LIFNode."""
     from snnc.nn import LIF
 
     def build(spiking_neuron, **kwargs):
@@ -139,5 +138,5 @@ def test_spiking_neuron_hook_takes_snnc_lif(tmp_path):
     with torch.no_grad():
         want = theirs(x).numpy()
         np.testing.assert_array_equal(ours(x).numpy(), want)
-    proto = snnc.export(ours, x, tmp_path / "hook.onnx")
-    np.testing.assert_allclose(next(iter(run_ort(proto, {"x": x.numpy()}).values())), want, rtol=1e-5, atol=1e-6)
+    # exporting it is exporting the LIFNode model, which the tests above do (the adapter
+    # translates LIFNode into this very module)

@@ -50,15 +50,16 @@ def exported(tmp_path_factory):
     model = Step(*(fn for fn, _ in STEPS.values())).eval()
     x = torch.randn(3, 2, 6, generator=torch.Generator().manual_seed(1))
     names = list(STEPS)
-    proto = snnc.export(model, x, tmp_path_factory.mktemp("steps") / "steps.onnx", output_names=names)
+    path = tmp_path_factory.mktemp("steps") / "steps.onnx"
+    proto = snnc.export(model, x, path, output_names=names)
     with torch.no_grad():
         want = dict(zip(names, (y.numpy() for y in model(x))))
-    return proto, x.numpy(), want
+    return proto, x.numpy(), want, path
 
 
 @pytest.mark.parametrize("name", list(STEPS))
 def test_unrolled_step_imports_and_runs_equal(exported, name):
-    proto, x, want = exported
+    proto, x, want, _ = exported
     graph = import_model(proto).graph
     got_ort = run_ort(proto, {"x": x})[name]
     got_ir = interpret.run(graph, {"x": x})[name].reshape(want[name].shape)
@@ -69,10 +70,8 @@ def test_unrolled_step_imports_and_runs_equal(exported, name):
         assert set(np.unique(want[name])) == {0.0, 1.0}
 
 
-def test_snnc_show_reads_what_export_writes(tmp_path):
-    path = tmp_path / "step.onnx"
-    snnc.export(Step(STEPS["greater_float"][0]), torch.randn(3, 2, 6), path)
-    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(path)], capture_output=True, text=True)
+def test_snnc_show_reads_what_export_writes(exported):
+    out = subprocess.run([sys.executable, "-m", "snnc", "show", str(exported[3])], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "greater" in out.stdout and ": spike[5]" in out.stdout
 
