@@ -1,11 +1,15 @@
 """Framework adapters: other SNN libraries' models exported *as written*.
 
-``snnc.export`` calls :func:`adapt` first. It walks the model and, for every module from
-a known SNN library, asks that library's adapter (one module here per library) for one
-of three answers:
+``snnc.export`` calls :func:`adapt` first. Where a library's idiom is a *per-step*
+network (snnTorch's ``nn.Sequential`` of ``init_hidden`` neurons, Norse's
+``SequentialState`` of cells, run by a loop over time), its ``adapt_model`` first turns
+the whole network into a multi-step one over ``[T, N, ...]``. Then :func:`adapt` walks
+the model and, for every module from a known SNN library, asks that library's adapter
+(one module here per library) for one of three answers:
 
-- a replacement: a stateful neuron whose semantics an ``snnc`` dialect op expresses
-  exactly becomes that :mod:`snnc.nn` neuron, its parameters carried over;
+- a replacement: a stateful neuron becomes the :mod:`snnc.nn` neuron whose ``snnc``
+  dialect op expresses its semantics exactly (``LIF``/``IF``, or one of the ops added
+  for other frameworks in :mod:`snnc.onnx.dialect_frameworks`), parameters carried over;
 - ``KEEP``: a stateless wrapper (SpikingJelly's ``layer.Conv2d``, ``SeqToANNContainer``)
   that is a plain PyTorch module underneath and exports as it is;
 - a refusal: :class:`~snnc.ir.errors.UnsupportedError` naming the module, its class and
