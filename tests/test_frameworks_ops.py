@@ -1,5 +1,5 @@
 """The dialect ops added for other frameworks' neurons (``snnc::SpikingJellyLIF``,
-``Leaky``, ``Synaptic``, ``LIFBox``, ``LIFCurrent``): onnxruntime running each op's
+``Leaky``, ``Synaptic``, ``LIFBox``, ``LIFCurrent``, ``SinabsLIF``): onnxruntime running each op's
 FunctionProto (lowered from the IR by ``graph_to_onnx``) equals the IR's numpy reference,
 spike for spike, for every attribute variant, and the file imports back to the same op."""
 
@@ -34,6 +34,15 @@ CASES = {
                                   "reset_subtract": 0}),
     "lif_box-subtract": ("lif_box", {"dt_tau_inv": 0.3, "v_leak": 0.0, "v_th": 0.3, "v_reset": 0.0,
                                      "reset_subtract": 1}),
+    "sinabs_lif-multi-min": ("sinabs_lif", {"alpha_mem": 1.0, "norm_input": 0, "threshold": 0.5, "multi_spike": 1,
+                                            "max_spikes": 0, "reset_to_value": 0, "reset_amount": 0.5,
+                                            "min_v_mem": -0.5, "has_min": 1}),
+    "sinabs_lif-single-leak-reset": ("sinabs_lif", {"alpha_mem": 0.8, "norm_input": 1, "threshold": 0.2,
+                                                    "multi_spike": 0, "max_spikes": 0, "reset_to_value": 1,
+                                                    "reset_amount": 0.0, "min_v_mem": 0.0, "has_min": 0}),
+    "sinabs_lif-max": ("sinabs_lif", {"alpha_mem": 0.9, "norm_input": 0, "threshold": 0.3, "multi_spike": 1,
+                                      "max_spikes": 2, "reset_to_value": 0, "reset_amount": 0.3, "min_v_mem": 0.0,
+                                      "has_min": 0}),
     "lif_current": ("lif_current", {"k_mem": 0.16, "k_syn": -0.3, "v_leak": 0.05, "v_th": 0.35, "v_reset": -0.2}),
 }
 

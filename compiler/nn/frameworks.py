@@ -215,3 +215,49 @@ class SpikingJellyLIF(SpikingNeuron):
         return {"factor": self.factor, "divide": int(self.divide), "decay_input": int(self.decay_input),
                 "v_threshold": self.v_threshold, "v_reset": 0.0 if self.v_reset is None else self.v_reset,
                 "soft_reset": int(self.soft_reset)}
+
+
+class SinabsLIF(nn.Module):
+    """Sinabs' ``IAF``/``LIF`` (and ``*Squeeze``) over ``[T, N, ...]``; exports as one
+    ``snnc::SinabsLIF`` node (equations in :mod:`snnc.onnx.dialect_frameworks`). With
+    ``multi_spike`` the output is a spike *count* per step, ⌊V/θ⌋ (capped at
+    ``max_spikes`` when > 0)."""
+
+    def __init__(self, alpha_mem: float = 1.0, norm_input: bool = False, threshold: float = 1.0,
+                 multi_spike: bool = True, max_spikes: int = 0, reset_to_value: bool = False,
+                 reset_amount: float = 1.0, min_v_mem: float | None = None):
+        super().__init__()
+        f = lambda v: float(np.float32(v))  # noqa: E731
+        self.alpha_mem, self.threshold, self.reset_amount = f(alpha_mem), f(threshold), f(reset_amount)
+        self.norm_input, self.multi_spike = bool(norm_input), bool(multi_spike)
+        self.reset_to_value = bool(reset_to_value)
+        self.max_spikes = int(max_spikes)
+        self.min_v_mem = None if min_v_mem is None else f(min_v_mem)
+
+    def onnx_attributes(self) -> dict[str, float | int]:
+        return {"alpha_mem": self.alpha_mem, "norm_input": int(self.norm_input), "threshold": self.threshold,
+                "multi_spike": int(self.multi_spike), "max_spikes": self.max_spikes,
+                "reset_to_value": int(self.reset_to_value), "reset_amount": self.reset_amount,
+                "min_v_mem": 0.0 if self.min_v_mem is None else self.min_v_mem,
+                "has_min": int(self.min_v_mem is not None)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return torch.onnx.ops.symbolic("snnc::SinabsLIF", (x,), self.onnx_attributes(),
+                                           dtype=x.dtype, shape=x.shape, version=1)
+        alpha, thr, amount = (torch.tensor(v, dtype=x.dtype) for v in (self.alpha_mem, self.threshold,
+                                                                         self.reset_amount))
+        v = torch.zeros_like(x[0])
+        spikes = []
+        for t in range(x.shape[0]):
+            v = alpha * v + ((1 - alpha) * x[t] if self.norm_input else x[t])
+            if self.multi_spike:
+                s = (v > 0) * torch.div(v, thr, rounding_mode="trunc")
+                s = torch.clamp(s, max=self.max_spikes) if self.max_spikes > 0 else s
+            else:
+                s = (v - thr >= 0).to(x.dtype)
+            v = v * (s == 0).to(x.dtype) + amount if self.reset_to_value else v - s * amount
+            if self.min_v_mem is not None:
+                v = torch.relu(v - self.min_v_mem) + self.min_v_mem
+            spikes.append(s)
+        return torch.stack(spikes)

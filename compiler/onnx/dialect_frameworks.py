@@ -33,6 +33,16 @@ y·factor, V_r = 0 for the soft reset:
     U' ← U' − R·θ (subtract) | U' − U'·R (zero: after the update, unlike Leaky's) | U' (none)
     S = U' > θ;  reset_delay = 0: D = S − R, U' ← U' − D·θ | U' − D·U'
 
+``SinabsLIF`` (attrs ``alpha_mem``, ``norm_input``, ``threshold``, ``multi_spike``,
+``max_spikes``, ``reset_to_value``, ``reset_amount``, ``min_v_mem``, ``has_min``) is
+Sinabs' ``IAF``/``LIF`` (and their ``Squeeze`` forms; sinabs 3.1 ``layers/functional/lif.py``,
+``activation/``), V = 0 at start:
+
+    V' = α·V + X  (norm_input: α·V + (1 − α)·X);  IAF: α = 1
+    S  = V' − θ >= 0 (SingleSpike)  |  (V' > 0)·⌊V'/θ⌋, capped at max_spikes (Multi/MaxSpike: a count)
+    V  = V' − S·amount (MembraneSubtract)  |  V'·(S == 0) + amount (MembraneReset, as Sinabs adds it)
+    V  = relu(V − min_v_mem) + min_v_mem   when has_min
+
 ``LIFBox`` (attrs ``dt_tau_inv``, ``v_leak``, ``v_th``, ``v_reset``, ``reset_subtract``)
 is Norse's ``LIFBoxCell`` (Norse 1.1, ``functional/lif_box.py``): one Euler step of
 ``dv/dt = (v_leak − v + i)/τ_mem`` per time step, V = v_leak at start:
@@ -60,7 +70,7 @@ RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 def schemas(OpSchema):
     return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), **synaptic_schema(OpSchema),
-            **sj_lif_schema(OpSchema), "Leaky": OpSchema(
+            **sj_lif_schema(OpSchema), **sinabs_schema(OpSchema), "Leaky": OpSchema(
         "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
         "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
 
@@ -289,7 +299,8 @@ def sj_lif_function(opset: int, domain: str, doc: str) -> FunctionProto:
         _attr("factor", "factor", _FLOAT), _attr("divide_i", "divide", _INT), _attr("decay_i", "decay_input", _INT),
         _attr("v_th", "v_threshold", _FLOAT), _attr("v_reset", "v_reset", _FLOAT), _attr("soft_i", "soft_reset", _INT),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
-        _n("Cast", ["divide_i"], ["divide"], to=TensorProto.BOOL), _n("Cast", ["decay_i"], ["decay"], to=TensorProto.BOOL),
+        _n("Cast", ["divide_i"], ["divide"], to=TensorProto.BOOL),
+        _n("Cast", ["decay_i"], ["decay"], to=TensorProto.BOOL),
         _n("Cast", ["soft_i"], ["soft"], to=TensorProto.BOOL),
         _n("Where", ["soft", "zero", "v_reset"], ["v_r"]),
         _n("Shape", ["X"], ["x_shape"]),
@@ -307,5 +318,62 @@ def sj_lif_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 doc_string=doc)
 
 
-BUILDERS = {"SpikingJellyLIF": sj_lif_function, "Leaky": leaky_function, "Synaptic": synaptic_function, "LIFBox": lifbox_function,
-            "LIFCurrent": lif_current_function}
+def sinabs_schema(OpSchema):
+    return {"SinabsLIF": OpSchema(
+        "SinabsLIF", {"alpha_mem": _FLOAT, "norm_input": _INT, "threshold": _FLOAT, "multi_spike": _INT,
+                      "max_spikes": _INT, "reset_to_value": _INT, "reset_amount": _FLOAT, "min_v_mem": _FLOAT,
+                      "has_min": _INT},
+        "Sinabs IAF/LIF over [T, ...]: V = alpha*V + X, spikes V >= threshold (or floor(V/threshold) "
+        "counts), subtract or reset, optional lower bound.")}
+
+
+def _sinabs_step() -> GraphProto:
+    nodes = [
+        _n("Sub", ["one", "alpha"], ["one_minus_a"]), _n("Mul", ["one_minus_a", "X"], ["X_norm"]),
+        _n("Where", ["norm", "X_norm", "X"], ["drive"]),
+        _n("Mul", ["alpha", "V"], ["aV"]), _n("Add", ["aV", "drive"], ["V1"]),
+        _n("Sub", ["V1", "thr"], ["over"]), _n("GreaterOrEqual", ["over", "zero"], ["S1_b"]),
+        _n("Cast", ["S1_b"], ["S1"], to=TensorProto.FLOAT),
+        _n("Greater", ["V1", "zero"], ["pos_b"]), _n("Cast", ["pos_b"], ["pos"], to=TensorProto.FLOAT),
+        _n("Div", ["V1", "thr"], ["q"]), _n("Floor", ["q"], ["q_int"]), _n("Mul", ["pos", "q_int"], ["Sm"]),
+        _n("Min", ["Sm", "cap"], ["Sm_cap"]), _n("Where", ["capped", "Sm_cap", "Sm"], ["S_multi"]),
+        _n("Where", ["multi", "S_multi", "S1"], ["S"]),
+        _n("Mul", ["S", "amount"], ["S_amount"]), _n("Sub", ["V1", "S_amount"], ["V_sub"]),
+        _n("Equal", ["S", "zero"], ["quiet_b"]), _n("Cast", ["quiet_b"], ["quiet"], to=TensorProto.FLOAT),
+        _n("Mul", ["V1", "quiet"], ["V_kept"]), _n("Add", ["V_kept", "amount"], ["V_val"]),
+        _n("Where", ["to_value", "V_val", "V_sub"], ["V2"]),
+        _n("Sub", ["V2", "v_min"], ["above"]), _n("Relu", ["above"], ["above_r"]),
+        _n("Add", ["above_r", "v_min"], ["V3"]),
+        _n("Where", ["has_min", "V3", "V2"], ["V_next"]),
+    ]
+    return helper.make_graph(nodes, "SinabsLIF_step", [_vector("V"), _vector("X")], [_vector("V_next"), _vector("S")])
+
+
+def sinabs_function(opset: int, domain: str, doc: str) -> FunctionProto:
+    names = ["alpha_mem", "norm_input", "threshold", "multi_spike", "max_spikes", "reset_to_value", "reset_amount",
+             "min_v_mem", "has_min"]
+    local = {"alpha_mem": "alpha", "norm_input": "norm_i", "threshold": "thr", "multi_spike": "multi_i",
+             "max_spikes": "max_i", "reset_to_value": "to_value_i", "reset_amount": "amount", "min_v_mem": "v_min",
+             "has_min": "has_min_i"}
+    kinds = {"norm_input": _INT, "multi_spike": _INT, "max_spikes": _INT, "reset_to_value": _INT, "has_min": _INT}
+    nodes = [_attr(local[a], a, kinds.get(a, _FLOAT)) for a in names] + [
+        helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
+        helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),
+        *[_n("Cast", [f"{b}_i"], [b], to=TensorProto.BOOL) for b in ("norm", "multi", "to_value", "has_min")],
+        _n("Greater", ["max_i", "i0"], ["capped"]), _n("Cast", ["max_i"], ["cap"], to=TensorProto.FLOAT),
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+        _n("Expand", ["zero", "m"], ["V0"]),
+        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "S_tm"], num_scan_inputs=1, body=_sinabs_step(),
+                         name="Scan_S_tm"),
+        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+    ]
+    return helper.make_function(domain, "SinabsLIF", ["X"], ["Y"], nodes,
+                                opset_imports=[helper.make_opsetid("", opset)], attributes=names, doc_string=doc)
+
+
+BUILDERS = {"SinabsLIF": sinabs_function, "SpikingJellyLIF": sj_lif_function, "Leaky": leaky_function,
+            "Synaptic": synaptic_function, "LIFBox": lifbox_function, "LIFCurrent": lif_current_function}

@@ -51,7 +51,7 @@ def constant(lw: Lowering, node: Node) -> None:
 
 # -- neurons and time ------------------------------------------------------------------
 _NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "synaptic": "Synaptic", "lif_box": "LIFBox",
-               "lif_current": "LIFCurrent", "sj_lif": "SpikingJellyLIF"}
+               "lif_current": "LIFCurrent", "sj_lif": "SpikingJellyLIF", "sinabs_lif": "SinabsLIF"}
 
 
 @lowering(*_NEURON_OPS)

@@ -17,6 +17,11 @@ scale(y) = y / factor (divide) or y · factor, V_r = 0 when soft:
 
     H = V + scale(X − (V − V_r)) (decay_input) or V − scale(V − V_r) + X;  fire and reset as lif
 
+``sinabs_lif``: Sinabs' IAF/LIF (``snnc::SinabsLIF``), V = 0 at start:
+
+    V' = α·V + X (or (1 − α)·X);  S = V' − θ >= 0 | (V' > 0)·⌊V'/θ⌋ (≤ max_spikes);
+    V = V' − S·amount | V'·(S == 0) + amount;  V = relu(V − min) + min (has_min)
+
 ``lif_box``: Norse's ``LIFBoxCell`` (``snnc::LIFBox``), V = v_leak at start:
 
     V' = V + k·((X + v_leak) − V);  Z = V' > v_th;  V = (1 − Z)·V' + Z·(v_reset | V' − v_th)
@@ -32,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir.kinds import SPIKE
+from snnc.ir import kinds
+from snnc.ir.kinds import ANALOG, SPIKE
 from snnc.ir.ops.common import same_shape
 from snnc.ir.registry import NEURON, TEMPORAL, Attr, op
 
@@ -166,4 +172,40 @@ def sj_lif(node, arrays):
         fired = h >= v_th
         out[t] = fired
         v = np.where(fired, (h - v_th) if soft else v_reset, h).astype(_F, copy=False)
+    return [out]
+
+
+def _sinabs_kind(node, ins):
+    """A spike (SingleSpike), or a count: {0..max_spikes} when capped, unbounded (analog) else."""
+    if not node.attrs.get("multi_spike", 1):
+        return [SPIKE]
+    cap = int(node.attrs.get("max_spikes", 0))
+    return [kinds.count(cap) if cap > 0 else ANALOG]
+
+
+@op("sinabs_lif", arity=1, shape=same_shape, kind=_sinabs_kind, axes=_timed, traits={NEURON, TEMPORAL},
+    attrs={"alpha_mem": Attr(float, 1.0), "norm_input": Attr(int, 0), "threshold": Attr(float, 1.0),
+           "multi_spike": Attr(int, 1), "max_spikes": Attr(int, 0), "reset_to_value": Attr(int, 0),
+           "reset_amount": Attr(float, 1.0), "min_v_mem": Attr(float, 0.0), "has_min": Attr(int, 0)})
+def sinabs_lif(node, arrays):
+    """Sinabs' IAF/LIF: SingleSpike fires on V >= θ, MultiSpike emits ⌊V/θ⌋ spikes."""
+    a = node.attrs
+    alpha, thr, amount = _F(a.get("alpha_mem", 1.0)), _F(a.get("threshold", 1.0)), _F(a.get("reset_amount", 1.0))
+    v_min, cap = _F(a.get("min_v_mem", 0.0)), int(a.get("max_spikes", 0))
+    x = arrays[0].astype(_F, copy=False)
+    v = np.zeros(x.shape[1:], _F)
+    out = np.empty_like(x)
+    for t in range(x.shape[0]):
+        drive = (_F(1.0) - alpha) * x[t] if a.get("norm_input", 0) else x[t]
+        v1 = alpha * v + drive
+        if a.get("multi_spike", 1):
+            s = (v1 > 0).astype(_F) * np.floor(v1 / thr)
+            s = np.minimum(s, _F(cap)) if cap > 0 else s
+        else:
+            s = ((v1 - thr) >= 0).astype(_F)
+        v = v1 * (s == 0).astype(_F) + amount if a.get("reset_to_value", 0) else v1 - s * amount
+        if a.get("has_min", 0):
+            v = np.maximum(v - v_min, _F(0.0)) + v_min
+        v = v.astype(_F, copy=False)
+        out[t] = s
     return [out]

@@ -2,7 +2,8 @@
 
 ``snnc.export`` calls :func:`adapt` first. Where a library's idiom is a *per-step*
 network (snnTorch's ``nn.Sequential`` of ``init_hidden`` neurons, Norse's
-``SequentialState`` of cells, run by a loop over time), its ``adapt_model`` first turns
+``SequentialState`` of cells, run by a loop over time) or a layout of its own (Sinabs'
+``(batch, time)``), its ``adapt_model`` first turns
 the whole network into a multi-step one over ``[T, N, ...]``. Then :func:`adapt` walks
 the model and, for every module from a known SNN library, asks that library's adapter
 (one module here per library) for one of three answers:
@@ -22,15 +23,15 @@ from __future__ import annotations
 
 import copy
 
-from snnc.onnx.adapters import norse, others, snntorch, spikingjelly
+from snnc.onnx.adapters import norse, sinabs, snntorch, spikingjelly
 from snnc.onnx.adapters.common import KEEP, refuse
 
 #: package name -> ``translate(path, module)``: a replacement module, KEEP, or a refusal
-ADAPTERS = {**others.ADAPTERS, "spikingjelly": spikingjelly.translate, "snntorch": snntorch.translate,
-            "norse": norse.translate}
+ADAPTERS = {"spikingjelly": spikingjelly.translate, "snntorch": snntorch.translate, "norse": norse.translate,
+            "sinabs": sinabs.translate}
 #: package name -> ``adapt_model(model)``: the whole model rewritten first, where a library's
-#: idiom is a per-step network (snnTorch's Sequential of ``init_hidden`` neurons)
-MODEL_ADAPTERS = {"snntorch": snntorch.adapt_model, "norse": norse.adapt_model}
+#: idiom is a per-step network (snnTorch's Sequential of ``init_hidden`` neurons), or a layout of its own (Sinabs)
+MODEL_ADAPTERS = {"snntorch": snntorch.adapt_model, "norse": norse.adapt_model, "sinabs": sinabs.adapt_model}
 
 
 def package_of(module) -> str:

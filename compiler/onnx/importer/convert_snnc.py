@@ -10,7 +10,7 @@ from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
           "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
-          "Synaptic": "synaptic", "SpikingJellyLIF": "sj_lif", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
+          "Synaptic": "synaptic", "SpikingJellyLIF": "sj_lif", "SinabsLIF": "sinabs_lif", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -95,3 +95,14 @@ def sj_lif(ctx: Context, node) -> None:
     if not attrs["factor"] > 0.0:
         raise ctx.fail(f"factor must be > 0, got {attrs['factor']}")
     ctx.emit("sj_lif", [_timed_input(ctx, node, node.input[0], "a neuron")], attrs=attrs)
+
+
+@converter("SinabsLIF", domain=dialect.DOMAIN)
+def sinabs_lif(ctx: Context, node) -> None:
+    """Sinabs' IAF/LIF (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    if not attrs["threshold"] > 0.0:
+        raise ctx.fail(f"threshold must be > 0, got {attrs['threshold']}")
+    if attrs["max_spikes"] < 0:
+        raise ctx.fail(f"max_spikes must be >= 0 (0: no cap), got {attrs['max_spikes']}")
+    ctx.emit("sinabs_lif", [_timed_input(ctx, node, node.input[0], "a neuron")], attrs=attrs)

@@ -81,7 +81,7 @@ def sorted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
 
 
 #: where a neuron unrolled by another framework's exporter is not recognised, the way through
-ADAPTER_HINT = ("; a SpikingJelly, snnTorch or Norse model exports through snnc.export(model, x, path), "
+ADAPTER_HINT = ("; a SpikingJelly, snnTorch, Norse or Sinabs model exports through snnc.export(model, x, path), "
                 "which translates its neurons (docs/frameworks.md)")
 
 
