@@ -110,7 +110,8 @@ def test_snnc_show_reads_it(exported):
 
 
 @pytest.mark.parametrize("model,match", [
-    (norse.SequentialState(nn.Linear(4, 3), norse.LIFAdExCell()), r"module '1' \(norse.*LIFAdExCell\): no snnc dialect op"),
+    (norse.SequentialState(nn.Linear(4, 3), norse.LIFAdExCell()),
+     r"module '1' \(norse.*LIFAdExCell\): no snnc dialect op"),
     (norse.SequentialState(nn.Linear(4, 3), norse.LIFBoxCell(norse.LIFBoxParameters(v_th=torch.ones(3)))),
      r"module '1'.*v_th holds one value per neuron"),
 ], ids=["adex-cell", "per-neuron-threshold"])

@@ -92,7 +92,8 @@ def test_leaky_translates_with_its_parameters(exported):
     mech = {"subtract": 0, "zero": 1, "none": 2}
     assert got == [("Synaptic" if "alpha" in kw else "Leaky",
                     {**({"alpha": kw["alpha"]} if "alpha" in kw else {}), "beta": kw["beta"],
-                     "threshold": kw.get("threshold", 1.0), "reset_mechanism": mech[kw.get("reset_mechanism", "subtract")],
+                     "threshold": kw.get("threshold", 1.0),
+                     "reset_mechanism": mech[kw.get("reset_mechanism", "subtract")],
                      "reset_delay": int(kw.get("reset_delay", True))}) for kw in LEAKY]
 
 
