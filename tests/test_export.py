@@ -162,12 +162,14 @@ class Foreign(nn.Module):
         return (x > 0).float()
 
 
-Foreign.__module__ = "spikingjelly.activation_based.neuron"
+# SpikingJelly's, snnTorch's, Norse's (LIFBoxCell, LIFCell) and Sinabs' (IAF, LIF) neurons
+# translate (snnc.onnx.adapters); other Norse neurons are refused by name
+Foreign.__module__ = "norse.torch.module.lif"
 
 
 @pytest.mark.parametrize("bad,name", [
     (nn.Sequential(nn.Linear(3, 3), nn.LSTM(3, 3)), "'1'"),
-    (nn.Sequential(nn.Linear(3, 3), Foreign()), "spikingjelly"),
+    (nn.Sequential(nn.Linear(3, 3), Foreign()), "norse"),
 ])
 def test_unsupported_module_is_named_in_one_line(bad, name, tmp_path):
     with pytest.raises(snnc.UnsupportedError) as info:

@@ -106,7 +106,12 @@ def case_elementwise():
     m = emit(g, "or", [m, emit(g, "not", [gt], name="not").outputs[0]], name="or").outputs[0]
     m = emit(g, "xor", [emit(g, "xor", [m, le], name="xor").outputs[0], eq], name="xor2").outputs[0]
     masked = emit(g, "where", [m, hw, const(g, "fill", np.float32(-1.0))], name="mask").outputs[0]
-    g.outputs = [r, f, masked]
+    x3 = emit(g, "mul", ["x", const(g, "three", np.float32(3.0))], name="x3").outputs[0]
+    k = emit(g, "add", [emit(g, "floor", [x3], name="floor").outputs[0],
+                        emit(g, "ceil", [x3], name="ceil").outputs[0]], name="floor_ceil").outputs[0]
+    k = emit(g, "add", [k, emit(g, "round", [x3], name="round").outputs[0]], name="rounded").outputs[0]
+    k = emit(g, "mul", [k, emit(g, "sign", ["x"], name="sign").outputs[0]], name="signed").outputs[0]
+    g.outputs = [r, f, masked, k]
     return g
 
 

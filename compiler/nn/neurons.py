@@ -62,8 +62,12 @@ class SpikingNeuron(nn.Module):
     onnx_op: str = ""
 
     def __init__(self, v_threshold: float = 1.0, v_reset: float | None = 0.0,
-                 detach_reset: bool = False, surrogate_alpha: float = 4.0):
+                 detach_reset: bool = False, surrogate_alpha: float = 4.0, step_mode: str = "m"):
         super().__init__()
+        # SpikingJelly's model builders pass step_mode='m' to a `spiking_neuron=` class
+        if step_mode != "m":
+            raise ValueError(f"{type(self).__name__}: step_mode must be 'm' (multi-step, [T, N, ...] "
+                             f"inputs), got {step_mode!r}")
         if not np.isfinite(v_threshold):
             raise ValueError(f"{type(self).__name__}: v_threshold must be finite, got {v_threshold}")
         if v_reset is not None and not np.isfinite(v_reset):
@@ -138,8 +142,8 @@ class LIF(SpikingNeuron):
 
     def __init__(self, tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | None = 0.0,
                  decay_input: bool = True, detach_reset: bool = False,
-                 surrogate_alpha: float = 4.0):
-        super().__init__(v_threshold, v_reset, detach_reset, surrogate_alpha)
+                 surrogate_alpha: float = 4.0, step_mode: str = "m"):
+        super().__init__(v_threshold, v_reset, detach_reset, surrogate_alpha, step_mode)
         if not (np.isfinite(tau) and tau > 1.0):
             raise ValueError(f"LIF: tau must be a finite number > 1, got {tau}")
         self.tau = _f32(tau)

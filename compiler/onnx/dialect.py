@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorProto, helper
 
-from snnc.onnx import dialect_conversion, dialect_sit
+from snnc.onnx import dialect_conversion, dialect_frameworks, dialect_sit
 
 DOMAIN = "snnc"
 VERSION = 1
@@ -50,6 +50,8 @@ SCHEMAS: dict[str, OpSchema] = {
 SCHEMAS.update(dialect_conversion.schemas(OpSchema))
 # SIT's Spiking-Softmax neurons (SIExp, SINorm): stateless per step
 SCHEMAS.update(dialect_sit.schemas(OpSchema))
+# other frameworks' neurons (snnTorch's Leaky): their own module
+SCHEMAS.update(dialect_frameworks.schemas(OpSchema))
 
 
 def _attr_const(out: str, attr: str, kind: int) -> NodeProto:
@@ -143,7 +145,8 @@ def if_function() -> FunctionProto:
 
 FUNCTIONS = {"LIF": lif_function, "IF": if_function}
 FUNCTIONS.update({op: (lambda build=build, op=op: build(OPSET, DOMAIN, SCHEMAS[op].doc))
-                  for op, build in {**dialect_conversion.BUILDERS, **dialect_sit.BUILDERS}.items()})
+                  for op, build in {**dialect_conversion.BUILDERS, **dialect_sit.BUILDERS,
+                                    **dialect_frameworks.BUILDERS}.items()})
 
 
 def output_shape(op_type: str, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:

@@ -28,23 +28,33 @@ from snnc.files import check_output
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.onnx import dialect
 from snnc.onnx.dialect import DIALECT_KEY, LAYOUT_KEY, TIMESTEPS_KEY
+from snnc.onnx.export_sequences import slice_sequences
 from snnc.onnx.io import save_model
 
 #: metadata keys written into every exported model
 
 # Module libraries whose stateful neurons snnc cannot see through: they would export as
-# an unrolled, state-less graph (or not at all). Users swap them for snnc.nn neurons.
+# an unrolled, state-less graph (or not at all). Those with an adapter
+# (:mod:`snnc.onnx.adapters`) are translated first; the rest are refused here.
 _FOREIGN_SNN_PACKAGES = ("spikingjelly", "snntorch", "norse", "lava", "sinabs", "brian2")
 
 
 def check_exportable(model) -> None:
-    """Raise :class:`UnsupportedError` naming the first module snnc cannot express."""
+    """Raise :class:`UnsupportedError` naming the first module snnc cannot express
+    (after :func:`snnc.onnx.adapters.adapt`: a module an adapter keeps is fine)."""
     from torch import nn
+
+    from snnc.onnx import adapters
 
     for name, module in model.named_modules():
         path = name or "<root>"
         kind = type(module)
-        package = kind.__module__.split(".")[0]
+        package = adapters.package_of(module)
+        if package in adapters.ADAPTERS:
+            if adapters.ADAPTERS[package](path, module) is adapters.KEEP:
+                continue
+            raise UnsupportedError(f"module '{path}' ({kind.__module__}.{kind.__name__}) was not "
+                                   "translated; pass the model through snnc.onnx.adapters.adapt")
         if package in _FOREIGN_SNN_PACKAGES:
             raise UnsupportedError(
                 f"module '{path}' ({kind.__module__}.{kind.__name__}) comes from {package}, "
@@ -127,6 +137,9 @@ def to_onnx(model, example_input, *, input_names=None, output_names=None) -> onn
     """Export ``model`` to an in-memory ModelProto in the snnc dialect (see module doc)."""
     import torch
 
+    from snnc.onnx.adapters import adapt
+
+    model = adapt(model)        # SpikingJelly's neurons -> snnc.nn (a copy; others refused)
     check_exportable(model)
     args = _example_args(example_input)
     _check_float32(args)
@@ -151,6 +164,7 @@ def to_onnx(model, example_input, *, input_names=None, output_names=None) -> onn
     finally:
         model.train(was_training)
     proto = program.model_proto
+    slice_sequences(proto)          # unbind/chunk: SplitToSequence + SequenceAt -> Slice
     _name_nodes(proto.graph)
     used = {n.op_type for n in proto.graph.node if n.domain == dialect.DOMAIN}
     proto.functions.extend(dialect.function_protos(used))
@@ -186,6 +200,20 @@ def _version() -> str:
     return __version__
 
 
+def check_importable(proto: onnx.ModelProto, what: str) -> None:
+    """Import ``proto`` as ``snnc show`` would, so that no file snnc cannot read is written:
+    an export that the importer refuses raises its reason here, before anything is saved."""
+    from snnc.onnx.importer import import_model
+    from snnc.onnx.importer.validate import ADAPTER_HINT
+
+    try:
+        import_model(proto)
+    except SnncError as err:
+        reason = str(err).replace(ADAPTER_HINT, "")      # the adapters have already run
+        raise UnsupportedError(f"{what} exported, but snnc could not read the result back, so nothing "
+                               f"was written: {reason}", problems=getattr(err, "problems", None)) from err
+
+
 def export(model, example_input, path, *, input_names=None, output_names=None,
            overwrite: bool = False, check: bool = True) -> onnx.ModelProto:
     """Export a PyTorch spiking network to ``path`` as ONNX in the snnc dialect.
@@ -205,5 +233,6 @@ def export(model, example_input, path, *, input_names=None, output_names=None,
     proto = to_onnx(model, example_input, input_names=input_names, output_names=output_names)
     if check:
         onnx.checker.check_model(proto, full_check=True)
+    check_importable(proto, type(model).__name__)
     save_model(proto, path)
     return proto

@@ -50,12 +50,13 @@ def constant(lw: Lowering, node: Node) -> None:
 
 
 # -- neurons and time ------------------------------------------------------------------
-_NEURON_OPS = {"lif": "LIF", "if": "IF"}
+_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "synaptic": "Synaptic", "lif_box": "LIFBox",
+               "lif_current": "LIFCurrent", "sj_lif": "SpikingJellyLIF", "sinabs_lif": "SinabsLIF"}
 
 
-@lowering("lif", "if")
+@lowering(*_NEURON_OPS)
 def neuron(lw: Lowering, node: Node) -> None:
-    """One ``snnc::LIF``/``snnc::IF`` node over ``[T, N, ...]``, every attribute written."""
+    """One ``snnc::LIF``/``IF``/``Leaky`` node over ``[T, N, ...]``, every attribute written."""
     op_type = _NEURON_OPS[node.op]
     opdef = get(node.op)
     attrs = {name: float(opdef.attr(node, name)) if kind == AttributeProto.FLOAT else int(opdef.attr(node, name))
@@ -204,7 +205,8 @@ _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
            "greater_equal": "GreaterOrEqual", "and": "And", "or": "Or", "xor": "Xor"}
 _UNARY = {"relu": "Relu", "neg": "Neg", "abs": "Abs", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp",
           "log": "Log", "sqrt": "Sqrt", "reciprocal": "Reciprocal", "erf": "Erf", "identity": "Identity",
-          "hard_swish": "HardSwish", "not": "Not"}
+          "hard_swish": "HardSwish", "not": "Not",
+          "floor": "Floor", "ceil": "Ceil", "round": "Round", "sign": "Sign"}
 
 
 @lowering(*_BINARY)

@@ -1,3 +1,4 @@
 """The op families; importing this package registers every op in :mod:`snnc.ir.registry`."""
 
-from snnc.ir.ops import conversion, elementwise, loihi, lookup, neurons, pool_norm, shape, sit, synaptic, time  # noqa: F401
+from snnc.ir.ops import (conversion, elementwise, frameworks, loihi, lookup, neurons, pool_norm, shape,  # noqa: F401
+                          sit, synaptic, time)

@@ -158,6 +158,22 @@ _unary("hard_sigmoid", _hard_sigmoid, _mapped_kind(_hard_sigmoid),
        doc="max(0, min(1, alpha·x + beta)) (MobileNetV3's squeeze-excite gate).")
 _unary("hard_swish", _hard_swish, _mapped_kind(_hard_swish), traits={NONSPIKE},
        doc="x·max(0, min(1, x/6 + 1/2)) (MobileNetV3).")
+# rounding and sign: the step functions of neurons unrolled into plain ONNX (Sinabs'
+# MultiSpike floors V/θ; some surrogates' forward is (sign(x) + 1) / 2)
+_unary("floor", lambda n, x: np.floor(x), _mapped_kind(lambda n, x: np.floor(x)), doc="floor(x).")
+_unary("ceil", lambda n, x: np.ceil(x), _mapped_kind(lambda n, x: np.ceil(x)), doc="ceil(x).")
+_unary("round", lambda n, x: np.round(x), _mapped_kind(lambda n, x: np.round(x)),
+       doc="x rounded half to even (ONNX Round, numpy round).")
+
+
+def _sign_kind(node, ins):
+    """sign(x) takes at most the values {-1, 0, 1}, whatever x is."""
+    if ins[0].kind.levels is None:
+        return [kinds.SIGNED]
+    return [kinds.apply(ins[0].kind, lambda v: float(np.sign(v)))]
+
+
+_unary("sign", lambda n, x: np.sign(x), _sign_kind, doc="sign(x) in {-1, 0, 1}.")
 _unary("not", lambda n, x: np.logical_not(x), lambda node, ins: [kinds.SPIKE], boolean=True,
        doc="not x, on bool values.")
 

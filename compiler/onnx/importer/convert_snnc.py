@@ -11,7 +11,8 @@ from snnc.onnx import dialect
 from snnc.onnx.importer.context import Context, converter
 
 _IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
-          "Delta": "delta", "SpikingMatMul": "spiking_matmul"}
+          "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
+          "Synaptic": "synaptic", "SpikingJellyLIF": "sj_lif", "SinabsLIF": "sinabs_lif", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -83,3 +84,46 @@ def sit_op(ctx: Context, node) -> None:
         raise ctx.fail(f"n_spike must be > 0, got {attrs['n_spike']}")
     attrs["axis"] = ctx.sample_axis(x, attrs["axis"])
     ctx.emit("si_norm", [ctx.value(x)], attrs=attrs)
+
+
+@converter("Leaky", "Synaptic", domain=dialect.DOMAIN)
+def leaky(ctx: Context, node) -> None:
+    """snnTorch's Leaky and Synaptic (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    for decay in ("alpha", "beta"):
+        if decay in attrs and not 0.0 <= attrs[decay] <= 1.0:
+            raise ctx.fail(f"{decay} must be in [0, 1] (snnTorch clamps it), got {attrs[decay]}")
+    if attrs["reset_mechanism"] not in (0, 1, 2):
+        raise ctx.fail(f"reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none), got {attrs['reset_mechanism']}")
+    x = _timed_input(ctx, node, node.input[0], "a neuron")
+    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+
+
+@converter("LIFBox", "LIFCurrent", domain=dialect.DOMAIN)
+def norse_cell(ctx: Context, node) -> None:
+    """Norse's LIFBoxCell and LIFCell (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    x = _timed_input(ctx, node, node.input[0], "a neuron")
+    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+
+
+@converter("SpikingJellyLIF", domain=dialect.DOMAIN)
+def sj_lif(ctx: Context, node) -> None:
+    """SpikingJelly 2.0's LIFNode/ParametricLIFNode (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    if attrs["soft_reset"] and attrs["v_reset"] != 0.0:
+        raise ctx.fail("soft_reset=1 requires v_reset=0")
+    if not attrs["factor"] > 0.0:
+        raise ctx.fail(f"factor must be > 0, got {attrs['factor']}")
+    ctx.emit("sj_lif", [_timed_input(ctx, node, node.input[0], "a neuron")], attrs=attrs)
+
+
+@converter("SinabsLIF", domain=dialect.DOMAIN)
+def sinabs_lif(ctx: Context, node) -> None:
+    """Sinabs' IAF/LIF (:mod:`snnc.onnx.dialect_frameworks`)."""
+    attrs = _attributes(ctx, node)
+    if not attrs["threshold"] > 0.0:
+        raise ctx.fail(f"threshold must be > 0, got {attrs['threshold']}")
+    if attrs["max_spikes"] < 0:
+        raise ctx.fail(f"max_spikes must be >= 0 (0: no cap), got {attrs['max_spikes']}")
+    ctx.emit("sinabs_lif", [_timed_input(ctx, node, node.input[0], "a neuron")], attrs=attrs)

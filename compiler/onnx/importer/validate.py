@@ -85,6 +85,11 @@ def sorted_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return [graph.node[i] for i in order]
 
 
+#: where a neuron unrolled by another framework's exporter is not recognised, the way through
+ADAPTER_HINT = ("; a SpikingJelly, snnTorch, Norse or Sinabs model exports through snnc.export(model, x, path), "
+                "which translates its neurons (docs/frameworks.md)")
+
+
 def check_ops(nodes: list[onnx.NodeProto], network: set[str] | None = None) -> None:
     """Raise listing every node snnc cannot convert, all at once: nodes of foreign domains,
     unknown ops, and (given ``network``, the nodes that compute on the input's values)
@@ -103,8 +108,8 @@ def check_ops(nodes: list[onnx.NodeProto], network: set[str] | None = None) -> N
             lines.append(node_label(node))
     if lines:
         kinds = sorted({ln.rsplit("(", 1)[-1].rstrip(")") for ln in lines})
-        raise UnsupportedError(f"{len(lines)} node(s) use ops snnc does not support: {', '.join(kinds)}",
-                               problems=lines)
+        raise UnsupportedError(f"{len(lines)} node(s) use ops snnc does not support: {', '.join(kinds)}"
+                               f"{ADAPTER_HINT}", problems=lines)
 
 
 def network_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> set[str]:
