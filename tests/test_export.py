@@ -179,14 +179,17 @@ def test_unsupported_module_is_named_in_one_line(bad, name, tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_export_refuses_to_overwrite(tmp_path):
+def test_export_overwrites_a_file_like_torch_but_not_when_told_not_to(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(b"keep")
     with pytest.raises(snnc.SnncError, match="exists"):
-        snnc.export(ConvNeuron(LIF(), LIF()), torch.rand(2, 2, 2, 6, 6), path)
+        snnc.export(ConvNeuron(LIF(), LIF()), torch.rand(2, 2, 2, 6, 6), path, overwrite=False)
     assert path.read_bytes() == b"keep"
-    snnc.export(ConvNeuron(LIF(), LIF()), torch.rand(2, 2, 2, 6, 6), path, overwrite=True)
+    snnc.export(ConvNeuron(LIF(), LIF()), torch.rand(2, 2, 2, 6, 6), path)     # torch.onnx.export's default
     onnx.checker.check_model(onnx.load(path), full_check=True)
+    (tmp_path / "d.onnx").mkdir()
+    with pytest.raises(snnc.SnncError, match="only a regular file"):
+        snnc.export(ConvNeuron(LIF(), LIF()), torch.rand(2, 2, 2, 6, 6), tmp_path / "d.onnx")
 
 
 def test_non_float32_input_is_a_clear_error():

@@ -215,7 +215,7 @@ def check_importable(proto: onnx.ModelProto, what: str) -> None:
 
 
 def export(model, example_input, path, *, input_names=None, output_names=None,
-           overwrite: bool = False, check: bool = True) -> onnx.ModelProto:
+           overwrite: bool = True, check: bool = True) -> onnx.ModelProto:
     """Export a PyTorch spiking network to ``path`` as ONNX in the snnc dialect.
 
     Args:
@@ -223,7 +223,9 @@ def export(model, example_input, path, *, input_names=None, output_names=None,
             model starts with a :class:`snnc.nn.RepeatEncoder`.
         example_input: a tensor or a tuple of tensors (float32).
         path: the ``.onnx`` file to write (atomically).
-        overwrite: replace an existing file.
+        overwrite: replace an existing regular file (the default, as ``torch.onnx.export``
+            and ``torch.save`` do; the CLI asks for ``--force``); never a folder, link
+            or device, whatever this says.
         check: run ``onnx.checker.check_model(full_check=True)`` before writing.
 
     Returns the ModelProto that was written.
