@@ -142,10 +142,6 @@ def _fold_input_scale(graph: Graph, m: Match) -> str | None:
     return None
 
 
-def is_spike(kind) -> bool:
-    return kind == SPIKE
-
-
 def _reads_lone_scale(graph: Graph, node: Node) -> bool:
     mul = graph.producer(node.inputs[0]) if node.inputs else None
     return (mul is not None and mul.op == "mul" and graph.values[mul.inputs[0]].kind == SPIKE
@@ -164,7 +160,7 @@ def rules(thresholds: dict[str, float], soft_reset: bool = True) -> list[Rule]:
         Rule("relu-to-if", Pat(where=is_relu, name="relu"), _relu_to_if(thresholds, soft_reset)),
         Rule("sink-scale", Pat(COMMUTES, inputs=None, name="op",
                                where=lambda g, n: _reads_lone_scale(g, n)), _sink_scale_at),
-        Rule("fold-input-scale", Pat("mul", inputs=[Pat(kind=is_spike), Pat(const=True)], name="mul"),
+        Rule("fold-input-scale", Pat("mul", inputs=[None, Pat(const=True)], name="mul"),
              _fold_input_scale),
         AVGPOOL_INTO_CONV,
     ]
