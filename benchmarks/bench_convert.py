@@ -21,44 +21,9 @@ this machine cannot download.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _digits():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32)[:, None], d.target
-
-
-def _digits_cnn():
-    spec = importlib.util.spec_from_file_location("digits_ann", ROOT / "examples" / "digits_ann.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.train()[0]
-
-
-def _digits_vit(x, y):
-    import torch
-
-    from snnc.models.vit import VisionTransformer
-
-    torch.manual_seed(0)
-    model = VisionTransformer(dim=32, depth=1, heads=2, img_size=8, patch=2, in_channels=1, num_classes=10)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    xt, yt = torch.from_numpy(x[:1400]), torch.from_numpy(y[:1400])
-    for _ in range(30):
-        for i in range(0, 1400, 70):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(xt[i:i + 70]), yt[i:i + 70]).backward()
-            opt.step()
-    return model.eval()
 
 
 def _row(label: str, first: str, values) -> str:
@@ -118,12 +83,14 @@ def main() -> None:
     parser.add_argument("--vit-s", action="store_true", help="also ViT-S/16's architecture (slow)")
     args = parser.parse_args()
     steps = parse_steps(args.T)
-    x, y = _digits()
+    from snnc.models.digits_ann import digits_images, train_cnn, train_vit
+
+    x, y = digits_images()
     calib, test, labels = x[:200], x[1400:1400 + args.samples], y[1400:1400 + args.samples]
-    ann, feed, rate = _table("digits CNN", _digits_cnn(), calib, test, labels, steps,
+    ann, feed, rate = _table("digits CNN", train_cnn(), calib, test, labels, steps,
                              [("relu-if", "soft"), ("relu-if", "hard"), ("ecmt", "soft")])
     _throughput(ann, feed, test, rate)
-    ann, feed, rate = _table("digits ViT", _digits_vit(x, y), calib, test, labels, steps,
+    ann, feed, rate = _table("digits ViT", train_vit(epochs=30), calib, test, labels, steps,
                              [("ecmt", "soft"), ("sit", "soft")])
     _throughput(ann, feed, test, rate)
     if args.vit_s:

@@ -63,22 +63,10 @@ def digits_vit(tmp_path_factory):
     scope: the ecmt and sit conversion tests share one training run."""
     torch = require("torch")
     require("sklearn")
-    from sklearn.datasets import load_digits
+    from snnc.models.digits_ann import digits_images, train_vit
 
-    from snnc.models.vit import VisionTransformer
-
-    d = load_digits()
-    x, y = (d.images / 16.0).astype(np.float32)[:, None], d.target
-    torch.manual_seed(0)
-    model = VisionTransformer(dim=32, depth=1, heads=2, img_size=8, patch=2, in_channels=1, num_classes=10)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    xt, yt = torch.from_numpy(x[:1400]), torch.from_numpy(y[:1400])
-    for _ in range(12):
-        for i in range(0, 1400, 70):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(xt[i:i + 70]), yt[i:i + 70]).backward()
-            opt.step()
-    model.eval()
+    x, y = digits_images()
+    model = train_vit(epochs=12)
     tmp = tmp_path_factory.mktemp("vit")
     torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp / "ann.onnx"), input_names=["image"],
                       opset_version=17, dynamo=False, dynamic_axes={"image": {0: "n"}})
