@@ -174,14 +174,14 @@ def test_sew_block_add_of_spikes_into_a_conv_is_flagged(make):
 # -- ANNs from another exporter ----------------------------------------------------------
 def test_plain_cnn_gets_a_mac_finding_on_every_hidden_layer(tmp_path):
     export_torchscript(SmallCNN(), torch.rand(1, 3, 16, 16), tmp_path / "cnn.onnx")
-    report = check(tmp_path / "cnn.onnx")
+    report = check(import_onnx(tmp_path / "cnn.onnx"))
     # ReLU outputs are analog: every conv but the stem (the encoder) runs as MACs, and
     # the FC after global pooling is the head
     assert [(d.node, d.severity) for d in report.by_code("SNN001")] == \
         [("stem.0", "note"), ("conv1", "error"), ("conv2", "error"), ("down.0", "error"), ("fc", "note")]
     assert {d.code for d in report.diagnostics} == {"SNN001"}   # every BN follows its conv
     assert report.spike_driven_fraction == 0.0
-    no_head = check(tmp_path / "cnn.onnx", allow_analog_head=False)
+    no_head = check(import_onnx(tmp_path / "cnn.onnx"), allow_analog_head=False)
     assert ("fc", "error") in [(d.node, d.severity) for d in no_head.by_code("SNN001")]
 
 

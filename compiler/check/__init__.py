@@ -14,7 +14,6 @@ the IR verifier). The rules are in :mod:`snnc.check.rules`, the per-layer verdic
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from snnc.check.analysis import Analysis
 from snnc.check.diagnostics import ERROR, NOTE, WARNING, Diagnostic
@@ -25,15 +24,16 @@ from snnc.ir.graph import Graph
 from snnc.ir.verify import verify
 
 
-def check(graph, *, allow_analog_head: bool = True, strict: bool = False) -> CheckReport:
+def check(graph: Graph, *, allow_analog_head: bool = True, strict: bool = False) -> CheckReport:
     """Every rule's findings on ``graph`` at once, and the per-layer table.
 
     ``allow_analog_head``: the classification head may read analog values (a note, as the
     ECMT supplement keeps it); off, it is an SNN001 error. ``strict``: warnings are errors.
-    Raises :class:`~snnc.ir.errors.SnncError` for a malformed graph or unreadable model.
+    Raises :class:`~snnc.ir.errors.SnncError` for a malformed graph.
     """
     if not isinstance(graph, Graph):
-        graph = _load(graph)
+        raise TypeError(f"check() takes a snnc.ir.Graph, not {type(graph).__name__}; load a file with "
+                        "snnc.onnx.importer.import_onnx (or snnc.cli.common.load_graph)")
     verify(graph)                 # re-infers every kind: the rules trust them
     an = Analysis(graph)
     ctx = Context(an, classify_layers(an, allow_analog_head=allow_analog_head), allow_analog_head)
@@ -42,14 +42,6 @@ def check(graph, *, allow_analog_head: bool = True, strict: bool = False) -> Che
         found = sorted(rule.run(ctx), key=lambda d: an.order[d.node])
         diagnostics += [d.promoted() for d in found] if strict else found
     return CheckReport(graph.name, diagnostics, ctx.layers, allow_analog_head, strict)
-
-
-def _load(model) -> Graph:
-    from snnc.onnx.importer import import_onnx
-
-    if isinstance(model, (str, Path)):
-        model = Path(model)
-    return import_onnx(model)
 
 
 __all__ = ["check", "CheckReport", "Diagnostic", "Layer", "Rule", "RULES", "RULES_BY_CODE", "Analysis",

@@ -25,9 +25,7 @@ import numpy as np
 from snnc.cli.common import add_model_argument, load_graph
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
-from snnc.ir.interpret import record
-
-NEURON_LAYERS = ("lif", "if", "maxpool")
+from snnc.verification import compare
 
 
 def add_parser(sub) -> None:
@@ -77,99 +75,6 @@ def _inputs(args, graph: Graph) -> dict[str, np.ndarray]:
     if value.timed and x.ndim == rank + 1:
         x = np.broadcast_to(x[None], (args.timesteps, *x.shape))
     return {name: np.ascontiguousarray(x, dtype=np.float32)}
-
-
-# -- the four runs ---------------------------------------------------------------------------
-def _run_ort(path: Path, graph: Graph, feeds, layers: list[str]) -> dict[str, np.ndarray]:
-    """onnxruntime's graph outputs and neuron layers (by IR value name), ``[T, N, ...]``."""
-    import onnx
-    import onnxruntime as ort
-
-    from snnc.onnx.io import load_model
-
-    proto = load_model(path)
-    made = {n.name: n.output[0] for n in proto.graph.node if n.output}
-    wanted = {}
-    for v in layers:
-        node = graph.producer(v)
-        if node is not None and node.source in made:
-            wanted[v] = made[node.source]
-    have = {o.name for o in proto.graph.output}
-    for tensor in wanted.values():
-        if tensor not in have:
-            proto.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    got = dict(zip(names, sess.run(names, feeds)))
-    out = {v: got[t] for v, t in wanted.items()}
-    out.update({o: got[o] for o in graph.outputs if o in got})
-    return out
-
-
-def _as_layer(x: np.ndarray, like: np.ndarray) -> np.ndarray:
-    return x.reshape(like.shape) if x.size == like.size else x
-
-
-def _same(a, b) -> bool:
-    return a is not None and b is not None and a.shape == b.shape and bool(np.array_equal(a, b))
-
-
-def _agree(a, b) -> float | None:
-    return None if a is None or b is None or a.shape != b.shape else float((a == b).mean())
-
-
-def _max_err(a, b) -> float | None:
-    if a is None or b is None or a.shape != b.shape:
-        return None
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max(initial=0.0))
-
-
-def _top1(a, b) -> float | None:
-    if a is None or b is None or a.shape != b.shape or a.ndim < 2 or a.shape[-1] < 2:
-        return None
-    return float((a.argmax(-1) == b.argmax(-1)).mean())
-
-
-def compare(model: Path, graph: Graph, feeds) -> dict:
-    """Run the four and compare them: the report ``snnc verify`` prints (see module doc)."""
-    from snnc.backends.loihi.chip import plan
-    from snnc.backends.loihi.host import host_table
-    from snnc.backends.loihi.run import run_loihi
-    from snnc.passes import DEFAULT_PIPELINE, run_pipeline
-
-    folded = run_pipeline(graph, DEFAULT_PIPELINE)      # fold-bn, fold-scale, clean-up
-    q = run_pipeline(folded, "loihi-quantize", options={"loihi-quantize": {"calibration": feeds}})
-    floats = record(folded, feeds)
-    sim = run_loihi(q, feeds, align=True)
-    lava = run_loihi(q, feeds, engine="lava", align=True)
-    layers = [n.outputs[0] for n in folded.nodes if n.op in NEURON_LAYERS and n.outputs[0] in sim.values]
-    ort = _run_ort(model, graph, feeds, layers) if model.suffix == ".onnx" else {}
-    rows = []
-    for v in layers:
-        f, s, lv = floats[v], sim.values[v], lava.values[v]
-        o = _as_layer(ort[v], f) if v in ort else None
-        rows.append({"layer": v, "lag": sim.lag[v], "rate_float": float(f.mean()), "rate_loihi": float(s.mean()),
-                     "ort_equals_float": None if o is None else _same(o, f),
-                     "float_loihi_agreement": _agree(f, s), "lava_equals_loihi": _same(lv, s),
-                     "lava_differences": int((lv != s).sum()) if lv.shape == s.shape else -1})
-    raw_exact = all(_same(lava.raw[v], sim.raw[v]) for v in sim.raw)
-    outputs = []
-    for name in graph.outputs:
-        f, s, lv = floats[name], sim.outputs[name], lava.outputs[name]
-        o = _as_layer(ort[name], f) if name in ort else None
-        outputs.append({"output": name, "shape": list(f.shape),
-                        "max_error_ort_float": _max_err(o, f), "max_error_float_loihi": _max_err(f, s),
-                        "max_error_loihi_lava": _max_err(s, lv), "top1_ort_float": _top1(o, f),
-                        "top1_float_loihi": _top1(f, s), "top1_loihi_lava": _top1(s, lv),
-                        "lava_equals_loihi": _same(lv, s)})
-    exact = raw_exact and all(r["lava_equals_loihi"] for r in rows) and all(o["lava_equals_loihi"] for o in outputs)
-    x = next(iter(feeds.values()))
-    return {"model": str(model), "target": "loihi", "input_shape": list(x.shape), "bit_exact": exact,
-            "onnxruntime": bool(ort), "layers": rows, "outputs": outputs,
-            "lava": {"runs": lava.lava_runs, "seconds": lava.seconds}, "loihi_seconds": sim.seconds,
-            "quantization": q.meta.get("loihi", {}), "host_in_run": host_table(plan(q))}
 
 
 # -- printing ----------------------------------------------------------------------------------
