@@ -143,7 +143,8 @@ def case_shape(importable: bool = False):
              name="ex", attrs={"shape": [2, 1, 5, 7]}).outputs[0]                       # [2, 1, 5, 7]
     i = emit(g, "tile", [h], name="tile", attrs={"repeats": [1, 2, 1, 2]}).outputs[0]       # [2, 2, 5, 14]
     j = emit(g, "resize", [i], name="rs", attrs={"scales": [1.0, 2.0, 1.0, 0.5]}).outputs[0]  # [2, 4, 5, 7]
-    k = emit(g, "reduce_mean", [j], name="rmean", attrs={"axes": [1, -1], "keepdims": 0}).outputs[0]
+    jj = emit(g, "reduce_l2", [j], name="rl2", attrs={"axes": [0], "keepdims": 1}).outputs[0]    # [1, 4, 5, 7]
+    k = emit(g, "reduce_mean", [jj], name="rmean", attrs={"axes": [1, -1], "keepdims": 0}).outputs[0]
     m = emit(g, "reduce_sum", [k], name="rsum", attrs={"keepdims": 1}).outputs[0]
     if importable:
         g.outputs = [m]

@@ -20,7 +20,7 @@ UNARY = ["relu", "neg", "abs", "sigmoid", "tanh", "exp", "erf", "gelu", "hard_si
          "floor", "ceil", "sign", "sqrt", "log", "reciprocal"]
 POSITIVE = {"sqrt", "log", "reciprocal"}          # their domain: x > 0
 BINARY = ["add", "sub", "mul", "div", "max", "min"]
-REDUCE = ["reduce_mean", "reduce_sum", "reduce_max"]
+REDUCE = ["reduce_mean", "reduce_sum", "reduce_max", "reduce_l2"]
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -102,3 +102,29 @@ def test_timed_values_fold_time_into_the_batch(op, shape, data):
         def build(g, v):
             return emit(g, op, [v], name="y").outputs[0]
     _check(build, shape, x, axes="TN")
+
+
+def test_torch_normalize_imports_as_reduce_l2_at_opsets_17_and_18(tmp_path):
+    """``F.normalize`` exports ReduceL2 (axes an attribute at 17, an input at 18)."""
+    from conftest import require
+
+    from snnc.onnx.importer import import_onnx
+
+    torch = require("torch")
+
+    class Normalize(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.normalize(x, dim=-1) * 2
+
+    x = np.random.default_rng(0).random((3, 5, 8)).astype(np.float32)
+    for opset in (17, 18):
+        path = tmp_path / f"n{opset}.onnx"
+        torch.onnx.export(Normalize(), (torch.from_numpy(x[:2]),), str(path), input_names=["x"],
+                          opset_version=opset, dynamo=False, dynamic_axes={"x": {0: "n"}})
+        import onnx
+
+        proto = onnx.load(str(path))
+        graph = import_onnx(proto)
+        assert "reduce_l2" in [n.op for n in graph.nodes]
+        want = next(iter(run_ort(proto, {"x": x}).values()))
+        np.testing.assert_allclose(Interpreter(graph).run({"x": x})[graph.outputs[0]], want, rtol=1e-5, atol=1e-6)

@@ -374,7 +374,7 @@ def resize(lw: Lowering, node: Node) -> None:
             nearest_mode=node.attrs.get("nearest_mode", "floor"))
 
 
-_REDUCE = {"reduce_mean": "ReduceMean", "reduce_sum": "ReduceSum", "reduce_max": "ReduceMax"}
+_REDUCE = {"reduce_mean": "ReduceMean", "reduce_sum": "ReduceSum", "reduce_max": "ReduceMax", "reduce_l2": "ReduceL2"}
 
 
 @lowering(*_REDUCE)

@@ -11,7 +11,7 @@ import numpy as np
 from snnc.ir import kinds
 from snnc.ir.kinds import ANALOG
 from snnc.ir.ops.common import norm_axis, prod, same_kind
-from snnc.ir.registry import SPIKE_PRESERVING, Attr, op
+from snnc.ir.registry import NONSPIKE, SPIKE_PRESERVING, Attr, op
 
 
 def _reshape_shape(node, ins):
@@ -201,6 +201,14 @@ def _reduce(name, fn, kind, doc, traits=()):
 _reduce("reduce_mean", np.mean, _mean_kind, "Mean over per-sample axes (all when none given).")
 _reduce("reduce_sum", np.sum, _sum_kind, "Sum over per-sample axes: spikes sum to a count.")
 _reduce("reduce_max", np.max, same_kind, "Max over per-sample axes.", traits={SPIKE_PRESERVING})
+
+
+def _l2(x, axis, keepdims):
+    return np.sqrt(np.sum(np.square(x, dtype=np.float64), axis=axis, keepdims=keepdims))
+
+
+_reduce("reduce_l2", _l2, lambda node, ins: [ANALOG],
+        "Euclidean norm over per-sample axes (F.normalize, Swin V2's cosine attention).", traits={NONSPIKE})
 
 
 def _resize_shape(node, ins):

@@ -246,9 +246,9 @@ def tile(ctx: Context, node) -> None:
 
 
 _REDUCE = {"ReduceMean": ("reduce_mean", "mean_time"), "ReduceSum": ("reduce_sum", "sum_time"),
-           "ReduceMax": ("reduce_max", None)}
+           "ReduceMax": ("reduce_max", None), "ReduceL2": ("reduce_l2", None)}
 # opset from which each reduction reads its axes from an input instead of an attribute
-_AXES_AS_INPUT = {"ReduceMean": 18, "ReduceSum": 13, "ReduceMax": 18}
+_AXES_AS_INPUT = {"ReduceMean": 18, "ReduceSum": 13, "ReduceMax": 18, "ReduceL2": 18}
 
 
 @converter(*_REDUCE)
