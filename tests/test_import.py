@@ -223,3 +223,27 @@ def test_external_data_loads(tmp_path):
     graph = import_onnx(path)
     graph.name = "main"             # named after the file; otherwise identical
     assert graph.same_as(import_onnx(proto))
+
+
+class _ConstantFirst(nn.Module):
+    """``W @ x``: the weights on the left of a per-sample matrix (a token-mixing MLP)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(6, 4))
+
+    def forward(self, x):
+        return torch.relu(self.w @ x)
+
+
+def test_constant_times_values_imports_as_a_turned_linear(tmp_path):
+    from onnx_helpers import run_ort
+
+    export_torchscript(_ConstantFirst(), torch.rand(2, 4, 5), tmp_path / "wx.onnx")
+    proto = onnx.load(str(tmp_path / "wx.onnx"))
+    graph = import_onnx(proto)
+    assert [n.op for n in graph.nodes][:3] == ["transpose", "linear", "transpose"]
+    x = np.random.default_rng(0).random((3, 4, 5)).astype(np.float32)
+    want = next(iter(run_ort(proto, {proto.graph.input[0].name: x}).values()))
+    got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

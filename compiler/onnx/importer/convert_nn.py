@@ -114,7 +114,18 @@ def matmul(ctx: Context, node) -> None:
             raise ctx.fail(f"MatMul by a constant of shape {list(weight.shape)}: only 2-D weights are supported")
         ctx.emit("linear", [ctx.value(a)], params={"weight": np.ascontiguousarray(weight.T)})
     else:
-        raise ctx.fail("MatMul of a constant by the network's values is not supported; put the weights second")
+        # W @ x = (xᵀ @ Wᵀ)ᵀ: the per-sample matrix x [..., K, P] turned so W acts as a
+        # linear layer on its K axis, then turned back
+        weight, value = ctx.const(a), ctx.value(b)
+        rank = len(ctx.graph.values[value].shape)
+        if weight.ndim != 2 or rank < 2:
+            raise ctx.fail(f"MatMul of a constant of shape {list(weight.shape)} by the network's values: only a "
+                           "2-D constant times per-sample matrices (rank >= 2 besides the batch) is supported")
+        perm = [*range(rank - 2), rank - 1, rank - 2]
+        turned = ctx.emit("transpose", [value], attrs={"perm": perm}, output="", suffix=":in")
+        dense = ctx.emit("linear", [turned], params={"weight": np.ascontiguousarray(weight)}, output="",
+                         suffix=":linear")
+        ctx.emit("transpose", [dense], attrs={"perm": perm})
 
 
 @converter("BatchNormalization")
