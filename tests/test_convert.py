@@ -178,3 +178,25 @@ def test_resnet_block_converts_checks_clean_and_approaches_the_ann(tmp_path):
         ann = model(torch.from_numpy(x[32:])).numpy()
     cos = (out * ann).sum(1) / np.linalg.norm(out, axis=1) / np.linalg.norm(ann, axis=1)
     assert cos.mean() > 0.97, cos.mean()
+
+
+def test_converted_file_names_its_anns_macs_and_reports_use_them(tmp_path, digits_mlp):
+    """The energy baseline of a converted SNN is its ANN: 64·48 + 48·32 + 32·10 MACs."""
+    import json
+
+    model, x, _ = digits_mlp
+    snn, _ = convert(model, x[:100], method="relu-if", example=torch.zeros(1, 64))
+    meta = {p.key: p.value for p in snn.metadata_props}
+    assert meta["snnc.ann_macs"] == str(64 * 48 + 48 * 32 + 32 * 10)
+    onnx.save(snn, str(tmp_path / "snn.onnx"))
+    np.save(tmp_path / "x.npy", x[:4])
+    r = subprocess.run([sys.executable, "-m", "snnc", "report", str(tmp_path / "snn.onnx"), "--input",
+                        str(tmp_path / "x.npy"), "-T", "4", "--format", "json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    total = json.loads(r.stdout)["total"]
+    assert total["flops"] == 64 * 48 + 48 * 32 + 32 * 10
+    assert total["ann_energy_pj"] == pytest.approx(4.6 * total["flops"])
+    onnx.helper.set_model_props(snn, {**meta, "snnc.ann_macs": "lots"})
+    onnx.save(snn, str(tmp_path / "bad.onnx"))
+    r = subprocess.run([sys.executable, "-m", "snnc", "show", str(tmp_path / "bad.onnx")], capture_output=True, text=True)
+    assert r.returncode == 2 and "snnc.ann_macs is 'lots'" in r.stderr, r.stderr

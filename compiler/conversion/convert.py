@@ -130,6 +130,11 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
         else:
             snn, log = ecmt.convert_ecmt(timed, attrs)
     snn.meta["conversion"] = method
+    from snnc.backends.energy.methods import ann_flops
+
+    # the ANN's own MACs: the baseline of every energy ratio reported on this SNN (its
+    # layers can differ from the ANN's: avgpool-into-conv makes a conv's kernel larger)
+    snn.meta["ann_macs"] = ann_flops(graph)
     info = ConversionInfo(method, percentile, by_value, log)
     if method in ("ecmt", "sit"):
         info.inserted = {"multi-threshold": sum(n.op == "multi_threshold" for n in snn.nodes),

@@ -23,6 +23,8 @@ VERSION = 1
 #: model metadata: each input's axes (JSON), the T a model repeats its input over, the
 #: dialect version — written by the exporters, read by the importer
 LAYOUT_KEY, TIMESTEPS_KEY, DIALECT_KEY = "snnc.layout", "snnc.timesteps", "snnc.dialect"
+#: a converted SNN's source ANN: its dense MACs per sample, the baseline of energy ratios
+ANN_MACS_KEY = "snnc.ann_macs"
 #: the default-domain opset the exporter writes and every function body uses
 OPSET = 18
 

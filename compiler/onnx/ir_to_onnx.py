@@ -33,7 +33,7 @@ from snnc.ir.graph import Graph, Node, Value
 from snnc.ir.query import timesteps as graph_timesteps
 from snnc.ir.registry import get
 from snnc.onnx import dialect
-from snnc.onnx.dialect import DIALECT_KEY, LAYOUT_KEY, TIMESTEPS_KEY
+from snnc.onnx.dialect import ANN_MACS_KEY, DIALECT_KEY, LAYOUT_KEY, TIMESTEPS_KEY
 from snnc.onnx.io import save_model
 from snnc.onnx.lowering import Lowering, natural
 from snnc.onnx.op_lowerings import LOWERINGS
@@ -99,6 +99,8 @@ def graph_to_onnx(graph: Graph, *, check: bool = True) -> onnx.ModelProto:
     meta = {DIALECT_KEY: str(dialect.VERSION), LAYOUT_KEY: json.dumps(layout)}
     if graph.meta.get("timesteps") is not None:
         meta[TIMESTEPS_KEY] = str(graph.meta["timesteps"])
+    if graph.meta.get("ann_macs") is not None:
+        meta[ANN_MACS_KEY] = str(int(graph.meta["ann_macs"]))
     helper.set_model_props(model, meta)
     if check and model.ByteSize() < 2**31 - 1:     # past 2 GB only the external-data file can be checked
         onnx.checker.check_model(model, full_check=True)

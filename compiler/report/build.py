@@ -52,7 +52,8 @@ def build_report(graph: Graph, result: SimResult, model: energy.EnergyModel) -> 
     acs, macs, spikes = (result.per_step(a) for a in ("acs_per_step", "macs_per_step", "spikes_out"))
     for t in range(len(acs)):
         steps.append({"t": t, "acs": float(acs[t]), "macs": float(macs[t]), "spikes": float(spikes[t])})
-    flops = energy.ann_flops(graph)
+    # a converted SNN names its ANN's MACs; otherwise the ANN of the same layers
+    flops = graph.meta.get("ann_macs") or energy.ann_flops(graph)
     ann_pj = energy.ann_energy(flops, model)
     snn_pj, theo_pj = energy.total(meas), energy.total(theo)
     ecmt = conversion_cost(graph, result.timesteps, model, snn_pj, ann_pj, result)

@@ -30,8 +30,8 @@ from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, c
 from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.initializers import read_initializers
 from snnc.onnx.importer.layout import Sizes
-from snnc.onnx.dialect import LAYOUT_KEY, TIMESTEPS_KEY
-from snnc.onnx.importer.metadata import check_input_size, read_metadata
+from snnc.onnx.dialect import ANN_MACS_KEY, LAYOUT_KEY, TIMESTEPS_KEY
+from snnc.onnx.importer.metadata import check_input_size, read_ann_macs, read_metadata
 from snnc.onnx.importer.probe import DATA, Prober
 from snnc.onnx.importer.naming import rename, scoped_names
 from snnc.onnx.importer.validate import check_inputs, check_ops, default_opset, network_nodes, sorted_nodes
@@ -181,6 +181,9 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
         outputs.append(value)
     graph.outputs = outputs
     graph.meta = {"timesteps": ctx.timesteps}
+    ann_macs = read_ann_macs({p.key: p.value for p in model.metadata_props}.get(ANN_MACS_KEY))
+    if ann_macs is not None:
+        graph.meta["ann_macs"] = ann_macs
     renamed, names, value_names = rename(graph, fixed, scoped_names(nodes))
     ir_verify.verify(renamed)
     result.graph = renamed

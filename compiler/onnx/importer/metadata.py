@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from snnc.ir.errors import SnncError
 from snnc.ir.limits import check_bytes, elements, loads
-from snnc.onnx.dialect import LAYOUT_KEY, TIMESTEPS_KEY
+from snnc.onnx.dialect import ANN_MACS_KEY, LAYOUT_KEY, TIMESTEPS_KEY
 
 #: more steps than any SNN in the papers runs (they use 4..16); a bound on a typo, not a model
 MAX_TIMESTEPS = 1_000_000
@@ -54,3 +54,13 @@ def check_input_size(name: str, sample_dims: list, elem_type: int) -> None:
         raise SnncError(f"input {name!r} is not numeric; inputs are float32")
     check_bytes(elements(sample_dims) * itemsize, f"one sample of input {name!r} (shape {sample_dims})",
                 "export with the real input size")
+
+
+def read_ann_macs(text: str | None) -> int | None:
+    """The ``snnc.ann_macs`` entry a converted SNN carries (its ANN's MACs per sample)."""
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise SnncError(f"metadata {ANN_MACS_KEY} is {text[:40]!r}, not a whole number of MACs "
+                        "(re-convert the model with snnc convert)")
+    return int(text)
