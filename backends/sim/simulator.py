@@ -84,7 +84,7 @@ class Simulator(Interpreter):
         totals: dict[str, LayerStats] = {}
         outputs: dict[str, list] = {name: [] for name in self.graph.outputs}
         recorded: dict[str, list] = {name: [] for name in self.record}
-        self._bar = _progress_bar(len(chunks) * len(self.graph), self.progress)
+        self._bar = progress_bar(len(chunks) * len(self.graph), self.progress)
         timesteps = None
         try:
             for lo, hi in chunks:
@@ -231,14 +231,16 @@ def _last_uses(graph: Graph) -> dict[str, list[str]]:
     return out
 
 
-def _progress_bar(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool, *, desc: str = "simulating", unit: str = "node"):
+    """A tqdm bar on stderr (None when not asked for or tqdm is missing): call
+    ``update(n)`` and ``close()``; it clears itself when done."""
     if not enabled:
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="node", file=sys.stderr, desc="simulating", leave=False)
+    return tqdm(total=total, unit=unit, file=sys.stderr, desc=desc, leave=False)
 
 
 def _torch_engine():

@@ -10,7 +10,6 @@ positive and a negative side). Memory stays bounded by one batch of activations.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import onnx
 import onnxruntime as ort
 
 from snnc.conversion.data import batches, input_specs
+from snnc.backends.sim.simulator import progress_bar
 from snnc.ir.errors import SnncError
 
 
@@ -65,10 +65,10 @@ def calibrate(proto: onnx.ModelProto, data: dict[str, np.ndarray], tensors: list
     if not 0 < percentile <= 100:
         raise SnncError(f"percentile must be in (0, 100], got {percentile}")
     specs = input_specs(proto)
-    sess = _session(proto, tensors)
+    sess = ann_session(proto, tensors)
     running = {t: _Running() for t in tensors}
     n = next(iter(data.values())).shape[0]
-    bar = _bar(n, progress)
+    bar = progress_bar(n, progress, desc="calibrating", unit="sample")
     done = 0
     for count, size, feeds in batches(data, specs, batch_size):
         outs = sess.run(tensors, feeds)
@@ -85,7 +85,10 @@ def calibrate(proto: onnx.ModelProto, data: dict[str, np.ndarray], tensors: list
     return {t: running[t].result(done) for t in tensors}
 
 
-def _session(proto: onnx.ModelProto, tensors: list[str]) -> ort.InferenceSession:
+def ann_session(proto: onnx.ModelProto, tensors: list[str] = (), *, threads: int | None = None
+                ) -> ort.InferenceSession:
+    """onnxruntime on the ANN, with ``tensors`` added as outputs (calibration) and at most
+    ``threads`` threads (evaluation: workers share the cores)."""
     model = onnx.ModelProto.FromString(proto.SerializeToString())
     produced = {o for node in model.graph.node for o in node.output} | {i.name for i in model.graph.input}
     unknown = [t for t in tensors if t not in produced]
@@ -97,18 +100,10 @@ def _session(proto: onnx.ModelProto, tensors: list[str]) -> ort.InferenceSession
             model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    if threads is not None:
+        opts.intra_op_num_threads = threads
     try:
         return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own untyped errors for invalid models
-        raise SnncError(f"onnxruntime cannot run the model for calibration ({str(err).splitlines()[0]}); "
+        raise SnncError(f"onnxruntime cannot run the ANN ({str(err).splitlines()[0]}); "
                         "check it with `python -m onnx.checker` or re-export it") from err
-
-
-def _bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="sample", file=sys.stderr, desc="calibrating", leave=False)

@@ -32,10 +32,11 @@ def _evaluate_shard(snn, ann_bytes: bytes, data: dict, labels, slices, steps, en
     import onnx
 
     from snnc.conversion.data import input_specs
-    from snnc.conversion.evaluate import ann_session, run_slice
+    from snnc.conversion.calibrate import ann_session
+    from snnc.conversion.evaluate import run_slice
 
     ann = onnx.load_from_string(ann_bytes)
-    session, specs = ann_session(ann), input_specs(ann)
+    session, specs = ann_session(ann, threads=1), input_specs(ann)
     base = slices[0][0]
     return [run_slice(snn, session, specs, {k: v[lo - base:hi - base] for k, v in data.items()},
                       None if labels is None else labels[lo - base:hi - base], steps, engine)

@@ -28,6 +28,8 @@ import numpy as np
 import onnx
 
 from snnc.conversion.data import batches, input_specs
+from snnc.backends.sim.simulator import progress_bar
+from snnc.conversion.calibrate import ann_session
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
 
@@ -210,19 +212,10 @@ def _fixed(specs) -> int | None:
     return fixed.pop() if len(fixed) == 1 else None
 
 
-def ann_session(ann: onnx.ModelProto):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 1
-    return ort.InferenceSession(ann.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-
-
 def _run_local(snn, ann, data, labels, slices, steps, engine, progress) -> list[Partial]:
-    session = ann_session(ann)
+    session = ann_session(ann, threads=1)
     specs = input_specs(ann)
-    bar = _bar(slices[-1][1], progress)
+    bar = progress_bar(slices[-1][1], progress, desc="evaluating", unit="sample")
     parts = []
     for lo, hi in slices:
         parts.append(run_slice(snn, session, specs, {k: v[lo:hi] for k, v in data.items()},
@@ -232,15 +225,3 @@ def _run_local(snn, ann, data, labels, slices, steps, engine, progress) -> list[
     if bar is not None:
         bar.close()
     return parts
-
-
-def _bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        import sys
-
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="sample", file=sys.stderr, desc="evaluating", leave=False)

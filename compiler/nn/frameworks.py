@@ -62,15 +62,18 @@ class Leaky(nn.Module):
             else:
                 u1 = beta * u + x[t]
             s = (u1 - thr > 0).to(x.dtype)
-            if not self.reset_delay:
-                d = s - r
-                if self.reset_mechanism == "subtract":
-                    u1 = u1 - d * thr
-                elif self.reset_mechanism == "zero":
-                    u1 = u1 - d * u1
+            u = u1 if self.reset_delay else self._reset_now(u1, s - r, thr)
             spikes.append(s)
-            u = u1
         return torch.stack(spikes)
+
+    def _reset_now(self, u1: torch.Tensor, d: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+        """``reset_delay=False``: the reset of this step's spikes now, less the one already
+        applied for last step's (``d = S − R``)."""
+        if self.reset_mechanism == "subtract":
+            return u1 - d * thr
+        if self.reset_mechanism == "zero":
+            return u1 - d * u1
+        return u1
 
     def extra_repr(self) -> str:
         return (f"beta={self.beta}, threshold={self.threshold}, reset_mechanism={self.reset_mechanism}, "
@@ -108,14 +111,8 @@ class Synaptic(Leaky):
             elif self.reset_mechanism == "zero":
                 u1 = u1 - u1 * r
             s = (u1 - thr > 0).to(x.dtype)
-            if not self.reset_delay:
-                d = s - r
-                if self.reset_mechanism == "subtract":
-                    u1 = u1 - d * thr
-                elif self.reset_mechanism == "zero":
-                    u1 = u1 - d * u1
+            u = u1 if self.reset_delay else self._reset_now(u1, s - r, thr)
             spikes.append(s)
-            u = u1
         return torch.stack(spikes)
 
     def extra_repr(self) -> str:

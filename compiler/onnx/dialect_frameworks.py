@@ -94,6 +94,24 @@ def _attr(out: str, attr: str, kind: int) -> NodeProto:
     return node
 
 
+def _scan_over_time(initial: list[str], body: GraphProto) -> list[NodeProto]:
+    """``Y`` from ``X: [T, ...]``: the body ``(states..., x_t) -> (states'..., y_t)`` scanned
+    over T on ``X`` flattened to ``[T, M]``, each state starting at the scalar named in
+    ``initial`` (broadcast to ``[M]``), ``Y`` reshaped back to ``X``'s shape."""
+    nodes = [
+        _n("Shape", ["X"], ["x_shape"]),
+        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
+        _n("Reshape", ["X", "tm"], ["X_tm"]),
+        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
+    ]
+    states = [f"state{i}" for i in range(len(initial))]
+    nodes += [_n("Expand", [init, "m"], [state]) for init, state in zip(initial, states)]
+    nodes.append(helper.make_node("Scan", [*states, "X_tm"], [f"{st}_last" for st in states] + ["Y_tm"],
+                                  num_scan_inputs=1, body=body, name="Scan_Y_tm"))
+    nodes.append(_n("Reshape", ["Y_tm", "x_shape"], ["Y"]))
+    return nodes
+
+
 def _vector(name: str):
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
 
@@ -129,14 +147,7 @@ def leaky_function(opset: int, domain: str, doc: str) -> FunctionProto:
         helper.make_node("Constant", [], ["i1"], value_int=1, name="const_i1"),
         _n("Equal", ["mech", "i0"], ["is_sub"]), _n("Equal", ["mech", "i1"], ["is_zero"]),
         _n("Cast", ["delay_i"], ["delay"], to=TensorProto.BOOL),
-        _n("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
-        _n("Reshape", ["X", "tm"], ["X_tm"]),
-        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
-        _n("Expand", ["zero", "m"], ["U0"]),
-        helper.make_node("Scan", ["U0", "X_tm"], ["U_last", "S_tm"], num_scan_inputs=1, body=_step(),
-                         name="Scan_S_tm"),
-        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+        *_scan_over_time(["zero"], _step()),
     ]
     return helper.make_function(domain, "Leaky", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)],
@@ -163,14 +174,7 @@ def lifbox_function(opset: int, domain: str, doc: str) -> FunctionProto:
         _attr("v_reset", "v_reset", _FLOAT), _attr("sub_i", "reset_subtract", _INT),
         helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
         _n("Cast", ["sub_i"], ["subtract"], to=TensorProto.BOOL),
-        _n("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
-        _n("Reshape", ["X", "tm"], ["X_tm"]),
-        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
-        _n("Expand", ["v_leak", "m"], ["V0"]),
-        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "Z_tm"], num_scan_inputs=1, body=_lifbox_step(),
-                         name="Scan_Z_tm"),
-        _n("Reshape", ["Z_tm", "x_shape"], ["Y"]),
+        *_scan_over_time(["v_leak"], _lifbox_step()),
     ]
     return helper.make_function(domain, "LIFBox", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)],
@@ -204,14 +208,7 @@ def lif_current_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [_attr(a, a, _FLOAT) for a in names] + [
         helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
-        _n("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
-        _n("Reshape", ["X", "tm"], ["X_tm"]),
-        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
-        _n("Expand", ["v_leak", "m"], ["V0"]), _n("Expand", ["zero", "m"], ["I0"]),
-        helper.make_node("Scan", ["V0", "I0", "X_tm"], ["V_last", "I_last", "Z_tm"], num_scan_inputs=1,
-                         body=_lif_current_step(), name="Scan_Z_tm"),
-        _n("Reshape", ["Z_tm", "x_shape"], ["Y"]),
+        *_scan_over_time(["v_leak", "zero"], _lif_current_step()),
     ]
     return helper.make_function(domain, "LIFCurrent", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)], attributes=names, doc_string=doc)
@@ -254,14 +251,7 @@ def synaptic_function(opset: int, domain: str, doc: str) -> FunctionProto:
         helper.make_node("Constant", [], ["i1"], value_int=1, name="const_i1"),
         _n("Equal", ["mech", "i0"], ["is_sub"]), _n("Equal", ["mech", "i1"], ["is_zero"]),
         _n("Cast", ["delay_i"], ["delay"], to=TensorProto.BOOL),
-        _n("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
-        _n("Reshape", ["X", "tm"], ["X_tm"]),
-        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
-        _n("Expand", ["zero", "m"], ["Z0"]),
-        helper.make_node("Scan", ["Z0", "Z0", "X_tm"], ["I_last", "U_last", "S_tm"], num_scan_inputs=1,
-                         body=_synaptic_step(), name="Scan_S_tm"),
-        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+        *_scan_over_time(["zero", "zero"], _synaptic_step()),
     ]
     return helper.make_function(domain, "Synaptic", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)],
@@ -303,14 +293,7 @@ def sj_lif_function(opset: int, domain: str, doc: str) -> FunctionProto:
         _n("Cast", ["decay_i"], ["decay"], to=TensorProto.BOOL),
         _n("Cast", ["soft_i"], ["soft"], to=TensorProto.BOOL),
         _n("Where", ["soft", "zero", "v_reset"], ["v_r"]),
-        _n("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
-        _n("Reshape", ["X", "tm"], ["X_tm"]),
-        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
-        _n("Expand", ["v_r", "m"], ["V0"]),
-        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "S_tm"], num_scan_inputs=1, body=_sj_lif_step(),
-                         name="Scan_S_tm"),
-        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+        *_scan_over_time(["v_r"], _sj_lif_step()),
     ]
     return helper.make_function(domain, "SpikingJellyLIF", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)],
@@ -362,14 +345,7 @@ def sinabs_function(opset: int, domain: str, doc: str) -> FunctionProto:
         helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),
         *[_n("Cast", [f"{b}_i"], [b], to=TensorProto.BOOL) for b in ("norm", "multi", "to_value", "has_min")],
         _n("Greater", ["max_i", "i0"], ["capped"]), _n("Cast", ["max_i"], ["cap"], to=TensorProto.FLOAT),
-        _n("Shape", ["X"], ["x_shape"]),
-        helper.make_node("Constant", [], ["tm"], value_ints=[0, -1], name="const_tm"),
-        _n("Reshape", ["X", "tm"], ["X_tm"]),
-        _n("Shape", ["X_tm"], ["m"], start=1, end=2),
-        _n("Expand", ["zero", "m"], ["V0"]),
-        helper.make_node("Scan", ["V0", "X_tm"], ["V_last", "S_tm"], num_scan_inputs=1, body=_sinabs_step(),
-                         name="Scan_S_tm"),
-        _n("Reshape", ["S_tm", "x_shape"], ["Y"]),
+        *_scan_over_time(["zero"], _sinabs_step()),
     ]
     return helper.make_function(domain, "SinabsLIF", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)], attributes=names, doc_string=doc)

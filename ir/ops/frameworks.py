@@ -74,12 +74,14 @@ def leaky(node, arrays):
         else:
             u1 = beta * u + x[t]
         s = (u1 > thr).astype(_F)
-        if not delay:
-            d = s - r
-            u1 = u1 - d * thr if mech == 0 else (u1 - d * u1 if mech == 1 else u1)
         out[t] = s
-        u = u1.astype(_F, copy=False)
+        u = (u1 if delay else _reset_now(u1, s - r, thr, mech)).astype(_F, copy=False)
     return [out]
+
+
+def _reset_now(u1, d, thr, mech: int):
+    """snnTorch's ``reset_delay=False``: this step's reset now, less last step's (``d = S − R``)."""
+    return u1 - d * thr if mech == 0 else (u1 - d * u1 if mech == 1 else u1)
 
 
 @op("lif_box", arity=1, shape=same_shape, kind=_spike_kind, axes=_timed, traits={NEURON, TEMPORAL},
@@ -142,11 +144,8 @@ def synaptic(node, arrays):
         u1 = beta * u + i
         u1 = u1 - r * thr if mech == 0 else (u1 - u1 * r if mech == 1 else u1)
         s = (u1 > thr).astype(_F)
-        if not delay:
-            d = s - r
-            u1 = u1 - d * thr if mech == 0 else (u1 - d * u1 if mech == 1 else u1)
         out[t] = s
-        u = u1.astype(_F, copy=False)
+        u = (u1 if delay else _reset_now(u1, s - r, thr, mech)).astype(_F, copy=False)
     return [out]
 
 
