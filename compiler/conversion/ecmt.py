@@ -31,18 +31,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnc.conversion.relu_if import LINEAR_IN_TIME
 from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Node
 from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 from snnc.ir.rewrite import Match, Pat, Rule, RewriteLog, apply_rules
 from snnc.passes.rewrite import const_of, reinfer
 
-#: ops whose per-step outputs average to the op on the averages (Theorem 1 is not needed)
-LINEAR_IN_TIME = frozenset({
-    "conv", "conv_transpose", "linear", "add", "sub", "neg", "avgpool", "global_avgpool", "reduce_mean",
-    "reduce_sum", "reshape", "transpose", "slice", "gather", "concat", "pad", "expand", "tile", "identity",
-    "dropout", "constant", "cast",
-})
 #: the paper's fixed base thresholds (θ+, θ−) after these non-linearities (supplement §4.1)
 FIXED_BASES = {"gelu": (0.5, 0.08), "softmax": (0.0125, 0.0125)}
 DEFAULT_LEVELS = 8

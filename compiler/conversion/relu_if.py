@@ -29,11 +29,12 @@ from snnc.ir.registry import SYNAPTIC, ops_with
 from snnc.ir.rewrite import Match, Pat, Rule, RewriteLog, apply_rules
 from snnc.passes.rewrite import const_of, reinfer
 
-#: ops whose per-step outputs average to the op applied to the averages
-LINEAR_IN_RATES = frozenset({
+#: ops whose per-step outputs average to the op applied to the averages (both the rate
+#: code here and ECMT's expectation compensation rely on it: no rule needed for them)
+LINEAR_IN_TIME = frozenset({
     "conv", "conv_transpose", "linear", "add", "sub", "neg", "avgpool", "global_avgpool", "reduce_mean",
     "reduce_sum", "reshape", "transpose", "slice", "gather", "concat", "pad", "expand", "tile", "identity",
-    "dropout", "constant", "batchnorm",
+    "dropout", "constant", "cast", "batchnorm",
 })
 #: ops a positive scalar passes through unchanged, on the way to a synaptic layer
 COMMUTES = frozenset({"reshape", "transpose", "slice", "gather", "expand", "tile", "identity", "dropout",
@@ -53,7 +54,7 @@ def refusals(graph: Graph) -> list[str]:
     for node in graph.nodes:
         if any(graph.values[v].timed for v in node.outputs):
             return [f"the model already has a time axis (node {node.name!r}); it is an SNN, not an ANN"]
-        if is_relu(graph, node) or node.op in LINEAR_IN_RATES:
+        if is_relu(graph, node) or node.op in LINEAR_IN_TIME:
             continue
         if node.op in ("mul", "div") and any(const_of(graph, v) is not None for v in node.inputs[1:] + node.inputs[:1]):
             continue
