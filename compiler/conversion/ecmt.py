@@ -36,7 +36,7 @@ from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Node
 from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 from snnc.ir.rewrite import Match, Pat, Rule, RewriteLog, apply_rules
-from snnc.passes.rewrite import const_of, reinfer
+from snnc.passes.rewrite import reinfer
 
 #: the paper's fixed base thresholds (θ+, θ−) after these non-linearities (supplement §4.1)
 FIXED_BASES = {"gelu": (0.5, 0.08), "softmax": (0.0125, 0.0125)}

@@ -28,9 +28,8 @@ import onnx
 from onnx import helper
 
 from snnc.files import check_output
-from snnc.ir.errors import SnncError, UnsupportedError
+from snnc.ir.errors import UnsupportedError
 from snnc.ir.graph import Graph, Node, Value
-from snnc.ir.query import timesteps as graph_timesteps
 from snnc.ir.registry import get
 from snnc.onnx import dialect
 from snnc.onnx.dialect import ANN_MACS_KEY, DIALECT_KEY, LAYOUT_KEY, TIMESTEPS_KEY

@@ -13,11 +13,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Node, Value, first_free
 from snnc.ir.query import timesteps as graph_timesteps
-from snnc.ir.registry import get
-from snnc.onnx import dialect
 
 # layouts of an ONNX tensor carrying an IR value:
 #   "TN" [T, N, *shape]   "B" [T*N, *shape]   "N" [N, *shape]   "C" [*shape] (a constant)

@@ -33,8 +33,8 @@ from snnc.ir.graph import Graph, Node
 from snnc.ir.registry import TEMPORAL, get
 from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
 from snnc.passes.manager import PassReport, register
-from snnc.passes.rewrite import bypass, can_bypass, drop_if_unused, keep_output_names, outcomes, reinfer, \
-    rename_values, replace_with
+from snnc.passes.rewrite import bypass, can_bypass, drop_if_unused, keep_output_names, reinfer, \
+    rename_values, replace_with, run_rule_pass
 
 
 def _is_dead(graph: Graph, node: Node) -> bool:
@@ -86,15 +86,7 @@ NOOP = Rule("no-op", Pat(where=is_noop), lambda g, m: bypass(g, m.root, m.root.i
 def remove_identity(graph: Graph, report: PassReport | None = None) -> Graph:
     """Remove identity, inference dropout, no-op casts, reshapes and transposes."""
     report = report if report is not None else PassReport("remove-identity")
-    g, log = apply_rules(graph, [NOOP])
-    for node, _, reason in outcomes(graph, log):
-        if reason is None:
-            report.add("removed")
-        else:
-            report.leave(node, reason)
-    report.counts.setdefault("removed", 0)
-    reinfer(g)
-    return keep_output_names(g, graph.outputs)
+    return run_rule_pass(graph, [NOOP], report, applied="removed", left=None)
 
 
 def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:

@@ -21,11 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.ir.graph import Graph, Node
-from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
+from snnc.ir.rewrite import Match, Pat, Rule
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis, out_channels
 from snnc.passes.manager import PassReport, register
-from snnc.passes.rewrite import bypass, can_bypass, const_of, drop_if_unused, keep_output_names, \
-    only_reader, outcomes, readers_note, reinfer
+from snnc.passes.rewrite import bypass, can_bypass, const_of, drop_if_unused, only_reader, readers_note, \
+    run_rule_pass
 
 
 def split(graph: Graph, node: Node) -> tuple[str, np.ndarray] | None:
@@ -90,13 +90,4 @@ def fold_bias(graph: Graph, report: PassReport | None = None) -> Graph:
     report = report if report is not None else PassReport("fold-bias")
     rule = Rule("fold-bias", Pat({"add", "sub"}, name="add", where=lambda g, n: split(g, n) is not None),
                 _fold, check=_why_not)
-    g, log = apply_rules(graph, [rule])
-    report.counts.setdefault("folded", 0)
-    for node, _, reason in outcomes(graph, log):
-        if reason is None:
-            report.add("folded")
-        else:
-            report.leave(node, reason)
-    report.counts.setdefault("left", 0)
-    reinfer(g)
-    return keep_output_names(g, graph.outputs)
+    return run_rule_pass(graph, [rule], report, applied="folded")

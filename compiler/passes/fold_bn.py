@@ -27,10 +27,10 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.ir.graph import Graph, Node
-from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
+from snnc.ir.rewrite import Match, Pat, Rule
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis
 from snnc.passes.manager import PassReport, register
-from snnc.passes.rewrite import bypass, can_bypass, keep_output_names, only_reader, outcomes, readers_note
+from snnc.passes.rewrite import bypass, can_bypass, only_reader, readers_note, run_rule_pass
 
 
 def bn_factor(bn: Node) -> np.ndarray:
@@ -83,12 +83,4 @@ RULE = Rule("fold-bn", Pat("batchnorm", name="bn"), fold, check=lambda g, m: why
 def fold_batchnorm(graph: Graph, report: PassReport | None = None) -> Graph:
     """Fold every BatchNorm after a conv/conv_transpose/linear into its weights and bias."""
     report = report if report is not None else PassReport("fold-bn")
-    g, log = apply_rules(graph, [RULE])
-    for node, _, reason in outcomes(graph, log):     # reported in graph order
-        if reason is None:
-            report.add("folded")
-        else:
-            report.leave(node, reason)
-    for key in ("folded", "left"):
-        report.counts.setdefault(key, 0)
-    return keep_output_names(g, graph.outputs)
+    return run_rule_pass(graph, [RULE], report, applied="folded", reinfer_kinds=False)

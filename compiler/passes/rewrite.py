@@ -120,3 +120,25 @@ def outcomes(graph: Graph, log: RewriteLog) -> list[tuple[str, str, str | None]]
     order = {n.name: i for i, n in enumerate(graph.nodes)}
     events = sorted(last.values(), key=lambda e: order.get(e.node, len(order)))
     return [(e.node, e.rule, e.reason) for e in events]
+
+
+def run_rule_pass(graph: Graph, rules, report, *, applied: str, left: str | None = "left",
+                  reinfer_kinds: bool = True) -> Graph:
+    """A pass made of ``rules``: applied to fixpoint on a copy of ``graph``; ``report``
+    counts each rewrite as ``applied`` and lists every candidate left with its reason (in
+    graph order; the counts always show ``applied`` first, then ``left``); kinds are
+    re-inferred and graph outputs keep their names."""
+    from snnc.ir.rewrite import apply_rules
+
+    g, log = apply_rules(graph, rules)
+    report.counts.setdefault(applied, 0)
+    if left is not None:
+        report.counts.setdefault(left, 0)
+    for node, _, reason in outcomes(graph, log):
+        if reason is None:
+            report.add(applied)
+        else:
+            report.leave(node, reason)
+    if reinfer_kinds:
+        reinfer(g)
+    return keep_output_names(g, graph.outputs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.ir.kinds import ANALOG
-from snnc.ir.ops.common import norm_axis, prod, same_shape
+from snnc.ir.ops.common import norm_axis, prod
 from snnc.ir.registry import Attr, op
 
 _F = np.float32
