@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_import import cached_model
+
 WRITE = r"""
 import json, sys, time
 path, target, out = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -80,11 +82,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "snnc-bench")
     args = parser.parse_args()
-    path = args.cache / f"spikingformer-{args.size}-imagenet.onnx"
-    if not path.exists():
-        print(f"exporting {path.name} ...", flush=True)
-        subprocess.run([sys.executable, str(Path(__file__).with_name("bench_import.py")), "--size", args.size,
-                        "--repeat", "1", "--cache", str(args.cache)], check=True, capture_output=True)
+    path = cached_model(args.size, args.cache)
     with tempfile.TemporaryDirectory() as out:
         w = _child(WRITE, path, args.target, out)
         art = Path(out) / "art"

@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_import import cached_model
+
 CHILD = r"""
 import json, shutil, sys, tempfile, time
 path, target, simulate = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
@@ -51,11 +53,7 @@ def main() -> None:
     parser.add_argument("--simulate", action="store_true", help="also simulate one sample (T=4) for energy/timing")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "snnc-bench")
     args = parser.parse_args()
-    path = args.cache / f"spikingformer-{args.size}-imagenet.onnx"
-    if not path.exists():
-        print(f"exporting {path.name} ...", flush=True)
-        subprocess.run([sys.executable, str(Path(__file__).with_name("bench_import.py")), "--size", args.size,
-                        "--repeat", "1", "--cache", str(args.cache)], check=True, capture_output=True)
+    path = cached_model(args.size, args.cache)
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), args.target, "1" if args.simulate else "0"],
                          check=True, capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])

@@ -61,6 +61,16 @@ def export(size: str, dataset: str, path: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def cached_model(size: str, cache: Path) -> Path:
+    """Spikingformer-<size> (ImageNet) as ONNX in ``cache``, exported by this script once."""
+    path = cache / f"spikingformer-{size}-imagenet.onnx"
+    if not path.exists():
+        print(f"exporting {path.name} ...", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--size", size, "--repeat", "1",
+                        "--cache", str(cache)], check=True, capture_output=True)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="8-768")
