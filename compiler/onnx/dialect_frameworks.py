@@ -116,6 +116,20 @@ def _vector(name: str):
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
 
 
+def _fire_and_reset_now() -> list[NodeProto]:
+    """snnTorch's firing on ``U1 > thr`` and, with ``reset_delay = 0``, the spike's reset
+    now, less the one already applied for last step's (``D = S − R``): ``S``, ``U_next``."""
+    return [
+        _n("Greater", ["U1", "thr"], ["S_b"]), _n("Cast", ["S_b"], ["S"], to=TensorProto.FLOAT),
+        _n("Sub", ["S", "R"], ["D"]),
+        _n("Mul", ["D", "thr"], ["Dthr"]), _n("Sub", ["U1", "Dthr"], ["U2_sub"]),
+        _n("Mul", ["D", "U1"], ["DU"]), _n("Sub", ["U1", "DU"], ["U2_zero"]),
+        _n("Where", ["is_zero", "U2_zero", "U1"], ["U2_zn"]),
+        _n("Where", ["is_sub", "U2_sub", "U2_zn"], ["U2"]),
+        _n("Where", ["delay", "U1", "U2"], ["U_next"]),
+    ]
+
+
 def _step() -> GraphProto:
     nodes = [
         _n("Greater", ["U", "thr"], ["R_b"]), _n("Cast", ["R_b"], ["R"], to=TensorProto.FLOAT),
@@ -125,14 +139,7 @@ def _step() -> GraphProto:
         _n("Mul", ["beta", "U_kept"], ["bU0"]), _n("Add", ["bU0", "X"], ["U_zero"]),
         _n("Where", ["is_zero", "U_zero", "base"], ["U_zn"]),
         _n("Where", ["is_sub", "U_sub", "U_zn"], ["U1"]),
-        _n("Greater", ["U1", "thr"], ["S_b"]), _n("Cast", ["S_b"], ["S"], to=TensorProto.FLOAT),
-        # reset_delay = 0: the spike's reset now, less the one already applied
-        _n("Sub", ["S", "R"], ["D"]),
-        _n("Mul", ["D", "thr"], ["Dthr"]), _n("Sub", ["U1", "Dthr"], ["U2_sub"]),
-        _n("Mul", ["D", "U1"], ["DU"]), _n("Sub", ["U1", "DU"], ["U2_zero"]),
-        _n("Where", ["is_zero", "U2_zero", "U1"], ["U2_zn"]),
-        _n("Where", ["is_sub", "U2_sub", "U2_zn"], ["U2"]),
-        _n("Where", ["delay", "U1", "U2"], ["U_next"]),
+        *_fire_and_reset_now(),
     ]
     return helper.make_graph(nodes, "Leaky_step", [_vector("U"), _vector("X")], [_vector("U_next"), _vector("S")])
 
@@ -230,13 +237,7 @@ def _synaptic_step() -> GraphProto:
         _n("Mul", ["base", "R"], ["baseR"]), _n("Sub", ["base", "baseR"], ["U_zero"]),
         _n("Where", ["is_zero", "U_zero", "base"], ["U_zn"]),
         _n("Where", ["is_sub", "U_sub", "U_zn"], ["U1"]),
-        _n("Greater", ["U1", "thr"], ["S_b"]), _n("Cast", ["S_b"], ["S"], to=TensorProto.FLOAT),
-        _n("Sub", ["S", "R"], ["D"]),
-        _n("Mul", ["D", "thr"], ["Dthr"]), _n("Sub", ["U1", "Dthr"], ["U2_sub"]),
-        _n("Mul", ["D", "U1"], ["DU"]), _n("Sub", ["U1", "DU"], ["U2_zero"]),
-        _n("Where", ["is_zero", "U2_zero", "U1"], ["U2_zn"]),
-        _n("Where", ["is_sub", "U2_sub", "U2_zn"], ["U2"]),
-        _n("Where", ["delay", "U1", "U2"], ["U_next"]),
+        *_fire_and_reset_now(),
     ]
     return helper.make_graph(nodes, "Synaptic_step", [_vector("I"), _vector("U"), _vector("X")],
                              [_vector("I_next"), _vector("U_next"), _vector("S")])
