@@ -27,6 +27,7 @@ from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.ir.kinds import ANALOG
 from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, convert_snnc  # noqa: F401
+from snnc.onnx.importer.canonical import canonicalize
 from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.initializers import read_initializers
 from snnc.onnx.importer.layout import Sizes
@@ -136,6 +137,7 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
     specs, timesteps = _input_specs(model)
     sizes, optional_second = _probe_sizes(specs)
     initializers = read_initializers(model)
+    nodes = canonicalize(model, nodes, initializers)
     prober = Prober(model, initializers, nodes)
     probes = [prober.run({s.name: _shape_at(s, sizes[0]) for s in specs})]
     try:

@@ -34,6 +34,8 @@ CONST, SHAPE, DATA = "const", "shape", "data"
 TYPE_ONLY_INPUTS = {"CastLike": {1}, "Shape": {0}, "Size": {0}}
 # values bigger than this are never handed to ONNX shape inference as data (weights)
 _DATA_LIMIT = 1 << 16
+# shape errors a resized probe may backtrack over (ambiguous reshape targets) before giving up
+MAX_RETRIES = 64
 
 
 @dataclass
@@ -70,10 +72,14 @@ class Prober:
         self._folded = False
         self._resize: dict[int, int] = {}
         self._first = Probe()
+        self._index = 0                 # the node being probed
 
     def run(self, input_shapes: dict[str, tuple[int, ...]], resize: dict[int, int] | None = None) -> Probe:
         """One probe. ``resize`` maps the file's fixed batch-like sizes (N, T, T*N) to this
-        probe's: constants shaped by them are read at the probe's sizes (see :mod:`.resize`)."""
+        probe's: constants shaped by them are read at the probe's sizes (see :mod:`.resize`).
+        Where a stale reshape target has several readings and the first leads to a shape
+        error, the latest such reshape upstream of the error takes its next reading and
+        the probe resumes there (at most :data:`MAX_RETRIES` times)."""
         probe = Probe()
         self._resize = dict(resize or {})
         if not resize:
@@ -86,10 +92,42 @@ class Prober:
             probe.shapes[inp.name] = tuple(input_shapes[inp.name])
             probe.dtypes[inp.name] = inp.type.tensor_type.elem_type
             probe.status[inp.name] = DATA
-        for node in self.nodes:
-            self._run_node(probe, node)
+        self._choices: dict[int, int] = {}      # node index -> the reading it takes
+        self._readings: dict[int, int] = {}     # node index -> how many it has (> 1)
+        k, retries, first_error = 0, 0, None
+        while k < len(self.nodes):
+            self._index = k
+            try:
+                self._run_node(probe, self.nodes[k])
+            except SnncError as err:
+                first_error = first_error or err
+                back = self._backtrack(k) if retries < MAX_RETRIES else None
+                if back is None:
+                    raise first_error from None
+                retries, k = retries + 1, back
+                continue
+            k += 1
         self._folded = True
         return probe
+
+    def _backtrack(self, failed: int) -> int | None:
+        """The latest reshape upstream of node ``failed`` with a reading left, set to it."""
+        producer = {o: i for i, n in enumerate(self.nodes[:failed]) for o in n.output if o}
+        upstream, stack = set(), [failed]
+        while stack:
+            for name in self.nodes[stack.pop()].input:
+                i = producer.get(name)
+                if i is not None and i not in upstream:
+                    upstream.add(i)
+                    stack.append(i)
+        open_ = [i for i in upstream if self._choices.get(i, 0) + 1 < self._readings.get(i, 1)]
+        if not open_:
+            return None
+        back = max(open_)
+        self._choices = {i: c for i, c in self._choices.items() if i < back}
+        self._choices[back] = self._choices.get(back, 0) + 1
+        self._readings = {i: r for i, r in self._readings.items() if i <= back}
+        return back
 
     # -- one node ---------------------------------------------------------------
     def _run_node(self, probe: Probe, node: onnx.NodeProto) -> None:
@@ -165,7 +203,11 @@ class Prober:
         shapes = {i: probe.shapes[i] for i in ins}
         values = {i: probe.values[i] for i in ins if i in probe.values}
         if self._resize:
-            shapes, values = resize_inputs(node, shapes, values, probe.status, self._first.shapes, self._resize)
+            choice = self._choices.get(self._index, 0)
+            shapes, values, readings = resize_inputs(node, shapes, values, probe.status, self._first.shapes,
+                                                     self._resize, choice)
+            if readings > 1:
+                self._readings[self._index] = readings
         types = {i: helper.make_tensor_type_proto(probe.dtypes[i], shapes[i]) for i in ins}
         data = {i: numpy_helper.from_array(v, i) for i, v in values.items() if v.size <= _DATA_LIMIT}
         try:

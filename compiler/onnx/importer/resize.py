@@ -26,24 +26,31 @@ _ALIGNED = {"Concat", "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", 
             "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"}
 
 
-def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, resize: dict[int, int]):
+def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, resize: dict[int, int],
+                  choice: int = 0):
     """``shapes`` and ``values`` of ``node``'s inputs with the file's fixed sizes read at
-    this probe's; ``before`` holds the first probe's shapes, ``resize`` maps the file's
-    batch-like sizes (N, T, T*N) to this probe's."""
+    this probe's, and how many readings there were; ``before`` holds the first probe's
+    shapes, ``resize`` maps the file's batch-like sizes (N, T, T*N) to this probe's.
+
+    A reshape target can have several readings (the batch merged major into one axis,
+    ``[L, N*h, d]``, or minor into another, ``[L*N, E]``: the counts alone do not tell);
+    ``choice`` picks one (the prober tries the next where the first leads to a shape
+    error downstream)."""
     shapes, values = dict(shapes), dict(values)
     data = [(before[i], shapes[i]) for i in node.input if i and status.get(i) == DATA and i in before]
     if not data:
-        return shapes, values
+        return shapes, values, 1
     if node.op_type in _SHAPE_INPUT and len(node.input) > 1 and status.get(node.input[1]) != DATA \
             and node.input[1] in values:
         target = [int(d) for d in values[node.input[1]].reshape(-1)]
-        fixed = _reshape_target(target, *data[0], resize) if node.op_type == "Reshape" \
-            else _expand_target(target, *data[0])
+        readings = reshape_targets(target, *data[0], resize) if node.op_type == "Reshape" \
+            else [_expand_target(target, *data[0])]
+        fixed = readings[min(choice, len(readings) - 1)]
         if fixed != target:
             values[node.input[1]] = np.array(fixed, dtype=np.int64)
-        return shapes, values
+        return shapes, values, len(readings)
     if node.op_type not in _ALIGNED:
-        return shapes, values
+        return shapes, values, 1
     for name in node.input:             # a constant operand that meets network values
         if not name or status.get(name) == DATA:
             continue
@@ -51,7 +58,7 @@ def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, 
         if new != shapes[name]:
             shapes[name] = new
             values.pop(name, None)
-    return shapes, values
+    return shapes, values, 1
 
 
 def _moved(first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
@@ -59,43 +66,48 @@ def _moved(first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
     return [j for j, (a, b) in enumerate(zip(first, now)) if a != b] if len(first) == len(now) else []
 
 
-def _reshape_target(target: list[int], first: tuple[int, ...], now: tuple[int, ...],
-                    resize: dict[int, int]) -> list[int]:
-    """A stale target rescaled at its batch axis (or two adjacent ones: T, N): the axis
-    with as many values in front as the input has in front of its batch (a per-sample
-    reshape keeps that count; a batch merged into the input's axis puts 1 or k there).
-    A target entry that is the batch size itself is preferred to one that merges it."""
+def reshape_targets(target: list[int], first: tuple[int, ...], now: tuple[int, ...],
+                    resize: dict[int, int]) -> list[list[int]]:
+    """Every reading of a stale target at this probe, the likeliest first (just
+    ``[target]`` when it is not stale). The batch goes to the axis with as many values in
+    front as the input has in front of its batch (a per-sample reshape keeps that count;
+    a batch merged into the input's axis puts 1 or k there). Order: a target entry that
+    is the batch size itself; the batch starting an axis (``[L, N*h, d]``: torch's
+    attention views); the batch ending one (``[L*N, E]``)."""
     count = int(np.prod(now))
     resolved = [now[i] if d == 0 and i < len(now) else d for i, d in enumerate(target)]
     moved = _moved(first, now)
     if -1 in resolved or int(np.prod(resolved)) == count or not moved:
-        return target
+        return [target]
     j = moved[0]
     ks = {now[j] // b for a, b in resize.items() if now[j] % b == 0 and first[j] == a * (now[j] // b)}
     fronts = [int(np.prod(now[:j])) * g for g in sorted({1} | ks)]
-    for exact in (True, False):
+    readings = []
+    for rank in ("exact", "major", "minor"):
         for front in fronts:
-            found = _rescale_at(resolved, front, count, resize, exact)
-            if found is not None:
-                return [d if found[i] == resolved[i] else found[i] for i, d in enumerate(target)]
-    return target
+            for found in _rescalings(resolved, front, count, resize, rank):
+                reading = [d if found[i] == resolved[i] else found[i] for i, d in enumerate(target)]
+                if reading not in readings:
+                    readings.append(reading)
+    return readings or [target]
 
 
-def _rescale_at(resolved: list[int], front: int, count: int, resize: dict[int, int], exact: bool):
+def _rescalings(resolved: list[int], front: int, count: int, resize: dict[int, int], rank: str):
     for i in range(len(resolved)):
         ahead = int(np.prod(resolved[:i]))
         if front % ahead or resolved[i] % (front // ahead):
             continue
         inner = front // ahead          # > 1: the batch merged minor into this axis ([L*N, E])
+        if (inner > 1) != (rank == "minor"):
+            continue
         for span in (1, 2):
             head = [resolved[i] // inner] + resolved[i + 1:i + span]
-            if exact and (inner != 1 or any(d not in resize for d in head)):
+            if rank == "exact" and any(d not in resize for d in head):
                 continue
             for scales in _scalings(head, resize):
                 new = resolved[:i] + [inner * scales[0]] + scales[1:] + resolved[i + span:]
                 if len(scales) == span and int(np.prod(new)) == count:
-                    return new
-    return None
+                    yield new
 
 
 def _scalings(dims: list[int], resize: dict[int, int]):
