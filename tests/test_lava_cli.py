@@ -71,7 +71,8 @@ def models(modules, tmp_path_factory):
 def _expected_scale(w, b, theta, x_max):
     """The quantiser's scale, written out (loihi_spec.py's bounds): the largest k with
     even 8-bit weights, a 16-bit input, a 17-bit threshold and a 13-bit bias mantissa
-    << 7, lowered so that k·θ is an integer. Returns (k, k·θ, weight_error)."""
+    << 7, lowered so that k·θ is an integer (and by 2 % while rounding breaks a bound).
+    Returns (k, k·θ, weight_error)."""
     from loihi_spec import A_IN_MAX, EXP_MAX, MANT_MAX, VTH_MAX, WEIGHT_MAX
 
     flat = w.reshape(w.shape[0], -1)
