@@ -41,8 +41,9 @@ def fold_bn_case() -> Graph:
     g = Graph("fold_bn")
     g.add_input(Value("x", (2, 4, 4), kind=SPIKE, axes="TN"))
     g.add_input(Value("a", (3,), axes="TN"))
-    bn = lambda c: {"scale": np.array([0.5, -2.0, 1.5][:c], F), "bias": np.array([0.25, 0.0, -1.0][:c], F),  # noqa: E731
-                    "mean": np.array([1.0, -0.5, 0.0][:c], F), "var": np.array([0.25, 4.0, 1.0][:c], F)}
+    def bn(c):
+        return {"scale": np.array([0.5, -2.0, 1.5][:c], F), "bias": np.array([0.25, 0.0, -1.0][:c], F),
+                "mean": np.array([1.0, -0.5, 0.0][:c], F), "var": np.array([0.25, 4.0, 1.0][:c], F)}
     emit(g, "conv", ["x"], name="conv", attrs={"pads": [1] * 4},
          params={"weight": rng.normal(size=(2, 2, 3, 3)).astype(F), "bias": np.array([0.5, -1.0], F)})
     emit(g, "batchnorm", ["conv"], name="bn", params=bn(2), attrs={"epsilon": 0.0})
