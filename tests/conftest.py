@@ -10,6 +10,11 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/*.txt from the current output (as SNNC_UPDATE_GOLDEN=1)")
+
+
 def require(module: str):
     """``pytest.importorskip`` that fails instead of skipping in CI (``CI=true``): there
     every optional dependency a test needs is installed by .ci/setup, and a skip would

@@ -41,23 +41,54 @@ class ConvNet(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    from snnc.onnx.export import export
-
+def modules():
     from conftest import randomize_batchnorm
 
-    folder = tmp_path_factory.mktemp("verify")
     torch.manual_seed(0)
-    paths = {}
+    built = {}
     for name, soft in (("net", False), ("soft", True)):
         model = ConvNet(soft).eval()
         randomize_batchnorm(model)
         with torch.no_grad():
             model.conv.weight.mul_(3.0)
             model.fc.weight.mul_(4.0)
+        built[name] = model
+    return built
+
+
+@pytest.fixture(scope="module")
+def models(modules, tmp_path_factory):
+    from snnc.onnx.export import export
+
+    folder = tmp_path_factory.mktemp("verify")
+    paths = {}
+    for name, model in modules.items():
         paths[name] = folder / f"{name}.onnx"
         export(model, torch.rand(2, 2, 2, 8, 8), paths[name])
     return paths
+
+
+def _expected_scale(w, b, theta, x_max):
+    """The quantiser's scale, written out (loihi_spec.py's bounds): the largest k with
+    even 8-bit weights, a 16-bit input, a 17-bit threshold and a 13-bit bias mantissa
+    << 7, lowered so that k·θ is an integer (and by 2 % while rounding breaks a bound).
+    Returns (k, k·θ, weight_error)."""
+    from loihi_spec import A_IN_MAX, EXP_MAX, MANT_MAX, VTH_MAX, WEIGHT_MAX
+
+    flat = w.reshape(w.shape[0], -1)
+    worst = max(np.where(flat > 0, flat, 0).sum(1).max(), (-np.where(flat < 0, flat, 0)).sum(1).max()) * x_max
+    k = min(WEIGHT_MAX / np.abs(w).max(), A_IN_MAX / worst, (VTH_MAX + 1) / theta,
+            MANT_MAX * 2**EXP_MAX / (64 * np.abs(b).max()))
+    while True:     # rounding may push a weight or a sum over its bound: shrink by 2 %
+        theta_int = int(np.floor(k * theta + 1e-9))
+        k = theta_int / theta
+        w_int = 2 * np.rint(k * w / 2)
+        ints = w_int.reshape(w.shape[0], -1)
+        worst_int = max(np.where(ints > 0, ints, 0).sum(1).max(), (-np.where(ints < 0, ints, 0)).sum(1).max())
+        if np.abs(w_int).max() <= WEIGHT_MAX and worst_int * x_max <= A_IN_MAX:
+            break
+        k *= 0.98
+    return k, theta_int, np.linalg.norm(w_int / k - w) / np.linalg.norm(w)
 
 
 def test_verify_prints_every_layer_and_exits_0(models, capsys):
@@ -68,7 +99,7 @@ def test_verify_prints_every_layer_and_exits_0(models, capsys):
     assert "bit for bit" in out and "DIFF" not in out
 
 
-def test_verify_json_from_a_file_input(models, tmp_path, capsys):
+def test_verify_json_from_a_file_input(models, modules, tmp_path, capsys):
     x = np.random.default_rng(3).random((5, 3, 2, 8, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     assert main(["verify", str(models["net"]), "--input", str(tmp_path / "x.npy"), "--json"]) == 0
@@ -81,7 +112,31 @@ def test_verify_json_from_a_file_input(models, tmp_path, capsys):
     (out,) = report["outputs"]
     assert out["max_error_loihi_lava"] == 0 and out["max_error_ort_float"] < 1e-5
     assert out["top1_loihi_lava"] == 1.0
-    assert report["quantization"]["layers"]
+    # the quantisation, computed here from the torch model: BatchNorm folded by hand, the
+    # input as unsigned 5-bit levels over its range, 1/τ folded into the weights
+    model = modules["net"]
+    quant = report["quantization"]
+    conv, pool, fc = quant["layers"]
+    bits = quant["inputs"]["x"]["bits"]
+    assert conv["input"] == f"graded({bits})" and quant["inputs"]["x"]["max_level"] == 2**bits - 1
+    per_level = (2**bits - 1) / float(x.max())            # x >= 0: unsigned levels
+    np.testing.assert_allclose(quant["inputs"]["x"]["scale"], per_level, rtol=1e-12)
+    bn = model.bn
+    gain = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).double().detach().numpy()
+    w = model.conv.weight.double().detach().numpy() * gain[:, None, None, None] / 2.0 / per_level
+    b = ((model.conv.bias.double() - bn.running_mean.double()).detach().numpy() * gain
+         + bn.bias.double().detach().numpy()) / 2.0
+    k, theta_int, err = _expected_scale(w, b, 1.0, 2**bits - 1)
+    assert (conv["layer"], conv["neuron"], conv["tau"], conv["theta"]) == ("conv", "lif1", 2.0, 1.0)
+    assert conv["vth"] == theta_int - 1 and conv["dv"] == 2048 and conv["du"] == 4095
+    np.testing.assert_allclose([conv["scale"], conv["weight_error"]], [k, err], rtol=1e-5)
+    assert (pool["layer"], pool["vth"], pool["dv"]) == ("pool", 0, 4095)
+    theta = float(np.float32(0.7))
+    w = model.fc.weight.double().detach().numpy() / 3.0
+    k, theta_int, err = _expected_scale(w, model.fc.bias.double().detach().numpy() / 3.0, theta, 1)
+    assert (fc["layer"], fc["neuron"], fc["tau"], fc["theta"]) == ("fc", "lif2", 3.0, theta)
+    assert fc["vth"] == theta_int - 1 and fc["dv"] == round(4096 / 3.0) == 1365
+    np.testing.assert_allclose([fc["scale"], fc["weight_error"]], [k, err], rtol=1e-5)
 
 
 def test_verify_names_what_lava_cannot_do(models, capsys):

@@ -229,7 +229,22 @@ class Prober:
                 raise SnncError(f"{node_label(node)}: the shape of output {name!r} cannot be "
                                 f"determined from input shapes {[list(probe.shapes[i]) for i in ins]}")
             results.append((tuple(d.dim_value for d in tt.shape.dim), tt.elem_type))
+        if node.op_type in ("MaxPool", "AveragePool") and _attr(node, "ceil_mode", 0):
+            results = [(_drop_end_pad_window(node, probe.shapes[ins[0]], s), t) for s, t in results]
         return results
+
+
+def _drop_end_pad_window(node: onnx.NodeProto, x: tuple[int, ...], out: tuple[int, ...]) -> tuple[int, ...]:
+    """onnx's shape inference keeps a ceil_mode window that starts in the end padding;
+    onnxruntime, onnx.reference and PyTorch drop it (the last window must start inside the
+    input or the begin padding), and so does the IR's pooling."""
+    spatial = len(x) - 2
+    if len(out) != len(x) or _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"", ""):
+        return out
+    strides = list(_attr(node, "strides", [1] * spatial))
+    pads = list(_attr(node, "pads", [0] * 2 * spatial))
+    return tuple(n - 1 if i >= 2 and (n - 1) * strides[i - 2] >= x[i] + pads[i - 2] else n
+                 for i, n in enumerate(out))
 
 
 class _NotFast(Exception):
