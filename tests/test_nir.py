@@ -105,12 +105,15 @@ def test_bad_nir_files_are_one_line(tmp_path, make, args, needle):
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
-def test_cuba_lif_is_refused_by_name(tmp_path):
-    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                                "cuba": nir.CubaLIF(tau_syn=np.ones(2) * 5e-3, tau_mem=np.ones(2) * 1e-2,
-                                                    r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+@pytest.mark.parametrize("node, needle", [
+    (nir.LI(tau=np.ones(2) * 5e-3, r=np.ones(2), v_leak=np.zeros(2)), "'n' is LI (a non-spiking leaky integrator)"),
+    (nir.CubaLIF(tau_syn=np.ones(2) * 5e-3, tau_mem=np.ones(2) * 1e-2, r=np.ones(2), v_leak=np.full(2, 0.1),
+                 v_threshold=np.ones(2)), "CubaLIF with v_leak 0.1"),
+])
+def test_nodes_without_an_op_are_refused_by_name(tmp_path, node, needle):
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}), "n": node,
                                 "output": nir.Output(output_type={"output": np.array([2])})},
-                         edges=[("input", "cuba"), ("cuba", "output")], metadata={"dt": 1e-3})
+                         edges=[("input", "n"), ("n", "output")], metadata={"dt": 1e-3})
     nir.write(str(tmp_path / "c.nir"), graph)
     r = subprocess.run(SNNC + ["show", str(tmp_path / "c.nir")], capture_output=True, text=True)
-    assert r.returncode == 2 and "'cuba' is CubaLIF (a current-based LIF)" in r.stderr, r.stderr
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
