@@ -117,3 +117,51 @@ def test_nodes_without_an_op_are_refused_by_name(tmp_path, node, needle):
     nir.write(str(tmp_path / "c.nir"), graph)
     r = subprocess.run(SNNC + ["show", str(tmp_path / "c.nir")], capture_output=True, text=True)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_nested_subgraph_is_inlined(tmp_path):
+    """A NIRGraph node holding fc1 -> lif1 (edges naming the subgraph enter its Input and
+    leave its Output) computes what the flat file of test_nir_file_is_read_with_euler_neurons
+    does, checked against the same Euler steps written in numpy."""
+    from snnc.interop.nir import read_graph
+    from snnc.ir.interpret import Interpreter
+
+    w1, b1, w2, p = _mlp_nir(tmp_path / "flat.nir")
+    flat = nir.read(str(tmp_path / "flat.nir"))
+    sub = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([4])}), "fc1": flat.nodes["fc1"],
+                              "lif1": flat.nodes["lif1"], "out": nir.Output(output_type={"output": np.array([6])})},
+                       edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "out")], type_check=False)
+    nested = nir.NIRGraph(nodes={"input": flat.nodes["input"], "block": sub, "fc2": flat.nodes["fc2"],
+                                 "lif2": flat.nodes["lif2"], "output": flat.nodes["output"]},
+                          edges=[("input", "block"), ("block", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
+                          metadata={"dt": 1e-3}, type_check=False)
+    nir.write(str(tmp_path / "nested.nir"), nested)
+    graph = read_graph(tmp_path / "nested.nir")
+    x = np.random.default_rng(1).random((12, 5, 4)).astype(np.float32) * 2
+    got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
+    dt, a = 1e-3, 1e-3 / 5e-3
+    v1, v2, want = np.zeros((5, 6)), np.zeros((5, 3)), []
+    for t in range(12):
+        v1 = v1 + a * (0 - v1 + x[t] @ w1.T + b1)
+        s1 = (v1 >= 0.5).astype(np.float64)
+        v1 = np.where(s1 > 0, 0.0, v1)
+        v2 = v2 + dt * (s1 @ w2.T)
+        s2 = (v2 >= 1e-3).astype(np.float64)
+        v2 = np.where(s2 > 0, 0.0, v2)
+        want.append(s2)
+    want = np.stack(want)
+    assert want.any() and (got != want).mean() < 0.01
+    assert any(n.name == "block.lif1" for n in graph.nodes)
+
+
+def test_recurrent_graph_is_refused_naming_the_cycle(tmp_path):
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                "lif": nir.LIF(tau=np.full(2, 5e-3), r=np.ones(2), v_leak=np.zeros(2),
+                                               v_threshold=np.ones(2)),
+                                "rec": nir.Linear(weight=np.eye(2)),
+                                "output": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("input", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+                         metadata={"dt": 1e-3})
+    nir.write(str(tmp_path / "r.nir"), graph)
+    r = subprocess.run(SNNC + ["show", str(tmp_path / "r.nir")], capture_output=True, text=True)
+    assert r.returncode == 2 and "cycle (lif -> rec -> lif" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -75,6 +75,7 @@ def _inline(nir, graph, prefix: str = "") -> tuple[dict, list]:
     """``graph``'s nodes with every nested NIRGraph spliced in (keys ``sub.node``), and its
     edges; an edge naming a subgraph itself enters its Input / leaves its Output."""
     nodes: dict = {}
+    edges: list[tuple[str, str]] = []
     ends: dict[str, tuple[list[str], list[str]]] = {}
     for key, node in graph.nodes.items():
         if not isinstance(node, nir.NIRGraph):
@@ -86,8 +87,8 @@ def _inline(nir, graph, prefix: str = "") -> tuple[dict, list]:
         for k in ins + outs:
             inner[f"{prefix}{key}.{k}"] = _Pass()
         nodes.update(inner)
+        edges += inner_edges
         ends[key] = ([f"{prefix}{key}.{k}" for k in ins], [f"{prefix}{key}.{k}" for k in outs])
-    edges = []
 
     def end(name: str, side: int) -> str:
         if name in ends:
@@ -137,7 +138,9 @@ def _order(nodes: dict, edges: list) -> list[str]:
     g.add_nodes_from(nodes)
     g.add_edges_from(edges)
     if not nx.is_directed_acyclic_graph(g):
-        raise UnsupportedError("the NIR graph has a cycle (a recurrent connection); snnc reads feed-forward graphs")
+        loop = " -> ".join([str(e[0]) for e in nx.find_cycle(g)] + [str(nx.find_cycle(g)[0][0])])
+        raise UnsupportedError(f"the NIR graph has a cycle ({loop}: a recurrent connection, such as snnTorch's "
+                               "RLeaky writes); snnc reads feed-forward graphs")
     return list(nx.lexicographical_topological_sort(g))
 
 
