@@ -133,3 +133,4 @@ def test_torch_einsum_export_matches_onnxruntime(tmp_path):
     got = Interpreter(graph).run({"x": x})[graph.outputs[0]]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert [n.op for n in graph.nodes].count("matmul") == 2
+

@@ -38,20 +38,16 @@ def _terms(ctx: Context, equation: str, ranks: list[int]) -> tuple[list[str], st
     terms = lhs.split(",")
     if len(terms) != len(ranks):
         raise ctx.fail(f"Einsum {equation!r} names {len(terms)} operands, the node has {len(ranks)}")
-    widest = 0
-    spelled = []
+    widths = []
     for term, rank in zip(terms, ranks):
         if term.count("...") > 1 or "." in term.replace("...", ""):
             raise ctx.fail(f"Einsum {equation!r}: a malformed term {term!r}")
-        if "..." in term:
-            width = rank - (len(term) - 3)
-            if width < 0:
-                raise ctx.fail(f"Einsum {equation!r}: term {term!r} has more letters than its operand's rank {rank}")
-            widest = max(widest, width)
-            term = term.replace("...", "".join(chr(0x3B1 + widest - width + i) for i in range(width)))
-        elif len(term) != rank:
-            raise ctx.fail(f"Einsum {equation!r}: term {term!r} has {len(term)} letters for an operand of rank {rank}")
-        spelled.append(term)
+        width = rank - (len(term) - 3) if "..." in term else 0
+        if width < 0 or ("..." not in term and len(term) != rank):
+            raise ctx.fail(f"Einsum {equation!r}: term {term!r} does not fit an operand of rank {rank}")
+        widths.append(width)
+    widest = max(widths)
+    spelled = [t.replace("...", "".join(chr(0x3B1 + widest - w + i) for i in range(w))) for t, w in zip(terms, widths)]
     ellipsis = "".join(chr(0x3B1 + i) for i in range(widest))
     if arrow:
         out = rhs.replace("...", ellipsis)
