@@ -165,3 +165,22 @@ def test_recurrent_graph_is_refused_naming_the_cycle(tmp_path):
     nir.write(str(tmp_path / "r.nir"), graph)
     r = subprocess.run(SNNC + ["show", str(tmp_path / "r.nir")], capture_output=True, text=True)
     assert r.returncode == 2 and "cycle (lif -> rec -> lif" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_threshold_node_is_a_per_neuron_comparison(tmp_path):
+    from snnc.interop.nir import read_graph
+    from snnc.ir.interpret import Interpreter
+
+    rng = np.random.default_rng(3)
+    w, theta = rng.normal(0, 1, (5, 4)), np.linspace(-0.5, 0.5, 5)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([4])}),
+                                "fc": nir.Linear(weight=w), "th": nir.Threshold(threshold=theta),
+                                "output": nir.Output(output_type={"output": np.array([5])})},
+                         edges=[("input", "fc"), ("fc", "th"), ("th", "output")], metadata={"dt": 1e-3})
+    nir.write(str(tmp_path / "t.nir"), graph)
+    g = read_graph(tmp_path / "t.nir")
+    x = rng.random((3, 6, 4)).astype(np.float32)
+    got = Interpreter(g).run({g.inputs[0]: x})[g.outputs[0]]
+    want = (x.astype(np.float64) @ w.T > theta).astype(np.float32)      # nir: z = 1 where v > θ
+    assert want.any() and not want.all() and got.dtype == np.float32
+    assert (got != want).mean() < 0.01

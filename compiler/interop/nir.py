@@ -18,13 +18,15 @@ Euler step, the current first (as snnTorch's Synaptic steps it), which is snnc's
 = 0``; otherwise refused by name): with J = (dt/τ_mem)·R·I, J' = α·J + c·S, v' = β·v + J'.
 ``Affine``/``Linear`` become ``linear``, ``Conv2d`` ``conv``, ``Flatten`` ``reshape``,
 ``Scale`` ``mul``, ``AvgPool2d``/``SumPool2d`` ``avgpool`` (a sum pool times k²); several
-edges into one node add up (NIR's rule). A nested ``NIRGraph`` is inlined through its
+edges into one node add up (NIR's rule); ``Threshold`` is ``x > θ`` as float (nir's
+definition, per neuron). A nested ``NIRGraph`` is inlined through its
 own Input/Output nodes (edges may name ``sub`` or ``sub.node``); one that feeds back on
-itself (snnTorch's RLeaky) is a cycle, refused by name. ``LI``, ``CubaLI``,
-``Threshold`` and ``Delay`` have no snnc op yet and are refused by name. ``Flatten``'s
+itself (snnTorch's RLeaky) is a cycle, refused by name. ``LI``, ``CubaLI`` and
+``Delay`` have no snnc op yet and are refused by name. ``Flatten``'s
 dims index the per-sample shape (NIR's ``input_type``: no batch axis, as every exporter
-writes it). An Input whose type carries a leading batch of 1 (Norse writes ``[1, 8]``
-for an Affine reading ``[8]``) is read without it.
+writes it). An Input whose type carries the sample data's batch axis (Norse writes
+``[4, 8]`` for an Affine of type ``[8]``, which nir.read's type check rejects) is read
+without that check and without that axis.
 
 Writing is the inverse for the ops NIR can hold; anything else is named.
 """
@@ -41,8 +43,7 @@ from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Value
 
 _NO_OP = {"LI": "a non-spiking leaky integrator",
-          "CubaLI": "a current-based leaky integrator", "Threshold": "a stateless threshold",
-          "Delay": "a synaptic delay"}
+          "CubaLI": "a current-based leaky integrator", "Delay": "a synaptic delay"}
 
 
 def _nir():
@@ -270,6 +271,11 @@ def _emit(graph: Graph, nir, key: str, node, x: str, dt: float) -> str:
         return emit(graph, "if", [x], name=key, attrs={"v_threshold": v_th, "v_reset": v_reset}).outputs[0]
     if isinstance(node, nir.CubaLIF):
         return _cuba_lif(graph, key, node, x, dt)
+    if isinstance(node, nir.Threshold):    # stateless: z = 1 where x > θ (nir's docstring), per neuron
+        theta = np.asarray(node.threshold, dtype=f32)
+        c = emit(graph, "constant", [], name=graph.fresh_name(key + ".theta"), params={"value": theta}).outputs[0]
+        z = emit(graph, "greater", [x, c], name=graph.fresh_name(key + ".gt")).outputs[0]
+        return emit(graph, "cast", [z], name=key, attrs={"to": "float32"}).outputs[0]
     raise UnsupportedError(f"NIR node {key!r} is {type(node).__name__}, which snnc does not read yet")
 
 
