@@ -184,3 +184,40 @@ def test_threshold_node_is_a_per_neuron_comparison(tmp_path):
     want = (x.astype(np.float64) @ w.T > theta).astype(np.float32)      # nir: z = 1 where v > θ
     assert want.any() and not want.all() and got.dtype == np.float32
     assert (got != want).mean() < 0.01
+
+
+def test_conv_flatten_model_to_nir_and_back_is_exact(tmp_path):
+    """Written Flatten dims index the per-sample shape (NIR's convention, as the frameworks'
+    exporters write them): a conv -> LIF -> flatten -> linear -> LIF model round-trips."""
+    torch = require("torch")
+    import onnx
+    import snnc
+    from snnc.nn import LIF
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.lif1 = torch.nn.Conv2d(1, 4, 3, padding=1), LIF(tau=2.0, v_threshold=0.3)
+            self.fc, self.lif2 = torch.nn.Linear(4 * 6 * 6, 5), LIF(tau=2.0, v_threshold=0.2)
+
+        def forward(self, x):
+            t, n = x.shape[:2]
+            s = self.lif1(self.conv(x.flatten(0, 1)).reshape(t, n, 4, 6, 6))
+            return self.lif2(self.fc(s.flatten(2)))
+
+    torch.manual_seed(0)
+    net = Net()
+    with torch.no_grad():
+        net.fc.weight.mul_(4.0)           # so that the last layer fires within T steps
+    snnc.export(net, torch.rand(4, 2, 1, 6, 6), str(tmp_path / "m.onnx"))
+    for args in ([tmp_path / "m.onnx", "-o", tmp_path / "m.nir", "--dt", "1e-3"],
+                 [tmp_path / "m.nir", "-o", tmp_path / "back.onnx"]):
+        r = subprocess.run(SNNC + ["opt", *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    flat = [n for n in nir.read(str(tmp_path / "m.nir")).nodes.values() if isinstance(n, nir.Flatten)]
+    assert [int(f.start_dim) for f in flat] == [0]
+    x = np.random.default_rng(2).random((6, 3, 1, 6, 6)).astype(np.float32) * 3
+    a, b = (onnx.load(str(tmp_path / f)) for f in ("m.onnx", "back.onnx"))
+    ya = next(iter(run_ort(a, {a.graph.input[0].name: x}).values()))
+    yb = next(iter(run_ort(b, {b.graph.input[0].name: x}).values()))
+    assert ya.any() and np.array_equal(ya, yb)
