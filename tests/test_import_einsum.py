@@ -84,8 +84,10 @@ def test_einsum_by_a_constant_is_a_linear_or_a_matmul():
     rel = rng.standard_normal((2, 5, 4)).astype(np.float32)      # a per-head table: shared letter h
     assert "matmul" in _check(_model("bhid,hjd->bhij", [(2, 3, 4), None], const={"b": rel}))
     assert _check(_model("ed,bsd->bse", [None, (3, 4)], const={"a": w.T.copy()})) == ["linear"]
-    w3 = rng.standard_normal((4, 5)).astype(np.float32)          # the ellipsis folded into the rows
-    assert _check(_model("...ij,jk->...ik", [(2, 3, 4), None], const={"b": w3})) == ["reshape", "linear", "reshape"]
+    w3 = rng.standard_normal((4, 5)).astype(np.float32)          # the ellipsis axes stay rows
+    assert _check(_model("...ij,jk->...ik", [(2, 3, 4), None], const={"b": w3})) == ["linear"]
+    w4 = rng.standard_normal((4, 3, 5)).astype(np.float32)       # two summed letters fold into one K
+    assert _check(_model("bsdh,dhe->bse", [(2, 4, 3), None], const={"b": w4})) == ["reshape", "linear"]
 
 
 @pytest.mark.parametrize("equation, shapes, needle", [

@@ -14,7 +14,8 @@ operands and the output: matmul's batch axes), *summed* (both operands, not the 
 the inner axis K), and each operand's *free* letters (its own and the output's: the rows
 M and columns N). The product is ``A[..., M, K] @ B[..., K, N]``; its ``[..., M, N]`` is
 unfolded and turned to the output's order. A constant operand with no shared letters is a
-weight: the product becomes ``linear`` (a synaptic layer, as MatMul by a constant does).
+weight: the product becomes ``linear`` over the other operand's row axes as they are (a
+synaptic layer, as MatMul by a constant does).
 The time/batch axes (the ONNX layout's batch block) must be one shared block of letters,
 the same in every network operand and the output; they stay implicit in the IR.
 Anything else is refused by name, with the equation.
@@ -126,13 +127,15 @@ def _two(ctx: Context, equation: str, ins: list[str], terms: list[str], out: str
     shared = [c for c in out if c in a and c in b]
     summed = [c for c in a if c in b and c not in out]
     rows, cols = [c for c in a if c not in b], [c for c in b if c not in a]
-    left = _fold(ctx, ins[0], a, shared, rows, summed, ":a")
     if not ctx.is_data(ins[1]) and not shared:
-        # a weight: A[M, K] @ B[K, N] is linear with W = Bᵀ [N, K] (as MatMul by a constant)
+        # a weight: A[rows..., K] @ B[K, N] is linear with W = Bᵀ [N, K] (as MatMul by a
+        # constant), over A's row axes as they are
+        left = _fold(ctx, ins[0], a, rows, [], summed, ":a", fold_first=False)
         weight = _folded_const(ctx, ins[1], b, shared, summed, cols)
         y = ctx.emit("linear", [left], params={"weight": np.ascontiguousarray(weight.T)}, output="",
                      suffix=":linear")
     else:
+        left = _fold(ctx, ins[0], a, shared, rows, summed, ":a")
         right = _fold(ctx, ins[1], b, shared, summed, cols, ":b")
         y = ctx.emit("matmul", [left, right], output="", suffix=":matmul")
     made = [*shared, *rows, *cols]
@@ -160,10 +163,11 @@ def _folded_const(ctx: Context, x: str, term: str, shared, first, second) -> np.
     return value.reshape(*lead, math.prod(value.shape[len(shared):len(shared) + len(first)]), -1)
 
 
-def _fold(ctx: Context, x: str, term: str, shared, first, second, suffix: str) -> str:
+def _fold(ctx: Context, x: str, term: str, shared, first, second, suffix: str, fold_first: bool = True) -> str:
     """Operand ``x`` (per-sample letters ``term``) turned to [shared..., first..., second...]
     and each group folded to one axis: [shared..., prod(first), prod(second)] (an empty
-    group is an axis of 1: the outer product's K)."""
+    group is an axis of 1: the outer product's K); without ``fold_first`` (a linear's
+    input, ``first`` empty) [shared..., prod(second)]."""
     if not ctx.is_data(x):
         return ctx.constant(x + suffix, _folded_const(ctx, x, term, shared, first, second))
     value = ctx.value(x)
@@ -172,7 +176,8 @@ def _fold(ctx: Context, x: str, term: str, shared, first, second, suffix: str) -
         value = ctx.emit("transpose", [value], attrs={"perm": perm}, output="", suffix=suffix + ":turn")
     shape = ctx.graph.values[value].shape
     n = len(shared)
-    folded = [*shape[:n], math.prod(shape[n:n + len(first)]), math.prod(shape[n + len(first):])]
+    folded = [*shape[:n], *([math.prod(shape[n:n + len(first)])] if fold_first else []),
+              math.prod(shape[n + len(first):])]
     if list(shape) != folded:
         value = ctx.emit("reshape", [value], attrs={"shape": folded}, output="", suffix=suffix + ":fold")
     return value
