@@ -45,13 +45,16 @@ def _inputs(*shape, scale=2.0, seed=0):
 # --- SpikingJelly: dt is the exporter's argument; LIF tau = τ·dt, R = 1 (decay_input) or τ,
 # v_leak = v_reset; IF R = 1/dt. Its charge H = V + (X − (V − V_r))/τ is snnc's lif: exact.
 
-def _sj_net(conv: bool, decay_input: bool = True):
+def _sj_net(kind: str, decay_input: bool = True):
     from spikingjelly.activation_based import functional, layer, neuron
 
     torch.manual_seed(0)
-    if conv:
+    if kind == "conv":
         net = torch.nn.Sequential(layer.Conv2d(1, 4, 3), neuron.LIFNode(tau=2.0, decay_input=decay_input),
                                   layer.Flatten(), layer.Linear(4 * 6 * 6, 3), neuron.IFNode(v_threshold=0.2))
+    elif kind == "conv1d":         # torch's padding="same", written as the string
+        net = torch.nn.Sequential(layer.Conv1d(2, 4, 4, padding="same"), neuron.LIFNode(tau=2.0),
+                                  layer.Flatten(), layer.Linear(4 * 8, 3), neuron.IFNode(v_threshold=0.2))
     else:
         net = torch.nn.Sequential(layer.Linear(8, 6), neuron.LIFNode(tau=2.0, decay_input=decay_input),
                                   layer.Linear(6, 3), neuron.IFNode(v_threshold=0.5))
@@ -59,19 +62,19 @@ def _sj_net(conv: bool, decay_input: bool = True):
     return net, functional
 
 
-@pytest.mark.parametrize("conv, decay_input", [(False, True), (True, True), (False, False)])
-def test_spikingjelly_export_matches(tmp_path, conv, decay_input):
+@pytest.mark.parametrize("kind, decay_input", [("mlp", True), ("conv", True), ("mlp", False), ("conv1d", True)])
+def test_spikingjelly_export_matches(tmp_path, kind, decay_input):
     require("spikingjelly")
     from spikingjelly.activation_based.nir_exchange import export_to_nir
 
-    net, functional = _sj_net(conv, decay_input)
-    x = _inputs(1, 8, 8) if conv else _inputs(8)
+    net, functional = _sj_net(kind, decay_input)
+    x = {"conv": lambda: _inputs(1, 8, 8), "conv1d": lambda: _inputs(2, 8), "mlp": lambda: _inputs(8)}[kind]()
     dt = 1e-4                                     # SpikingJelly's default; tau in the file = 2·dt
     export_to_nir(net, torch.from_numpy(x), save_path=str(tmp_path / "sj.nir"), dt=dt)
     with torch.no_grad():
         functional.reset_net(net)
         want = net(torch.from_numpy(x)).numpy()
-    r, got = _snnc(tmp_path / "sj.nir", x, dt, tmp_path, show=conv)
+    r, got = _snnc(tmp_path / "sj.nir", x, dt, tmp_path, show=kind == "conv")
     assert want.any() and not want.all()
     # decay_input=False is written as R = τ: snnc's lif on τ·X computes V + (τ·X − V)/τ where
     # SpikingJelly computes V − V/τ + X; with τ = 2 both round alike, as here

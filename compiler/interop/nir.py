@@ -16,7 +16,7 @@ Euler step, the current first (as snnTorch's Synaptic steps it), which is snnc's
 ``synaptic`` op with α = 1 − dt/τ_syn, β = 1 − dt/τ_mem on the input scaled by
 (dt/τ_mem)·R·(dt/τ_syn)·w_in, reset to zero in the step that fires (``v_leak = v_reset
 = 0``; otherwise refused by name): with J = (dt/τ_mem)·R·I, J' = α·J + c·S, v' = β·v + J'.
-``Affine``/``Linear`` become ``linear``, ``Conv2d`` ``conv``, ``Flatten`` ``reshape``,
+``Affine``/``Linear`` become ``linear``, ``Conv1d``/``Conv2d`` ``conv``, ``Flatten`` ``reshape``,
 ``Scale`` ``mul``, ``AvgPool2d``/``SumPool2d`` ``avgpool`` (a sum pool times k²); several
 edges into one node add up (NIR's rule); ``Threshold`` is ``x > θ`` as float (nir's
 definition, per neuron). A nested ``NIRGraph`` is inlined through its
@@ -220,16 +220,13 @@ def _emit(graph: Graph, nir, key: str, node, x: str, dt: float) -> str:
         if isinstance(node, nir.Affine) and node.bias is not None and np.any(node.bias):
             params["bias"] = np.asarray(node.bias, dtype=f32).reshape(-1)
         return emit(graph, "linear", [x], name=key, params=params).outputs[0]
-    if isinstance(node, nir.Conv2d):
-        pad = node.padding
-        if isinstance(pad, str):
-            raise UnsupportedError(f"NIR node {key!r}: padding {pad!r}; give explicit sizes")
-        pad = np.broadcast_to(np.asarray(pad, dtype=int).reshape(-1), (2,))
-        attrs = {"strides": [int(s) for s in np.broadcast_to(np.asarray(node.stride).reshape(-1), (2,))],
-                 "pads": [int(pad[0]), int(pad[1]), int(pad[0]), int(pad[1])],
-                 "dilations": [int(d) for d in np.broadcast_to(np.asarray(node.dilation).reshape(-1), (2,))],
-                 "group": int(node.groups)}
-        params = {"weight": np.asarray(node.weight, dtype=f32)}
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        weight = np.asarray(node.weight, dtype=f32)
+        n = weight.ndim - 2
+        stride, dilation = _per_axis(node.stride, n), _per_axis(node.dilation, n)
+        attrs = {"strides": stride, "pads": _conv_pads(key, node.padding, weight.shape[2:], stride, dilation),
+                 "dilations": dilation, "group": int(node.groups)}
+        params = {"weight": weight}
         if node.bias is not None and np.any(node.bias):
             params["bias"] = np.asarray(node.bias, dtype=f32).reshape(-1)
         return emit(graph, "conv", [x], name=key, attrs=attrs, params=params).outputs[0]
@@ -277,6 +274,27 @@ def _emit(graph: Graph, nir, key: str, node, x: str, dt: float) -> str:
         z = emit(graph, "greater", [x, c], name=graph.fresh_name(key + ".gt")).outputs[0]
         return emit(graph, "cast", [z], name=key, attrs={"to": "float32"}).outputs[0]
     raise UnsupportedError(f"NIR node {key!r} is {type(node).__name__}, which snnc does not read yet")
+
+
+def _per_axis(value, n: int) -> list[int]:
+    return [int(v) for v in np.broadcast_to(np.asarray(value).reshape(-1), (n,))]
+
+
+def _conv_pads(key: str, padding, kernel, stride: list[int], dilation: list[int]) -> list[int]:
+    """ONNX pads (begins, then ends) of a NIR conv's padding: sizes, or torch's "valid" and
+    "same" (stride 1; the odd pixel of an even kernel at the end, as torch pads it)."""
+    text = padding.decode() if isinstance(padding, bytes) else padding
+    if isinstance(text, np.ndarray) and text.dtype.kind in "SUO":
+        text = text.item().decode() if isinstance(text.item(), bytes) else str(text.item())
+    if not isinstance(text, str):
+        pad = _per_axis(padding, len(kernel))
+        return pad + pad
+    if text == "valid":
+        return [0] * 2 * len(kernel)
+    if text == "same" and all(s == 1 for s in stride):
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return [t // 2 for t in total] + [t - t // 2 for t in total]
+    raise UnsupportedError(f"NIR node {key!r}: padding {text!r} with strides {stride}; give explicit sizes")
 
 
 def _cuba_lif(graph: Graph, key: str, node, x: str, dt: float) -> str:
