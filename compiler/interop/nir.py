@@ -21,8 +21,8 @@ Euler step, the current first (as snnTorch's Synaptic steps it), which is snnc's
 edges into one node add up (NIR's rule); ``Threshold`` is ``x > θ`` as float (nir's
 definition, per neuron). A nested ``NIRGraph`` is inlined through its
 own Input/Output nodes (edges may name ``sub`` or ``sub.node``); one that feeds back on
-itself (snnTorch's RLeaky) is a cycle, refused by name. ``LI``, ``CubaLI`` and
-``Delay`` have no snnc op yet and are refused by name. ``Flatten``'s
+itself (snnTorch's RLeaky) is a cycle, refused by name. ``LI``, ``I``, ``CubaLI``
+and ``Delay`` have no snnc op yet and are refused by name. ``Flatten``'s
 dims index the per-sample shape (NIR's ``input_type``: no batch axis, as every exporter
 writes it). An Input whose type carries the sample data's batch axis (Norse writes
 ``[4, 8]`` for an Affine of type ``[8]``, which nir.read's type check rejects) is read
@@ -42,7 +42,7 @@ from snnc.ir.build import emit
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Value
 
-_NO_OP = {"LI": "a non-spiking leaky integrator",
+_NO_OP = {"LI": "a non-spiking leaky integrator", "I": "a non-spiking integrator",
           "CubaLI": "a current-based leaky integrator", "Delay": "a synaptic delay"}
 
 
