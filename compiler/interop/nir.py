@@ -139,7 +139,8 @@ def _order(nodes: dict, edges: list) -> list[str]:
     g.add_nodes_from(nodes)
     g.add_edges_from(edges)
     if not nx.is_directed_acyclic_graph(g):
-        loop = " -> ".join([str(e[0]) for e in nx.find_cycle(g)] + [str(nx.find_cycle(g)[0][0])])
+        cycle = nx.find_cycle(g)
+        loop = " -> ".join(str(k) for k in [*(e[0] for e in cycle), cycle[0][0]])
         raise UnsupportedError(f"the NIR graph has a cycle ({loop}: a recurrent connection, such as snnTorch's "
                                "RLeaky writes); snnc reads feed-forward graphs")
     return list(nx.lexicographical_topological_sort(g))
