@@ -105,12 +105,119 @@ def test_bad_nir_files_are_one_line(tmp_path, make, args, needle):
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
-def test_cuba_lif_is_refused_by_name(tmp_path):
-    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
-                                "cuba": nir.CubaLIF(tau_syn=np.ones(2) * 5e-3, tau_mem=np.ones(2) * 1e-2,
-                                                    r=np.ones(2), v_leak=np.zeros(2), v_threshold=np.ones(2)),
+@pytest.mark.parametrize("node, needle", [
+    (nir.LI(tau=np.ones(2) * 5e-3, r=np.ones(2), v_leak=np.zeros(2)), "'n' is LI (a non-spiking leaky integrator)"),
+    (nir.CubaLIF(tau_syn=np.ones(2) * 5e-3, tau_mem=np.ones(2) * 1e-2, r=np.ones(2), v_leak=np.full(2, 0.1),
+                 v_threshold=np.ones(2)), "CubaLIF with v_leak 0.1"),
+])
+def test_nodes_without_an_op_are_refused_by_name(tmp_path, node, needle):
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}), "n": node,
                                 "output": nir.Output(output_type={"output": np.array([2])})},
-                         edges=[("input", "cuba"), ("cuba", "output")], metadata={"dt": 1e-3})
+                         edges=[("input", "n"), ("n", "output")], metadata={"dt": 1e-3})
     nir.write(str(tmp_path / "c.nir"), graph)
     r = subprocess.run(SNNC + ["show", str(tmp_path / "c.nir")], capture_output=True, text=True)
-    assert r.returncode == 2 and "'cuba' is CubaLIF (a current-based LIF)" in r.stderr, r.stderr
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_nested_subgraph_is_inlined(tmp_path):
+    """A NIRGraph node holding fc1 -> lif1 (edges naming the subgraph enter its Input and
+    leave its Output) computes what the flat file of test_nir_file_is_read_with_euler_neurons
+    does, checked against the same Euler steps written in numpy."""
+    from snnc.interop.nir import read_graph
+    from snnc.ir.interpret import Interpreter
+
+    w1, b1, w2, p = _mlp_nir(tmp_path / "flat.nir")
+    flat = nir.read(str(tmp_path / "flat.nir"))
+    sub = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([4])}), "fc1": flat.nodes["fc1"],
+                              "lif1": flat.nodes["lif1"], "out": nir.Output(output_type={"output": np.array([6])})},
+                       edges=[("in", "fc1"), ("fc1", "lif1"), ("lif1", "out")], type_check=False)
+    nested = nir.NIRGraph(nodes={"input": flat.nodes["input"], "block": sub, "fc2": flat.nodes["fc2"],
+                                 "lif2": flat.nodes["lif2"], "output": flat.nodes["output"]},
+                          edges=[("input", "block"), ("block", "fc2"), ("fc2", "lif2"), ("lif2", "output")],
+                          metadata={"dt": 1e-3}, type_check=False)
+    nir.write(str(tmp_path / "nested.nir"), nested)
+    graph = read_graph(tmp_path / "nested.nir")
+    x = np.random.default_rng(1).random((12, 5, 4)).astype(np.float32) * 2
+    got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
+    dt, a = 1e-3, 1e-3 / 5e-3
+    v1, v2, want = np.zeros((5, 6)), np.zeros((5, 3)), []
+    for t in range(12):
+        v1 = v1 + a * (0 - v1 + x[t] @ w1.T + b1)
+        s1 = (v1 >= 0.5).astype(np.float64)
+        v1 = np.where(s1 > 0, 0.0, v1)
+        v2 = v2 + dt * (s1 @ w2.T)
+        s2 = (v2 >= 1e-3).astype(np.float64)
+        v2 = np.where(s2 > 0, 0.0, v2)
+        want.append(s2)
+    want = np.stack(want)
+    assert want.any() and (got != want).mean() < 0.01
+    assert any(n.name == "block.lif1" for n in graph.nodes)
+
+
+def test_recurrent_graph_is_refused_naming_the_cycle(tmp_path):
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                "lif": nir.LIF(tau=np.full(2, 5e-3), r=np.ones(2), v_leak=np.zeros(2),
+                                               v_threshold=np.ones(2)),
+                                "rec": nir.Linear(weight=np.eye(2)),
+                                "output": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("input", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+                         metadata={"dt": 1e-3})
+    nir.write(str(tmp_path / "r.nir"), graph)
+    r = subprocess.run(SNNC + ["show", str(tmp_path / "r.nir")], capture_output=True, text=True)
+    assert r.returncode == 2 and "cycle (lif -> rec -> lif" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_threshold_node_is_a_per_neuron_comparison(tmp_path):
+    from snnc.interop.nir import read_graph
+    from snnc.ir.interpret import Interpreter
+
+    rng = np.random.default_rng(3)
+    w, theta = rng.normal(0, 1, (5, 4)), np.linspace(-0.5, 0.5, 5)
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([4])}),
+                                "fc": nir.Linear(weight=w), "th": nir.Threshold(threshold=theta),
+                                "output": nir.Output(output_type={"output": np.array([5])})},
+                         edges=[("input", "fc"), ("fc", "th"), ("th", "output")], metadata={"dt": 1e-3})
+    nir.write(str(tmp_path / "t.nir"), graph)
+    g = read_graph(tmp_path / "t.nir")
+    x = rng.random((3, 6, 4)).astype(np.float32)
+    got = Interpreter(g).run({g.inputs[0]: x})[g.outputs[0]]
+    want = (x.astype(np.float64) @ w.T > theta).astype(np.float32)      # nir: z = 1 where v > θ
+    assert want.any() and not want.all() and got.dtype == np.float32
+    assert (got != want).mean() < 0.01
+
+
+def test_conv_flatten_model_to_nir_and_back_is_exact(tmp_path):
+    """Written Flatten dims index the per-sample shape (NIR's convention, as the frameworks'
+    exporters write them): a conv -> LIF -> flatten -> linear -> LIF model round-trips."""
+    torch = require("torch")
+    import onnx
+    import snnc
+    from snnc.nn import LIF
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.lif1 = torch.nn.Conv2d(1, 4, 3, padding=1), LIF(tau=2.0, v_threshold=0.3)
+            self.fc, self.lif2 = torch.nn.Linear(4 * 6 * 6, 5), LIF(tau=2.0, v_threshold=0.2)
+
+        def forward(self, x):
+            t, n = x.shape[:2]
+            s = self.lif1(self.conv(x.flatten(0, 1)).reshape(t, n, 4, 6, 6))
+            return self.lif2(self.fc(s.flatten(2)))
+
+    torch.manual_seed(0)
+    net = Net()
+    with torch.no_grad():
+        net.fc.weight.mul_(4.0)           # so that the last layer fires within T steps
+    snnc.export(net, torch.rand(4, 2, 1, 6, 6), str(tmp_path / "m.onnx"))
+    for args in ([tmp_path / "m.onnx", "-o", tmp_path / "m.nir", "--dt", "1e-3"],
+                 [tmp_path / "m.nir", "-o", tmp_path / "back.onnx"]):
+        r = subprocess.run(SNNC + ["opt", *map(str, args)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    flat = [n for n in nir.read(str(tmp_path / "m.nir")).nodes.values() if isinstance(n, nir.Flatten)]
+    assert [int(f.start_dim) for f in flat] == [0]
+    x = np.random.default_rng(2).random((6, 3, 1, 6, 6)).astype(np.float32) * 3
+    a, b = (onnx.load(str(tmp_path / f)) for f in ("m.onnx", "back.onnx"))
+    ya = next(iter(run_ort(a, {a.graph.input[0].name: x}).values()))
+    yb = next(iter(run_ort(b, {b.graph.input[0].name: x}).values()))
+    assert ya.any() and np.array_equal(ya, yb)

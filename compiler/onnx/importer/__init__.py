@@ -26,7 +26,8 @@ from snnc.ir import verify as ir_verify
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.ir.kinds import ANALOG
-from snnc.onnx.importer import convert_elementwise, convert_nn, convert_shape, convert_snnc  # noqa: F401
+from snnc.onnx.importer import (convert_einsum, convert_elementwise, convert_nn, convert_shape,  # noqa: F401
+                                convert_snnc)
 from snnc.onnx.importer.canonical import canonicalize
 from snnc.onnx.importer.context import CONVERTERS, Context
 from snnc.onnx.importer.initializers import read_initializers
