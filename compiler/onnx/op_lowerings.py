@@ -20,7 +20,6 @@ from snnc.ir.graph import Node
 from snnc.ir.ops.common import norm_axis
 from snnc.ir.ops.pool_norm import pool_geometry
 from snnc.ir.ops.synaptic import conv_geometry
-from snnc.ir.registry import get
 from snnc.onnx import dialect
 from snnc.onnx.lowering import Lowering
 
@@ -58,8 +57,7 @@ _NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "synaptic": "Synaptic
 def neuron(lw: Lowering, node: Node) -> None:
     """One ``snnc::LIF``/``IF``/``Leaky`` node over ``[T, N, ...]``, every attribute written."""
     op_type = _NEURON_OPS[node.op]
-    opdef = get(node.op)
-    attrs = {name: float(opdef.attr(node, name)) if kind == AttributeProto.FLOAT else int(opdef.attr(node, name))
+    attrs = {name: float(node.attrs[name]) if kind == AttributeProto.FLOAT else int(node.attrs[name])
              for name, kind in dialect.SCHEMAS[op_type].attributes.items()}
     lw.emit(node, op_type, [lw.tensor(node.inputs[0], "TN")], layout="TN", domain=dialect.DOMAIN, **attrs)
 
