@@ -23,7 +23,9 @@ from typing import Any, Iterable, Iterator
 import networkx as nx
 import numpy as np
 
+from snnc.ir.errors import IRError
 from snnc.ir.kinds import ANALOG, Kind
+from snnc.ir.registry import REGISTRY
 
 AXES = ("TN", "N", "")
 
@@ -59,7 +61,12 @@ class Value:
 @dataclass(eq=False)
 class Node:
     """One op application. ``name`` is stable (from the source file) and used in every
-    diagnostic; ``source`` is the name of the ONNX node it came from."""
+    diagnostic; ``source`` is the name of the ONNX node it came from.
+
+    ``attrs`` is complete: every attribute the op's :class:`~snnc.ir.registry.OpDef`
+    declares with a default is filled in when the node is built (and again when it is
+    added to a graph, should a pass have replaced ``attrs`` meanwhile), so readers write
+    ``node.attrs["x"]`` and each default lives only in its OpDef."""
 
     name: str
     op: str
@@ -68,6 +75,9 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
     params: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = ""
+
+    def __post_init__(self):
+        _complete(self)
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, {self.op}, {self.inputs} -> {self.outputs})"
@@ -80,6 +90,14 @@ class Node:
             and self.params.keys() == other.params.keys() \
             and all(self.params[k].dtype == other.params[k].dtype
                     and np.array_equal(self.params[k], other.params[k]) for k in self.params)
+
+
+def _complete(node: Node) -> None:
+    """Fill ``node.attrs`` from its op's defaults (a new dict: the caller's stays as it was).
+    An unregistered op is left for the verifier to name."""
+    opdef = REGISTRY.get(node.op)
+    if opdef is not None and any(n not in node.attrs for n in opdef.attrs):
+        node.attrs = opdef.complete(node.attrs)
 
 
 def _attrs_equal(a: dict, b: dict) -> bool:
@@ -133,6 +151,11 @@ class Graph:
         """Add ``node`` and the ``outputs`` values it defines (if not added already)."""
         if node.name in self._g:
             raise ValueError(f"node {node.name!r} defined twice")
+        _complete(node)
+        opdef = REGISTRY.get(node.op)
+        problems = opdef.attr_problems(node.attrs) if opdef is not None else []
+        if problems:
+            raise IRError(f"node {node.name!r} ({node.op}): " + "; ".join(problems))
         for value in outputs:
             self.add_value(value)
         for name in node.inputs:

@@ -47,7 +47,8 @@ _REQUIRED = object()
 @dataclass(frozen=True)
 class Attr:
     """One attribute: its Python type (``int``, ``float``, ``str``, ``bool``, ``"ints"``,
-    ``"floats"``) and default (required when none)."""
+    ``"floats"``) and default (required when none). A default of ``None`` means "unset"
+    (Clip's ``min``/``max``): ``None`` is then a valid value too."""
 
     type: Any
     default: Any = _REQUIRED
@@ -57,6 +58,8 @@ class Attr:
         return self.default is _REQUIRED
 
     def check(self, value) -> bool:
+        if value is None and self.default is None:
+            return True
         if self.type == "ints":
             return isinstance(value, (list, tuple)) and all(isinstance(v, (int, np.integer)) for v in value)
         if self.type == "floats":
@@ -108,9 +111,21 @@ class OpDef:
     def has(self, trait: str) -> bool:
         return trait in self.traits
 
-    def attr(self, node, name: str):
-        """``node.attrs[name]`` or the schema's default."""
-        return node.attrs.get(name, self.attrs[name].default)
+    def complete(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """``attrs`` with every optional attribute it lacks set to its default: the one
+        place defaults are filled, so readers write ``node.attrs["x"]``. The given ones keep
+        their order, defaults follow; unknown names are kept for :meth:`attr_problems`."""
+        missing = {name: list(spec.default) if isinstance(spec.default, list) else spec.default
+                   for name, spec in self.attrs.items() if not spec.required and name not in attrs}
+        return {**attrs, **missing}
+
+    def attr_problems(self, attrs: dict[str, Any]) -> list[str]:
+        """Unknown and missing required attribute names, each naming the op and what it takes."""
+        allowed = f"{self.name} takes {', '.join(self.attrs) or 'no attributes'}"
+        problems = [f"unknown attribute {name!r} ({allowed})" for name in attrs if name not in self.attrs]
+        problems += [f"missing attribute {name!r} ({allowed}; {name!r} has no default)"
+                     for name, spec in self.attrs.items() if spec.required and name not in attrs]
+        return problems
 
     def check(self, node) -> list[str]:
         """Problems with the node's attributes, params and arity (empty when fine)."""
@@ -121,16 +136,12 @@ class OpDef:
             problems.append(f"takes {want} inputs, has {len(node.inputs)}")
         if len(node.outputs) != self.n_outputs:
             problems.append(f"makes {self.n_outputs} outputs, has {len(node.outputs)}")
+        problems += self.attr_problems(node.attrs)
         for name, value in node.attrs.items():
             spec = self.attrs.get(name)
-            if spec is None:
-                problems.append(f"unknown attribute {name!r}")
-            elif not spec.check(value):
+            if spec is not None and not spec.check(value):
                 problems.append(f"attribute {name!r} should be {getattr(spec.type, '__name__', spec.type)}, "
                                 f"got {value!r}")
-        for name, spec in self.attrs.items():
-            if spec.required and name not in node.attrs:
-                problems.append(f"missing attribute {name!r}")
         for name in self.params:
             if name not in node.params:
                 problems.append(f"missing parameter {name!r}")

@@ -56,7 +56,7 @@ class TorchEngine:
             begin = (0,) * spatial
         conv = (self.F.conv1d, self.F.conv2d, self.F.conv3d)[spatial - 1]
         bias = self._param(node, "bias") if "bias" in node.params else None
-        return conv(x, w, bias, stride=s, padding=tuple(begin), dilation=d, groups=node.attrs.get("group", 1))
+        return conv(x, w, bias, stride=s, padding=tuple(begin), dilation=d, groups=node.attrs["group"])
 
 
 def _writable(a: np.ndarray) -> np.ndarray:

@@ -61,6 +61,7 @@ def slice_sequences(model: onnx.ModelProto) -> int:
             out_nodes.append(node)
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in seq.attribute}
+        # an ONNX SplitToSequence's own attributes: ONNX's defaults, no IR OpDef involved
         axis, keepdims = int(attrs.get("axis", 0)), int(attrs.get("keepdims", 1))
         index = int(consts[node.input[1]])
         if index < 0:

@@ -20,7 +20,6 @@ from snnc.ir.graph import Node
 from snnc.ir.ops.common import norm_axis
 from snnc.ir.ops.pool_norm import pool_geometry
 from snnc.ir.ops.synaptic import conv_geometry
-from snnc.ir.registry import get
 from snnc.onnx import dialect
 from snnc.onnx.lowering import Lowering
 
@@ -58,8 +57,7 @@ _NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "synaptic": "Synaptic
 def neuron(lw: Lowering, node: Node) -> None:
     """One ``snnc::LIF``/``IF``/``Leaky`` node over ``[T, N, ...]``, every attribute written."""
     op_type = _NEURON_OPS[node.op]
-    opdef = get(node.op)
-    attrs = {name: float(opdef.attr(node, name)) if kind == AttributeProto.FLOAT else int(opdef.attr(node, name))
+    attrs = {name: float(node.attrs[name]) if kind == AttributeProto.FLOAT else int(node.attrs[name])
              for name, kind in dialect.SCHEMAS[op_type].attributes.items()}
     lw.emit(node, op_type, [lw.tensor(node.inputs[0], "TN")], layout="TN", domain=dialect.DOMAIN, **attrs)
 
@@ -74,7 +72,7 @@ def conversion_op(lw: Lowering, node: Node) -> None:
     op_type = _CONVERSION_OPS[node.op]
     attrs = {}
     if node.op == "multi_threshold":
-        attrs = {"levels": int(node.attrs["levels"]), "gap": float(node.attrs.get("gap", 2.0)),
+        attrs = {"levels": int(node.attrs["levels"]), "gap": float(node.attrs["gap"]),
                  "theta_pos": [float(v) for v in node.attrs["theta_pos"]],
                  "theta_neg": [float(v) for v in node.attrs["theta_neg"]]}
     lw.emit(node, op_type, [lw.tensor(v, "TN") for v in node.inputs], layout="TN", domain=dialect.DOMAIN,
@@ -90,9 +88,9 @@ def si_exp(lw: Lowering, node: Node) -> None:
 
 @lowering("si_norm")
 def si_norm(lw: Lowering, node: Node) -> None:
-    axis = norm_axis(node.attrs.get("axis", -1), _rank(lw, node.inputs[0])) + 1
+    axis = norm_axis(node.attrs["axis"], _rank(lw, node.inputs[0])) + 1
     lw.emit(node, "SINorm", [lw.arg(node.inputs[0])], domain=dialect.DOMAIN, axis=axis,
-            n_spike=float(node.attrs.get("n_spike", 1.0)))
+            n_spike=float(node.attrs["n_spike"]))
 
 
 @lowering("repeat_time")
@@ -128,9 +126,9 @@ def conv(lw: Lowering, node: Node) -> None:
     w = node.params["weight"]
     strides, pads, dilations = conv_geometry(node, w.ndim - 2)
     attrs = dict(kernel_shape=list(w.shape[2:]), strides=list(strides), pads=list(pads),
-                 dilations=list(dilations), group=int(node.attrs.get("group", 1)))
+                 dilations=list(dilations), group=int(node.attrs["group"]))
     if node.op == "conv_transpose":
-        attrs["output_padding"] = list(node.attrs.get("output_padding") or [0] * (w.ndim - 2))
+        attrs["output_padding"] = list(node.attrs["output_padding"] or [0] * (w.ndim - 2))
     op_type = "Conv" if node.op == "conv" else "ConvTranspose"
     lw.emit(node, op_type, [lw.arg(node.inputs[0]), *_weights(lw, node, w)], **attrs)
 
@@ -161,7 +159,7 @@ def matmul(lw: Lowering, node: Node) -> None:
 def batchnorm(lw: Lowering, node: Node) -> None:
     params = [lw.init(node.params[k], f"{node.name}.{k}") for k in ("scale", "bias", "mean", "var")]
     lw.emit(node, "BatchNormalization", [lw.arg(node.inputs[0]), *params],
-            epsilon=float(node.attrs.get("epsilon", 1e-5)))
+            epsilon=float(node.attrs["epsilon"]))
 
 
 @lowering("layernorm")
@@ -169,13 +167,13 @@ def layernorm(lw: Lowering, node: Node) -> None:
     ins = [lw.arg(node.inputs[0]), lw.init(node.params["scale"], f"{node.name}.weight")]
     if "bias" in node.params:
         ins.append(lw.init(node.params["bias"], f"{node.name}.bias"))
-    axis = norm_axis(node.attrs.get("axis", -1), _rank(lw, node.inputs[0])) + 1
-    lw.emit(node, "LayerNormalization", ins, axis=axis, epsilon=float(node.attrs.get("epsilon", 1e-5)))
+    axis = norm_axis(node.attrs["axis"], _rank(lw, node.inputs[0])) + 1
+    lw.emit(node, "LayerNormalization", ins, axis=axis, epsilon=float(node.attrs["epsilon"]))
 
 
 @lowering("softmax")
 def softmax(lw: Lowering, node: Node) -> None:
-    axis = norm_axis(node.attrs.get("axis", -1), _rank(lw, node.inputs[0])) + 1
+    axis = norm_axis(node.attrs["axis"], _rank(lw, node.inputs[0])) + 1
     lw.emit(node, "Softmax", [lw.arg(node.inputs[0])], axis=axis)
 
 
@@ -183,7 +181,7 @@ def softmax(lw: Lowering, node: Node) -> None:
 def pool(lw: Lowering, node: Node) -> None:
     kernel, strides, pads, dilations = pool_geometry(node, len(node.attrs["kernel_shape"]))
     attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=list(pads),
-                 ceil_mode=int(node.attrs.get("ceil_mode", 0)))
+                 ceil_mode=int(node.attrs["ceil_mode"]))
     if node.op == "maxpool":
         lw.emit(node, "MaxPool", [lw.arg(node.inputs[0])], dilations=list(dilations), **attrs)
         return
@@ -191,7 +189,7 @@ def pool(lw: Lowering, node: Node) -> None:
         raise UnsupportedError(f"node {node.name!r}: a dilated average pool needs ONNX opset 19; "
                                "snnc writes opset 18")
     lw.emit(node, "AveragePool", [lw.arg(node.inputs[0])],
-            count_include_pad=int(node.attrs.get("count_include_pad", 0)), **attrs)
+            count_include_pad=int(node.attrs["count_include_pad"]), **attrs)
 
 
 @lowering("global_avgpool")
@@ -230,14 +228,14 @@ def unary(lw: Lowering, node: Node) -> None:
 
 @lowering("hard_sigmoid")
 def hard_sigmoid(lw: Lowering, node: Node) -> None:
-    lw.emit(node, "HardSigmoid", [lw.arg(node.inputs[0])], alpha=float(node.attrs.get("alpha", 0.2)),
-            beta=float(node.attrs.get("beta", 0.5)))
+    lw.emit(node, "HardSigmoid", [lw.arg(node.inputs[0])], alpha=float(node.attrs["alpha"]),
+            beta=float(node.attrs["beta"]))
 
 
 @lowering("dropout")
 def dropout(lw: Lowering, node: Node) -> None:
     """Inference Dropout (``training_mode`` absent: the identity)."""
-    ratio = _scalar(lw, float(node.attrs.get("ratio", 0.5)), "float32", "ratio")
+    ratio = _scalar(lw, float(node.attrs["ratio"]), "float32", "ratio")
     lw.emit(node, "Dropout", [lw.arg(node.inputs[0]), ratio])
 
 
@@ -249,7 +247,7 @@ def cast(lw: Lowering, node: Node) -> None:
 @lowering("clip")
 def clip(lw: Lowering, node: Node) -> None:
     dtype = lw.value(node.inputs[0]).dtype
-    bounds = [_scalar(lw, node.attrs[k], dtype, k) if node.attrs.get(k) is not None else "" for k in ("min", "max")]
+    bounds = [_scalar(lw, node.attrs[k], dtype, k) if node.attrs[k] is not None else "" for k in ("min", "max")]
     while bounds and not bounds[-1]:
         bounds.pop()
     lw.emit(node, "Clip", [lw.arg(node.inputs[0]), *bounds])
@@ -261,7 +259,7 @@ def gelu(lw: Lowering, node: Node) -> None:
     x = lw.arg(node.inputs[0])
     dtype = lw.value(node.inputs[0]).dtype
     one = _scalar(lw, 1.0, dtype, "one")
-    if node.attrs.get("approximate", "none") == "tanh":
+    if node.attrs["approximate"] == "tanh":
         cube = lw.add("Pow", [x, _scalar(lw, 3.0, dtype, "three")])
         inner = lw.add("Add", [x, lw.add("Mul", [cube, _scalar(lw, 0.044715, dtype, "gelu_c")])])
         core = lw.add("Tanh", [lw.add("Mul", [inner, _scalar(lw, math.sqrt(2 / math.pi), dtype, "sqrt_2_pi")])])
@@ -314,8 +312,8 @@ def concat(lw: Lowering, node: Node) -> None:
 def slice_(lw: Lowering, node: Node) -> None:
     """Python slice semantics made explicit: a negative step's end 'before 0' is -(n+1)."""
     shape = lw.value(node.inputs[0]).shape
-    axes = node.attrs.get("axes") or list(range(len(node.attrs["starts"])))
-    steps = node.attrs.get("steps") or [1] * len(axes)
+    axes = node.attrs["axes"] or list(range(len(node.attrs["starts"])))
+    steps = node.attrs["steps"] or [1] * len(axes)
     starts, ends, onnx_axes = [], [], []
     for start, end, axis, step in zip(node.attrs["starts"], node.attrs["ends"], axes, steps):
         axis = norm_axis(axis, len(shape))
@@ -343,14 +341,14 @@ def embedding(lw: Lowering, node: Node) -> None:
 
 @lowering("pad")
 def pad(lw: Lowering, node: Node) -> None:
-    mode = node.attrs.get("mode", "constant")
+    mode = node.attrs["mode"]
     if mode not in ("constant", "reflect", "edge"):
         raise UnsupportedError(f"node {node.name!r}: pad mode {mode!r} needs ONNX opset 19; snnc writes opset 18")
     pads = list(node.attrs["pads"])
     rank = len(pads) // 2
     full = [0, *pads[:rank], 0, *pads[rank:]]
     dtype = lw.value(node.inputs[0]).dtype
-    ins = [lw.arg(node.inputs[0]), lw.ints(full, "pads"), _scalar(lw, node.attrs.get("value", 0.0), dtype, "pad_value")]
+    ins = [lw.arg(node.inputs[0]), lw.ints(full, "pads"), _scalar(lw, node.attrs["value"], dtype, "pad_value")]
     lw.emit(node, "Pad", ins, mode=mode)
 
 
@@ -369,9 +367,9 @@ def tile(lw: Lowering, node: Node) -> None:
 @lowering("resize")
 def resize(lw: Lowering, node: Node) -> None:
     scales = lw.init(np.asarray([1.0, *node.attrs["scales"]], dtype=np.float32), "scales")
-    lw.emit(node, "Resize", [lw.arg(node.inputs[0]), "", scales], mode=node.attrs.get("mode", "nearest"),
-            coordinate_transformation_mode=node.attrs.get("coordinate_transformation_mode", "asymmetric"),
-            nearest_mode=node.attrs.get("nearest_mode", "floor"))
+    lw.emit(node, "Resize", [lw.arg(node.inputs[0]), "", scales], mode=node.attrs["mode"],
+            coordinate_transformation_mode=node.attrs["coordinate_transformation_mode"],
+            nearest_mode=node.attrs["nearest_mode"])
 
 
 _REDUCE = {"reduce_mean": "ReduceMean", "reduce_sum": "ReduceSum", "reduce_max": "ReduceMax", "reduce_l2": "ReduceL2"}
@@ -383,7 +381,7 @@ def reduce(lw: Lowering, node: Node) -> None:
     if rank == 0:                    # nothing per sample to reduce
         lw.emit(node, "Identity", [lw.arg(node.inputs[0])])
         return
-    axes = node.attrs.get("axes") or range(rank)
+    axes = node.attrs["axes"] or range(rank)
     onnx_axes = sorted(norm_axis(a, rank) + 1 for a in axes)
     lw.emit(node, _REDUCE[node.op], [lw.arg(node.inputs[0]), lw.ints(onnx_axes, "axes")],
-            keepdims=int(node.attrs.get("keepdims", 1)))
+            keepdims=int(node.attrs["keepdims"]))

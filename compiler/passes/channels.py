@@ -28,7 +28,7 @@ def out_channel_axis(node: Node) -> int:
 def out_channels(node: Node) -> int:
     w = node.params["weight"]
     if node.op == "conv_transpose":
-        return w.shape[1] * node.attrs.get("group", 1)
+        return w.shape[1] * node.attrs["group"]
     return w.shape[0]
 
 
@@ -39,7 +39,7 @@ def fold_affine(node: Node, factor: np.ndarray, shift: np.ndarray | None = None)
     factor = np.asarray(factor, dtype=np.float64).reshape(-1)
     w64 = w.astype(np.float64)
     if node.op == "conv_transpose":
-        group = node.attrs.get("group", 1)
+        group = node.attrs["group"]
         cin, opg, *kernel = w.shape
         grouped = w64.reshape(group, cin // group, opg, *kernel)
         scaled = grouped * factor.reshape(group, 1, opg, *([1] * len(kernel)))

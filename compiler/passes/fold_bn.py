@@ -35,7 +35,7 @@ from snnc.passes.rewrite import bypass, can_bypass, only_reader, readers_note, r
 
 def bn_factor(bn: Node) -> np.ndarray:
     """γ/√(σ² + ε) per channel, in float64 (ε rounded to float32 as the runtime adds it)."""
-    eps = float(np.float32(bn.attrs.get("epsilon", 1e-5)))
+    eps = float(np.float32(bn.attrs["epsilon"]))
     var = bn.params["var"].astype(np.float64)
     return bn.params["scale"].astype(np.float64) / np.sqrt(var + eps)
 
@@ -56,7 +56,7 @@ def why_not(graph: Graph, bn: Node) -> str | None:
     if out_channel_axis(layer) % out_rank != 0:
         return (f"it normalises axis 0 of {layer.name!r}'s output {list(graph.values[x].shape)}, whose output "
                 "features are the last axis")
-    eps = np.float32(bn.attrs.get("epsilon", 1e-5))
+    eps = np.float32(bn.attrs["epsilon"])
     bad = np.flatnonzero(~(bn.params["var"].astype(np.float64) + eps > 0))
     if bad.size:
         return f"var + epsilon <= 0 in channel(s) {bad[:5].tolist()}: not a valid BatchNorm"

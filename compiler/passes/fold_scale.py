@@ -36,7 +36,6 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.ir.graph import Graph, Node
-from snnc.ir.registry import get
 from snnc.ir.rewrite import Match, Pat, RewriteLog, Rule, apply_rules
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis, out_channels
 from snnc.passes.manager import PassReport, register
@@ -83,8 +82,7 @@ def _split(graph: Graph, node: Node) -> tuple[str, np.ndarray] | None:
 
 
 def _zero_reset(neuron: Node) -> bool:
-    opdef = get(neuron.op)
-    return bool(opdef.attr(neuron, "soft_reset")) or float(opdef.attr(neuron, "v_reset")) == 0.0
+    return bool(neuron.attrs["soft_reset"]) or float(neuron.attrs["v_reset"]) == 0.0
 
 
 def _channel_factor(graph: Graph, layer: Node, scale: np.ndarray) -> np.ndarray | None:
@@ -203,9 +201,9 @@ def _into_threshold(neuron: Node, mul: Node, c: np.ndarray, scale: np.ndarray) -
     if s < 0:
         return f"the scale {s:g} is negative (it would flip {neuron.name!r}'s comparison)", ()
     if not _zero_reset(neuron):
-        v_reset = float(get(neuron.op).attr(neuron, "v_reset"))
+        v_reset = float(neuron.attrs["v_reset"])
         return f"{neuron.name!r} resets to v_reset={v_reset:g}, not 0 (its dynamics are not linear)", ()
-    theta = float(np.float32(get(neuron.op).attr(neuron, "v_threshold")))     # as the runtime holds it
+    theta = float(np.float32(neuron.attrs["v_threshold"]))     # as the runtime holds it
     # θ/s for x·s, θ·c for x/c: one rounding from the constant the file holds
     new = theta * float(c.reshape(-1)[0]) if mul.op == "div" else theta / float(c.reshape(-1)[0])
     new32 = np.float32(new)

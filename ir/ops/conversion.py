@@ -40,7 +40,7 @@ def _thetas(node, name: str) -> np.ndarray:
 
 
 def _mt_kind(node, ins):
-    return [graded_spikes(int(node.attrs["levels"]), float(node.attrs.get("gap", 2.0)),
+    return [graded_spikes(int(node.attrs["levels"]), float(node.attrs["gap"]),
                           _thetas(node, "theta_pos"), _thetas(node, "theta_neg"))]
 
 
@@ -60,7 +60,7 @@ def _mt_shape(node, ins):
 def _tables(node, name: str, per_sample: tuple) -> tuple[np.ndarray, np.ndarray]:
     """``λ_k`` and ``λ_k − θ/2`` as ``[levels, C, 1, ...]`` (ascending k), float32."""
     th = _thetas(node, name)
-    scale = np.array(float32_powers(node.attrs.get("gap", 2.0), int(node.attrs["levels"])), dtype=_F)
+    scale = np.array(float32_powers(node.attrs["gap"], int(node.attrs["levels"])), dtype=_F)
     if th.size > 1:
         th = th.reshape(th.size, *([1] * (len(per_sample) - 1)))
     else:

@@ -89,7 +89,7 @@ def _relu(node, x):
 
 
 def _clip(node, x):
-    lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    lo, hi = node.attrs["min"], node.attrs["max"]
     lo = -np.inf if lo is None else lo
     hi = np.inf if hi is None else hi
     return np.clip(x, np.asarray(lo, x.dtype), np.asarray(hi, x.dtype))
@@ -121,7 +121,7 @@ def erf(x: np.ndarray) -> np.ndarray:
 
 
 def _gelu(node, x):
-    if node.attrs.get("approximate", "none") == "tanh":
+    if node.attrs["approximate"] == "tanh":
         x64 = x.astype(np.float64)
         return (0.5 * x64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)))).astype(x.dtype)
     x64 = x.astype(np.float64)
@@ -129,7 +129,7 @@ def _gelu(node, x):
 
 
 def _hard_sigmoid(node, x):
-    alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
+    alpha, beta = node.attrs["alpha"], node.attrs["beta"]
     y = np.asarray(alpha, x.dtype) * x + np.asarray(beta, x.dtype)
     return np.clip(y, np.zeros((), x.dtype), np.ones((), x.dtype))
 

@@ -60,8 +60,8 @@ def _timed(node, ins):
            "reset_delay": Attr(int, 1)})
 def leaky(node, arrays):
     """snnTorch's Leaky: fires on U > θ (strict), resets one step late by default."""
-    beta, thr = _F(node.attrs.get("beta", 0.9)), _F(node.attrs.get("threshold", 1.0))
-    mech, delay = int(node.attrs.get("reset_mechanism", 0)), bool(node.attrs.get("reset_delay", 1))
+    beta, thr = _F(node.attrs["beta"]), _F(node.attrs["threshold"])
+    mech, delay = int(node.attrs["reset_mechanism"]), bool(node.attrs["reset_delay"])
     x = arrays[0].astype(_F, copy=False)
     u = np.zeros(x.shape[1:], _F)
     out = np.empty_like(x)
@@ -176,9 +176,9 @@ def sj_lif(node, arrays):
 
 def _sinabs_kind(node, ins):
     """A spike (SingleSpike), or a count: {0..max_spikes} when capped, unbounded (analog) else."""
-    if not node.attrs.get("multi_spike", 1):
+    if not node.attrs["multi_spike"]:
         return [SPIKE]
-    cap = int(node.attrs.get("max_spikes", 0))
+    cap = int(node.attrs["max_spikes"])
     return [kinds.count(cap) if cap > 0 else ANALOG]
 
 

@@ -99,7 +99,7 @@ def delay_one_step(a: np.ndarray) -> np.ndarray:
 
 
 def _as_input(x: np.ndarray, node) -> np.ndarray:
-    if node.attrs.get("num_message_bits", 0) == 0:
+    if node.attrs["num_message_bits"] == 0:
         return (x != 0).astype(np.int64)          # a spike is a spike, whatever its value
     return np.asarray(x).astype(np.int64)
 
@@ -135,21 +135,21 @@ _SYN_ATTRS = {"weight_exp": Attr(int, 0), "num_weight_bits": Attr(int, 8), "num_
 def loihi_dense(node, arrays):
     """Lava Dense (fixed_pt): ``x W'ᵀ`` over the last axis, shifted by ``weight_exp``,
     one step late; W' is W clipped and truncated as Lava does (module doc)."""
-    mode = node.attrs.get("sign_mode", "")
+    mode = node.attrs["sign_mode"]
     if mode not in SIGN_MODES:
         raise ValueError(f"sign_mode must be one of {SIGN_MODES[1:]}, got {mode!r}")
-    w = lava_weights(node.params["weight"], node.attrs.get("num_weight_bits", 8), mode)
+    w = lava_weights(node.params["weight"], node.attrs["num_weight_bits"], mode)
     x = _as_input(arrays[0], node)
     dtype = exact_dtype(x, w, w.shape[1])
     acc = np.matmul(x.astype(dtype), w.T.astype(dtype)).astype(np.int64)
-    acc = shift(acc, node.attrs.get("weight_exp", 0))
+    acc = shift(acc, node.attrs["weight_exp"])
     return [delay_one_step(acc.astype(np.int32))]
 
 
 def _loihi_conv_shape(node, ins):
     # uneven pads are valid here (a core's tile at the border of a partitioned layer);
     # Lava's Conv process pads both sides alike, which its lowering checks
-    if node.attrs.get("weight_exp", 0) < 0:
+    if node.attrs["weight_exp"] < 0:
         raise ValueError("loihi_conv weight_exp must be >= 0 (Lava's Conv has no right shift)")
     return _conv_shape(node, ins)
 
@@ -161,13 +161,13 @@ def loihi_conv(node, arrays):
     """Lava Conv (fixed_pt): integer cross-correlation (ONNX layout and padding), the
     kernel shifted by ``weight_exp``, wrapped to 24 bits, one step late."""
     x = arrays[0]
-    w = np.left_shift(node.params["weight"].astype(np.int64), node.attrs.get("weight_exp", 0))
+    w = np.left_shift(node.params["weight"].astype(np.int64), node.attrs["weight_exp"])
     s, p, d = conv_geometry(node, w.ndim - 2)
     t, n = x.shape[:2]
     x = _as_input(x, node)
     dtype = exact_dtype(x, w, prod(w.shape[1:]))
     acc = conv_nd(x.reshape(t * n, *x.shape[2:]).astype(dtype), w.astype(dtype), None, s, p, d,
-                  node.attrs.get("group", 1)).astype(np.int64)
+                  node.attrs["group"]).astype(np.int64)
     acc = wrap_signed(acc, UV_BITS).astype(np.int32)
     return [delay_one_step(acc.reshape(t, n, *acc.shape[1:]))]
 
@@ -204,7 +204,7 @@ def loihi_lif(node, arrays):
     24-bit current and voltage with 12-bit decays, strict threshold ``v > vth << 6``,
     reset to 0 (module doc)."""
     x = arrays[0]
-    du, dv, vth = (int(node.attrs.get(k, d)) for k, d in (("du", 4095), ("dv", 0), ("vth", 10)))
+    du, dv, vth = (int(node.attrs[k]) for k in ("du", "dv", "vth"))
     keep_u, keep_v = (1 << DECAY_SHIFT) - (du + 1), (1 << DECAY_SHIFT) - dv
     limit = 1 << (UV_BITS - 1)
     bias = lif_bias(node, x.shape[2:])
@@ -212,7 +212,7 @@ def loihi_lif(node, arrays):
     u = np.zeros(x.shape[1:], np.int32)
     v = np.zeros(x.shape[1:], np.int32)
     out = np.zeros(x.shape, np.float32)
-    start = int(node.attrs.get("start", 0))
+    start = int(node.attrs["start"])
     for t in range(x.shape[0]):
         if t == start:
             u[...] = 0

@@ -52,9 +52,9 @@ def _check_attrs(node) -> None:
 
 def _simulate(node, x: np.ndarray, charge) -> np.ndarray:
     """Run ``charge(v, x_t) -> H`` over ``x: [T, N, ...]``, firing and resetting each step."""
-    v_th = _F(node.attrs.get("v_threshold", 1.0))
-    soft = bool(node.attrs.get("soft_reset", 0))
-    v_reset = _F(node.attrs.get("v_reset", 0.0))
+    v_th = _F(node.attrs["v_threshold"])
+    soft = bool(node.attrs["soft_reset"])
+    v_reset = _F(node.attrs["v_reset"])
     x = x.astype(_F, copy=False)
     v = np.full(x.shape[1:], _F(0.0) if soft else v_reset, dtype=_F)
     out = np.empty_like(x)
@@ -70,10 +70,10 @@ def _simulate(node, x: np.ndarray, charge) -> np.ndarray:
     attrs={"tau": Attr(float, 2.0), "decay_input": Attr(int, 1), **_RESET})
 def lif(node, arrays):
     """Leaky integrate-and-fire (Spikingformer Eq. 1-2): leak by 1/tau, fire at H >= v_th."""
-    tau = _F(node.attrs.get("tau", 2.0))
-    v_reset = _F(node.attrs.get("v_reset", 0.0))
+    tau = _F(node.attrs["tau"])
+    v_reset = _F(node.attrs["v_reset"])
     keep = _F(1.0) - _F(1.0) / tau
-    if node.attrs.get("decay_input", 1):
+    if node.attrs["decay_input"]:
         def charge(v, x):
             return v + (x - (v - v_reset)) / tau
     elif v_reset == 0:

@@ -23,9 +23,9 @@ _POOL_ATTRS = {"kernel_shape": Attr("ints"), "strides": Attr("ints", ()), "pads"
 
 
 def pool_geometry(node, spatial: int):
-    strides = tuple(node.attrs.get("strides") or (1,) * spatial)
-    pads = tuple(node.attrs.get("pads") or (0,) * (2 * spatial))
-    dilations = tuple(node.attrs.get("dilations") or (1,) * spatial)
+    strides = tuple(node.attrs["strides"] or (1,) * spatial)
+    pads = tuple(node.attrs["pads"] or (0,) * (2 * spatial))
+    dilations = tuple(node.attrs["dilations"] or (1,) * spatial)
     return tuple(node.attrs["kernel_shape"]), strides, pads, dilations
 
 
@@ -46,7 +46,7 @@ def _pool_shape(node, ins):
     spatial = len(k)
     if len(x) != spatial + 1:
         raise ValueError(f"{spatial}-d pooling reads a rank-{len(x)} input {x}")
-    ceil = node.attrs.get("ceil_mode", 0)
+    ceil = node.attrs["ceil_mode"]
     return [(x[0], *[_pool_out(x[i + 1], k[i], s[i], p[i], p[i + spatial], d[i], ceil) for i in range(spatial)])]
 
 
@@ -96,7 +96,7 @@ def avgpool(node, arrays):
     axes = tuple(range(-spatial, 0))
     total = win.sum(axis=axes, dtype=np.float64)
     ones = np.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
-    if node.attrs.get("count_include_pad", 0):
+    if node.attrs["count_include_pad"]:
         # declared padding counts, ceil-mode overhang does not: pad the ones with 1s first
         k, s, p, d = pool_geometry(node, spatial)
         ones = np.pad(ones, [(0, 0), (0, 0)] + [(p[i], p[i + spatial]) for i in range(spatial)],
@@ -140,7 +140,7 @@ def batchnorm(node, arrays):
     x = arrays[0]
     shape = (1, -1) + (1,) * (x.ndim - 2)
     p = {k: v.astype(np.float32, copy=False) for k, v in node.params.items()}
-    eps = np.float32(node.attrs.get("epsilon", 1e-5))
+    eps = np.float32(node.attrs["epsilon"])
     a = p["scale"] * (np.float32(1.0) / np.sqrt(p["var"] + eps))
     b = p["bias"] - p["mean"] * a
     y = x * a.reshape(shape).astype(x.dtype, copy=False)
@@ -155,12 +155,12 @@ def batchnorm(node, arrays):
 def layernorm(node, arrays):
     """Normalise over the per-sample axes from ``axis`` on, then scale and shift."""
     x = arrays[0]
-    axis = norm_axis(node.attrs.get("axis", -1), x.ndim - 1) + 1
+    axis = norm_axis(node.attrs["axis"], x.ndim - 1) + 1
     axes = tuple(range(axis, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     centred = x - mean
     var = (centred * centred).mean(axis=axes, keepdims=True)
-    y = centred / np.sqrt(var + np.float32(node.attrs.get("epsilon", 1e-5))) * node.params["scale"]
+    y = centred / np.sqrt(var + np.float32(node.attrs["epsilon"])) * node.params["scale"]
     if "bias" in node.params:
         y = y + node.params["bias"]
     return [y.astype(x.dtype)]
@@ -171,6 +171,6 @@ def layernorm(node, arrays):
 def softmax(node, arrays):
     """exp(x - max) / sum over ``axis`` (per-sample)."""
     x = arrays[0]
-    axis = norm_axis(node.attrs.get("axis", -1), x.ndim - 1) + 1
+    axis = norm_axis(node.attrs["axis"], x.ndim - 1) + 1
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return [(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)]

@@ -69,8 +69,8 @@ def concat(node, arrays):
 
 def _slices(node, shape):
     index = [slice(None)] * len(shape)
-    axes = node.attrs.get("axes") or list(range(len(node.attrs["starts"])))
-    steps = node.attrs.get("steps") or [1] * len(axes)
+    axes = node.attrs["axes"] or list(range(len(node.attrs["starts"])))
+    steps = node.attrs["steps"] or [1] * len(axes)
     for start, end, axis, step in zip(node.attrs["starts"], node.attrs["ends"], axes, steps):
         index[norm_axis(axis, len(shape))] = slice(start, end, step)
     return tuple(index)
@@ -110,9 +110,9 @@ def _pad_shape(node, ins):
 
 
 def _pad_kind(node, ins):
-    if node.attrs.get("mode", "constant") != "constant":
+    if node.attrs["mode"] != "constant":
         return [ins[0].kind]
-    return [kinds.join(ins[0].kind, kinds.Kind.of([node.attrs.get("value", 0.0)]))]
+    return [kinds.join(ins[0].kind, kinds.Kind.of([node.attrs["value"]]))]
 
 
 @op("pad", arity=1, shape=_pad_shape, kind=_pad_kind, traits={SPIKE_PRESERVING},
@@ -126,9 +126,9 @@ def pad(node, arrays):
                                   for i in range(rank))
     x = x[crop]
     width = [(0, 0)] + [(max(pads[i], 0), max(pads[i + rank], 0)) for i in range(rank)]
-    mode = node.attrs.get("mode", "constant")
+    mode = node.attrs["mode"]
     if mode == "constant":
-        return [np.pad(x, width, constant_values=node.attrs.get("value", 0.0))]
+        return [np.pad(x, width, constant_values=node.attrs["value"])]
     return [np.pad(x, width, mode={"reflect": "reflect", "edge": "edge", "wrap": "wrap"}[mode])]
 
 
@@ -159,14 +159,14 @@ def tile(node, arrays):
 
 
 def _reduce_axes(node, rank):
-    axes = node.attrs.get("axes")
+    axes = node.attrs["axes"]
     return tuple(range(rank)) if not axes else tuple(sorted(norm_axis(a, rank) for a in axes))
 
 
 def _reduce_shape(node, ins):
     shape = ins[0].shape
     axes = _reduce_axes(node, len(shape))
-    if node.attrs.get("keepdims", 1):
+    if node.attrs["keepdims"]:
         return [tuple(1 if i in axes else n for i, n in enumerate(shape))]
     return [tuple(n for i, n in enumerate(shape) if i not in axes)]
 
@@ -191,7 +191,7 @@ def _reduce(name, fn, kind, doc, traits=()):
     def run(node, arrays):
         x = arrays[0]
         axes = tuple(a + 1 for a in _reduce_axes(node, x.ndim - 1))
-        return [fn(x, axis=axes, keepdims=bool(node.attrs.get("keepdims", 1))).astype(x.dtype, copy=False)]
+        return [fn(x, axis=axes, keepdims=bool(node.attrs["keepdims"])).astype(x.dtype, copy=False)]
 
     run.__doc__ = doc
     op(name, arity=1, shape=_reduce_shape, kind=kind, attrs=dict(_REDUCE_ATTRS), traits=set(traits),
@@ -222,8 +222,8 @@ def resize(node, arrays):
     """Nearest-neighbour resize by per-axis scales (ONNX Resize, mode=nearest)."""
     x = arrays[0]
     out = _resize_shape(node, [type("V", (), {"shape": x.shape[1:]})])[0]
-    ctm = node.attrs.get("coordinate_transformation_mode", "asymmetric")
-    rounding = node.attrs.get("nearest_mode", "floor")
+    ctm = node.attrs["coordinate_transformation_mode"]
+    rounding = node.attrs["nearest_mode"]
     for axis, (n_in, n_out, scale) in enumerate(zip(x.shape[1:], out, node.attrs["scales"])):
         o = np.arange(n_out, dtype=np.float64)
         src = (o + 0.5) / scale - 0.5 if ctm in ("half_pixel", "pytorch_half_pixel") else o / scale

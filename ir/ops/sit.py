@@ -74,8 +74,8 @@ def si_exp(node, arrays):
 
 
 def _si_norm_shape(node, ins):
-    norm_axis(node.attrs.get("axis", -1), len(ins[0].shape))
-    n = float(node.attrs.get("n_spike", 1.0))
+    norm_axis(node.attrs["axis"], len(ins[0].shape))
+    n = float(node.attrs["n_spike"])
     if not (np.isfinite(n) and n > 0):
         raise ValueError(f"si_norm {node.name!r}: n_spike must be > 0, got {n}")
     return [ins[0].shape]
@@ -92,9 +92,9 @@ def si_norm(node, arrays):
     """SIT's SI-norm neuron, Fig. 5b (Eq. 5, 10): max(0, n_spike·w/Σ_axis w), 0 where the
     sum is ≤ 0; the spike count whose rate (÷ n_spike) is the softmax estimate."""
     w = arrays[0].astype(_F, copy=False)
-    axis = norm_axis(node.attrs.get("axis", -1), w.ndim - 1) + 1
+    axis = norm_axis(node.attrs["axis"], w.ndim - 1) + 1
     v_th = w.sum(axis=axis, keepdims=True, dtype=_F)
     ok = v_th > 0
     safe = np.where(ok, v_th, _F(1))
-    out = np.maximum(_F(node.attrs.get("n_spike", 1.0)) * w / safe, _F(0))
+    out = np.maximum(_F(node.attrs["n_spike"]) * w / safe, _F(0))
     return [np.where(ok, out, _F(0)).astype(_F, copy=False)]

@@ -28,9 +28,9 @@ def conv_geometry(node, spatial: int):
     """``(strides, pads, dilations)`` with ONNX defaults filled in for ``spatial`` axes;
     a stride or dilation below 1, a negative pad or a wrong count is refused (a hand-made
     IR document would otherwise divide by zero)."""
-    strides = tuple(node.attrs.get("strides") or (1,) * spatial)
-    pads = tuple(node.attrs.get("pads") or (0,) * (2 * spatial))
-    dilations = tuple(node.attrs.get("dilations") or (1,) * spatial)
+    strides = tuple(node.attrs["strides"] or (1,) * spatial)
+    pads = tuple(node.attrs["pads"] or (0,) * (2 * spatial))
+    dilations = tuple(node.attrs["dilations"] or (1,) * spatial)
     if len(strides) != spatial or len(dilations) != spatial or len(pads) != 2 * spatial:
         raise ValueError(f"strides {list(strides)}, pads {list(pads)}, dilations {list(dilations)} do not fit "
                          f"a {spatial}-d kernel")
@@ -52,7 +52,7 @@ def _conv_shape(node, ins):
     spatial = len(w) - 2
     if len(x) != spatial + 1:
         raise ValueError(f"conv with a {spatial}-d kernel reads a rank-{len(x)} input {x}")
-    group = node.attrs.get("group", 1)
+    group = node.attrs["group"]
     if x[0] != w[1] * group:
         raise ValueError(f"conv weight {w} with group {group} expects {w[1] * group} channels, input has {x[0]}")
     s, p, d = conv_geometry(node, spatial)
@@ -103,7 +103,7 @@ def _conv_fanout(node, ins, outs):
     position whose receptive field covers it (padding, stride and dilation aware)."""
     w = node.params["weight"].shape
     s, p, d = conv_geometry(node, len(w) - 2)
-    return _spatial_fanout(ins[0].shape, outs[0].shape, w[2:], s, p, d, w[0] // node.attrs.get("group", 1))
+    return _spatial_fanout(ins[0].shape, outs[0].shape, w[2:], s, p, d, w[0] // node.attrs["group"])
 
 
 def _tconv_fanout(node, ins, outs):
@@ -159,17 +159,17 @@ def conv(node, arrays):
     """N-d convolution (cross-correlation), grouped, with zero padding."""
     w = node.params["weight"]
     s, p, d = conv_geometry(node, w.ndim - 2)
-    return [conv_nd(arrays[0], w, node.params.get("bias"), s, p, d, node.attrs.get("group", 1))]
+    return [conv_nd(arrays[0], w, node.params.get("bias"), s, p, d, node.attrs["group"])]
 
 
 def _tconv_shape(node, ins):
     x, w = ins[0].shape, node.params["weight"].shape
     spatial = len(w) - 2
-    group = node.attrs.get("group", 1)
+    group = node.attrs["group"]
     if x[0] != w[0]:
         raise ValueError(f"conv_transpose weight {w} expects {w[0]} channels, input has {x[0]}")
     s, p, d = conv_geometry(node, spatial)
-    op_ = tuple(node.attrs.get("output_padding") or (0,) * spatial)
+    op_ = tuple(node.attrs["output_padding"] or (0,) * spatial)
     out = [s[i] * (x[i + 1] - 1) + op_[i] + d[i] * (w[i + 2] - 1) + 1 - p[i] - p[i + spatial]
            for i in range(spatial)]
     check_bias(node, w[1] * group)
@@ -189,10 +189,10 @@ def conv_transpose(node, arrays):
     """Transposed convolution: the input dilated by the stride, padded by d(K-1) - pad, then
     convolved with the flipped kernel (in/out channels swapped per group)."""
     x, w = arrays[0], node.params["weight"]
-    group = node.attrs.get("group", 1)
+    group = node.attrs["group"]
     spatial = w.ndim - 2
     s, p, d = conv_geometry(node, spatial)
-    op_ = tuple(node.attrs.get("output_padding") or (0,) * spatial)
+    op_ = tuple(node.attrs["output_padding"] or (0,) * spatial)
     b, c, *size = x.shape
     dilated = np.zeros((b, c, *[(n - 1) * st + 1 for n, st in zip(size, s)]), dtype=x.dtype)
     dilated[(slice(None), slice(None)) + tuple(slice(None, None, st) for st in s)] = x

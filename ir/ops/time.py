@@ -42,7 +42,7 @@ def _sum_kind(node, ins, steps):
 
 
 def _mean_time_kind(node, ins):
-    steps = node.attrs.get("timesteps", 0)
+    steps = node.attrs["timesteps"]
     if not steps:
         return [kinds.ANALOG]
     return [kinds.mul(_sum_kind(node, ins, steps), kinds.Kind.of([1.0 / steps]))]
@@ -58,7 +58,7 @@ def mean_time(node, arrays):
 
 
 def _sum_time_kind(node, ins):
-    steps = node.attrs.get("timesteps", 0)
+    steps = node.attrs["timesteps"]
     return [_sum_kind(node, ins, steps) if steps else kinds.ANALOG]
 
 

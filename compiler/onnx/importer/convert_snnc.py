@@ -46,7 +46,7 @@ def _timed_input(ctx: Context, node, x: str, what: str) -> str:
 def neuron(ctx: Context, node) -> None:
     attrs = _attributes(ctx, node)
     x = _timed_input(ctx, node, node.input[0], "a neuron")
-    if attrs.get("soft_reset") and attrs.get("v_reset", 0.0) != 0.0:
+    if attrs["soft_reset"] and attrs["v_reset"] != 0.0:
         raise ctx.fail("soft_reset=1 requires v_reset=0")
     if node.op_type == "LIF" and not attrs["tau"] > 1.0:
         raise ctx.fail(f"tau must be > 1, got {attrs['tau']}")
