@@ -18,6 +18,7 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.ops.loihi import lava_weights, sign_mode
+from snnc.ir.ops.loihi_mt import largest_level, payload_bits
 from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 
 
@@ -101,6 +102,11 @@ def problems(graph: Graph) -> list[str]:
             if a > WIDTHS["a_in"].hi:
                 found.append(f"{node.name!r} ({node.op}): worst-case synaptic input {a} exceeds the neuron's "
                              f"16-bit input {WIDTHS['a_in']} ({WIDTHS['a_in'].source})")
+        elif node.op == "loihi_mt":      # a microcoded neuron: its levels and bias live in the 24-bit membrane
+            need(node, "uv", largest_level(node))
+            if "bias" in node.params:
+                need(node, "uv", node.params["bias"])
+            need(node, "num_message_bits", payload_bits(node))
         elif node.op == "loihi_lif":
             for what in ("vth", "du", "dv"):
                 need(node, what, node.attrs.get(what, 0))
