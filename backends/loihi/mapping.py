@@ -287,6 +287,8 @@ def _reason(node, ins) -> str:
     if node.op == "loihi_encode":
         return "input encoding: the host injects graded spikes"
     if node.op == "loihi_dequant":
+        if ins[0].kind.is_graded_spike:
+            return "reads a multi-threshold neuron's graded spikes back and scales them (for a host op)"
         return "reads a layer's currents back and scales them"
     if node.op in SYNAPSES:
         return "a chip layer that did not fit"
