@@ -184,3 +184,20 @@ def test_loihi1_refuses_graded_spike_neurons_by_name(converted_cnn, tmp_path):
     assert repr(mts[0]) in lines[0] and "emits graded spikes, which loihi1 cannot carry: use --target loihi2" \
         in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_concat_of_graded_spikes_stays_graded():
+    """Tiles of a multi-threshold layer are joined by concat (partition.py): the join is
+    still one signed graded spike per element and step, of the most levels."""
+    from snnc.ir.kinds import graded_spikes
+
+    g = Graph("cat")
+    g.add_input(Value("a", (2, 3), kind=graded_spikes(3, 2.0, 0.5, 0.5), axes="TN"))
+    g.add_input(Value("b", (2, 3), kind=graded_spikes(4, 2.0, [0.1, 0.2], 0.3), axes="TN"))
+    g.add_input(Value("s", (2, 3), kind=Kind.of([0.0, 1.0]), axes="TN"))
+    emit(g, "concat", ["a", "b"], name="ab", attrs={"axis": 0})
+    emit(g, "concat", ["a", "s"], name="as", attrs={"axis": 0})
+    kind = g.values["ab"].kind
+    assert kind.is_graded_spike and kind.spike_levels == 4 and kind.name == "graded(levels=4)"
+    assert {0.5 * 4, -0.3 * 8, 0.0} <= {round(v, 6) for v in kind.levels}
+    assert not g.values["as"].kind.is_graded_spike          # with binary spikes: plain levels

@@ -14,12 +14,13 @@ does up to that rounding (:mod:`snnc.ir.ops.loihi_mt`). Its readers:
   payload unit (W/k); the quantisation report lists it as ``graded(bits)``;
     encoded-multi-threshold
         %y = multi_threshold(%x)   (x: a float value on the host, e.g. ECMT's delta(relu(cum_mean)))
-        ->  %e = loihi_encode(%x); %i = loihi_dense[identity](%e); %y = loihi_mt(%i)
+        ->  %e = loihi_encode(%x); %i = loihi_conv[1×1 depthwise, ones](%e) (or, for a vector,
+            loihi_dense[identity]); %y = loihi_mt(%i)
 
 The second is how ECMT's ReLU networks get their neurons on chip: there every neuron reads
 an expectation-compensated value computed on the host, never a synapse. ``x`` is injected
 as 8-bit graded spikes (``input_bits`` when given) and an identity synapse feeds the
-neuron (weight 1 on the diagonal: a = the input level), so k = the encoder's levels per
+neuron (one synapse of weight 1 per neuron: a = the input level), so k = the encoder's levels per
 float unit. The readers of a payload, either way:
 
 - anything else (a host op: ECMT's cum_mean, a spiking matmul) reads
@@ -37,6 +38,8 @@ from snnc.ir.rewrite import Match, single_use
 
 #: graded-spike width of a float value a multi-threshold neuron reads (encoded-multi-threshold)
 ENCODE_BITS = 8
+#: the longest axis an identity conv may have (Lava's Conv: int8 geometry, int8 groups)
+LAVA_CONV_AXIS_MAX = 127
 #: the ops that read a payload as it is (on chip): the others get it dequantised
 PAYLOAD_READERS = ("reshape", "loihi_dense", "loihi_conv")
 
@@ -175,10 +178,19 @@ def encode_mt(q, graph: Graph, m: Match) -> None:
     rank = q.rank(x)
     width = q.g.values[x].shape[-1]
     graph.remove_node(mt.name, drop_outputs=False)
-    syn = q.put(graph, mt, "loihi_dense", [enc], name=graph.fresh_name(f"{mt.name}.in"),
-                outputs=[graph.fresh_name(f"{mt.name}.in")], source=mt.source,
-                attrs={"num_message_bits": bits, "sign_mode": "excitatory"},
-                params={"weight": np.eye(width, dtype=np.int32)})
+    name = graph.fresh_name(f"{mt.name}.in")
+    # [C, L] or [C, H, W]: a 1×1 depthwise conv, one synapse per neuron. Lava's Conv keeps
+    # its geometry in int8, which (numpy 2) overflows on an axis of 128 or more: then dense
+    if rank in (2, 3) and max(q.g.values[x].shape) <= LAVA_CONV_AXIS_MAX:
+        channels, spatial = q.g.values[x].shape[0], rank - 1
+        syn = q.put(graph, mt, "loihi_conv", [enc], name=name, outputs=[name], source=mt.source,
+                    attrs={"num_message_bits": bits, "group": channels, "strides": [1] * spatial,
+                           "pads": [0] * 2 * spatial, "dilations": [1] * spatial},
+                    params={"weight": np.ones((channels, 1) + (1,) * spatial, np.int32)})
+    else:                   # an identity matrix over the last axis
+        syn = q.put(graph, mt, "loihi_dense", [enc], name=name, outputs=[name], source=mt.source,
+                    attrs={"num_message_bits": bits, "sign_mode": "excitatory"},
+                    params={"weight": np.eye(width, dtype=np.int32)})
     thp = np.asarray(mt.attrs["theta_pos"], np.float64).reshape(-1)
     thn = np.asarray(mt.attrs["theta_neg"], np.float64).reshape(-1)
     tp, tn, unit = thresholds(k, thp, thn)
