@@ -201,3 +201,23 @@ def test_concat_of_graded_spikes_stays_graded():
     assert kind.is_graded_spike and kind.spike_levels == 4 and kind.name == "graded(levels=4)"
     assert {0.5 * 4, -0.3 * 8, 0.0} <= {round(v, 6) for v in kind.levels}
     assert not g.values["as"].kind.is_graded_spike          # with binary spikes: plain levels
+
+
+@pytest.mark.parametrize("gap", [2, 3])
+def test_input_bound_caps_the_levels_it_can_fire(gap):
+    """With |input + bias| <= input_max at every step, the kind (what readers budget for)
+    holds every payload the reference fires, on random and on sustained extreme inputs,
+    and leaves out the ladder's top levels (the bound is useful)."""
+    rng = np.random.default_rng(gap)
+    m = 40
+    tp, tn = np.array([3, 4, 7, 10], np.int32), np.array([5, 2, 6, 9], np.int32)
+    bias = np.array([2, -2, 0, 1], np.int32)
+    x = np.concatenate([rng.integers(-38, 39, (30, 2, 4)), np.full((10, 2, 4), 38), np.full((10, 2, 4), -38),
+                        np.tile(np.array([38, -38])[:, None, None], (10, 2, 4))]).astype(np.int32)
+    g = _mt_graph((4,), {"theta_pos": tp, "theta_neg": tn, "bias": bias},
+                  {"levels": 6, "gap": gap, "input_max": m + 2})
+    levels = g.values["y"].kind.levels
+    want = reference_mt(x, tp, tn, 6, gap=gap, bias=bias)
+    assert set(np.unique(want).tolist()) <= levels
+    assert max(levels) < int(tp.max()) * gap ** 5
+    np.testing.assert_array_equal(run(g, {"x": x})["y"], want)

@@ -19,7 +19,8 @@ does up to that rounding (:mod:`snnc.ir.ops.loihi_mt`). Its readers:
 
 The second is how ECMT's ReLU networks get their neurons on chip: there every neuron reads
 an expectation-compensated value computed on the host, never a synapse. ``x`` is injected
-as 8-bit graded spikes (``input_bits`` when given) and an identity synapse feeds the
+as 8- to 16-bit graded spikes (the fewest bits with 16 levels in the smallest threshold;
+``input_bits`` when given) and an identity synapse feeds the
 neuron (one synapse of weight 1 per neuron: a = the input level), so k = the encoder's levels per
 float unit. The readers of a payload, either way:
 
@@ -38,6 +39,10 @@ from snnc.ir.rewrite import Match, single_use
 
 #: graded-spike width of a float value a multi-threshold neuron reads (encoded-multi-threshold)
 ENCODE_BITS = 8
+#: input levels the encoder puts in the smallest threshold, at least (up to 16 bits)
+THETA_STEPS = 16
+#: how far (relative) a threshold may move to share the payload unit of the others
+THETA_TOLERANCE = 0.05
 #: the longest axis an identity conv may have (Lava's Conv: int8 geometry, int8 groups)
 LAVA_CONV_AXIS_MAX = 127
 #: the ops that read a payload as it is (on chip): the others get it dequantised
@@ -69,19 +74,26 @@ def _views(graph: Graph, value: str) -> list[str]:
 
 
 def thresholds(k: float, thp: np.ndarray, thn: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(θ+_int, θ−_int, unit)``: θ_int = rint(k·θ) (>= 1), and the payload unit: their
-    greatest common divisor, which is θ_int itself for one θ on both signs (the payload is
-    then ±gap^k). Where it is below an eighth of the smallest θ_int (per-channel or
-    two-sided θ), every θ_int is rounded to a multiple of that eighth instead: the payload
-    stays within 3 bits of the one-θ case, each θ within 1/16 of the smallest."""
-    tp, tn = (np.maximum(np.rint(k * th), 1).astype(np.int64) for th in (thp, thn))
-    both = np.concatenate([tp, tn])
-    unit = int(np.gcd.reduce(both))
-    floor = max(1, int(both.min()) // 8)
-    if unit < floor:
-        unit = floor
-        tp, tn = (np.maximum(np.rint(k * th / unit), 1).astype(np.int64) * unit for th in (thp, thn))
+    """``(θ+_int, θ−_int, unit)``: θ_int ≈ k·θ (>= 1), each a multiple of the payload
+    unit, the largest unit (at most the smallest θ_int) that moves no θ by more than
+    :data:`THETA_TOLERANCE` of itself. One θ on both signs: unit = θ_int, exact, and the
+    payload is ±gap^k; two-sided or per-channel θ: a coarser unit keeps the payload, and
+    so the worst-case input of its readers, small (their weights keep their bits)."""
+    both = k * np.concatenate([thp, thn])
+    smallest = max(1, int(np.rint(both.min())))
+    for unit in range(smallest, 0, -1):
+        ints = np.maximum(np.rint(both / unit), 1) * unit
+        if np.all(np.abs(ints - both) <= THETA_TOLERANCE * both) or unit == 1:
+            break
+    tp, tn = (np.maximum(np.rint(k * th / unit), 1).astype(np.int64) * unit for th in (thp, thn))
     return tp.astype(np.int32), tn.astype(np.int32), unit
+
+
+def _input_max(w_int: np.ndarray, x_max: int, bias) -> int:
+    """The largest |a + bias| the synapse can deliver to the neuron in one step."""
+    from snnc.backends.loihi.widths import worst_input
+
+    return worst_input(w_int, x_max) + (0 if bias is None else int(np.abs(bias).max(initial=0)))
 
 
 def _channel_shaped(values: np.ndarray, rank: int) -> np.ndarray:
@@ -120,7 +132,8 @@ def fuse_mt(q, graph: Graph, m: Match) -> None:
     q.put(graph, syn, SYNAPSES[syn.op], [x], name=syn.name, outputs=[syn.outputs[0]], source=syn.source,
           attrs=_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), params={"weight": w_int})
     node = q.put(graph, syn, "loihi_mt", [syn.outputs[0]], name=mt.name, outputs=[mt.outputs[0]],
-                 source=mt.source, attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k},
+                 source=mt.source, attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k,
+                                          "input_max": _input_max(w_int, x_max, params.get("bias"))},
                  params=params)
     _refresh_views(graph, mt.outputs[0])
     theta_err = max(float(np.abs(tp / k - thp).max()), float(np.abs(tn / k - thn).max()))
@@ -153,12 +166,25 @@ def why_not_encoded(q, graph: Graph, m: Match) -> str | None:
     if mt.outputs[0] in graph.outputs:
         return "its graded spikes are a graph output (read it through a layer)"
     x = mt.inputs[0]
-    if x in q.encoded:
-        k = q.encoded[x][1]
-    else:
-        k = scales.levels(q.input_range(x), q.input_bits or ENCODE_BITS)[0]
-    thetas = np.concatenate([np.asarray(mt.attrs[t], np.float64).reshape(-1) for t in ("theta_pos", "theta_neg")])
+    thetas = _thetas(mt)
+    k = q.encoded[x][1] if x in q.encoded else scales.levels(q.input_range(x), _encode_bits(q, x, thetas))[0]
     return _ladder_fits(k, thetas, int(mt.attrs["levels"]), int(gap))
+
+
+def _thetas(mt: Node) -> np.ndarray:
+    return np.concatenate([np.asarray(mt.attrs[t], np.float64).reshape(-1) for t in ("theta_pos", "theta_neg")])
+
+
+def _encode_bits(q, x: str, thetas: np.ndarray) -> int:
+    """``input_bits`` when given; else the fewest bits from 8 up to 16 that put at least
+    :data:`THETA_STEPS` input levels in the smallest threshold (a threshold of one or two
+    levels would fire on the encoder's rounding, not on the input)."""
+    if q.input_bits:
+        return q.input_bits
+    for bits in range(ENCODE_BITS, 17):
+        if scales.levels(q.input_range(x), bits)[0] * float(thetas.min()) >= THETA_STEPS:
+            return bits
+    return 16
 
 
 def encode_mt(q, graph: Graph, m: Match) -> None:
@@ -168,7 +194,7 @@ def encode_mt(q, graph: Graph, m: Match) -> None:
     x = mt.inputs[0]
     levels, gap = int(mt.attrs["levels"]), int(float(mt.attrs.get("gap", 2.0)))
     if x not in q.encoded:
-        bits = q.input_bits or ENCODE_BITS
+        bits = _encode_bits(q, x, _thetas(mt))
         scale, top, (lo, hi) = scales.levels(q.input_range(x), bits)
         name = graph.fresh_name(f"{x}.encode")
         q.put(graph, mt, "loihi_encode", [x], name=name, outputs=[name],
@@ -195,7 +221,8 @@ def encode_mt(q, graph: Graph, m: Match) -> None:
     thn = np.asarray(mt.attrs["theta_neg"], np.float64).reshape(-1)
     tp, tn, unit = thresholds(k, thp, thn)
     node = q.put(graph, mt, "loihi_mt", [syn.outputs[0]], name=mt.name, outputs=[mt.outputs[0]], source=mt.source,
-                 attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k},
+                 attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k,
+                        "input_max": int(q.encoded[x][2])},
                  params={"theta_pos": _channel_shaped(tp, rank), "theta_neg": _channel_shaped(tn, rank)})
     _refresh_views(graph, mt.outputs[0])
     theta_err = max(float(np.abs(tp / k - thp).max()), float(np.abs(tn / k - thn).max()))

@@ -13,7 +13,8 @@ channel where θ is), and the level ladder λ_k = θ_int·gap^k, k < ``levels``:
     else 0                                                        ties fire, exactly)
     v = v − s                          reset by subtraction: V keeps the remainder
 
-The output is the integer graded payload ``s / unit`` (int32; ±λ_int in units of ``unit``,
+``input_max`` (the quantiser's bound on |a + bias|) bounds the levels it can reach, and so
+the payload its readers must budget for (:func:`fired_bound`). The output is the integer graded payload ``s / unit`` (int32; ±λ_int in units of ``unit``,
 a common divisor of every θ_int, so with one θ it is ±gap^k: one message per neuron and
 step, ``payload_bits`` wide: sign + the largest level's bits). The membrane keeps its fine
 grid (θ_int steps), the wire carries the level: a reader's weights per payload unit are
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.ir.kinds import graded_spikes
+from snnc.ir.kinds import Kind
 from snnc.ir.ops.common import same_shape
 from snnc.ir.registry import NEURON, TEMPORAL, Attr, op
 
@@ -65,9 +66,30 @@ def largest_level(node) -> int:
     return top * gap ** (n - 1)
 
 
+def fired_bound(node) -> int:
+    """The largest |s| (membrane units) it can fire. With ``input_max`` = m >= |a + bias|
+    at every step (the quantiser's guarantee, widths.py checks it), the remainder stays
+    within R = max(m·(gap−1), θ_max): a spike below the top level takes more than 1/gap
+    of v away (v < gap·λ_k − ⌊θ/2⌋), so |v'| < |v|·(1 − 1/gap) <= (R + m)(1 − 1/gap) <= R,
+    and a silent neuron holds |v| < θ. So |s| <= |v| + ⌊θ/2⌋ <= R + m + ⌊θ_max/2⌋, while
+    R + m stays below gap·λ_top − ⌊θ_max/2⌋ for every neuron (the top level then
+    contracts too); else, or with m unknown (0), the largest level."""
+    top = largest_level(node)
+    m = int(node.attrs.get("input_max", 0))
+    if m <= 0:
+        return top
+    gap, n = int(node.attrs.get("gap", 2)), int(node.attrs["levels"])
+    th_max = max(int(np.max(node.params[k])) for k in ("theta_pos", "theta_neg"))
+    th_min = min(int(np.min(node.params[k])) for k in ("theta_pos", "theta_neg"))
+    r = max(m * (gap - 1), th_max)
+    if r + m >= gap * th_min * gap ** (n - 1) - th_max // 2:
+        return top
+    return min(top, r + m + th_max // 2)
+
+
 def largest_payload(node) -> int:
-    """The largest |payload| it sends: the largest level over ``unit``."""
-    return largest_level(node) // int(node.attrs.get("unit", 1))
+    """The largest |payload| it sends: the largest level it can fire over ``unit``."""
+    return fired_bound(node) // int(node.attrs.get("unit", 1))
 
 
 def payload_bits(node) -> int:
@@ -97,9 +119,14 @@ def _mt_shape(node, ins):
 
 
 def _mt_kind(node, ins):
+    """Graded spikes: 0 and ±θ·gap^k / unit, the levels it can reach (:func:`fired_bound`)."""
     gap, n, unit = int(node.attrs.get("gap", 2)), int(node.attrs["levels"]), int(node.attrs.get("unit", 1))
-    return [graded_spikes(n, gap, np.unique(node.params["theta_pos"]) // unit,
-                          np.unique(node.params["theta_neg"]) // unit)]
+    bound = fired_bound(node)
+    values = [0]
+    for sign, name in ((1, "theta_pos"), (-1, "theta_neg")):
+        for th in np.unique(node.params[name]).tolist():
+            values += [sign * th * gap ** k // unit for k in range(n) if th * gap ** k <= bound]
+    return [Kind(Kind.of(values).levels, n)]
 
 
 def _timed(node, ins):
@@ -111,7 +138,7 @@ def _timed(node, ins):
 @op("loihi_mt", arity=1, shape=_mt_shape, kind=_mt_kind, dtype=lambda node, ins: ["int32"], axes=_timed,
     traits={NEURON, TEMPORAL},
     attrs={"levels": Attr(int), "gap": Attr(int, 2), "unit": Attr(int, 1), "start": Attr(int, 0),
-           "scale": Attr(float, 1.0)},
+           "scale": Attr(float, 1.0), "input_max": Attr(int, 0)},
     params=("theta_pos", "theta_neg"), optional_params=("bias",))
 def loihi_mt(node, arrays):
     """The multi-threshold neuron on integers (module doc): one signed graded payload
