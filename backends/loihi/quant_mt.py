@@ -45,6 +45,8 @@ THETA_STEPS = 16
 THETA_TOLERANCE = 0.05
 #: the longest axis an identity conv may have (Lava's Conv: int8 geometry, int8 groups)
 LAVA_CONV_AXIS_MAX = 127
+#: values these make are on the chip (integers): a neuron reading one is not encoded
+CHIP_OPS = ("loihi_dense", "loihi_conv", "loihi_lif", "loihi_mt")
 #: the ops that read a payload as it is (on chip): the others get it dequantised
 PAYLOAD_READERS = ("reshape", "loihi_dense", "loihi_conv")
 
@@ -166,6 +168,11 @@ def why_not_encoded(q, graph: Graph, m: Match) -> str | None:
     if mt.outputs[0] in graph.outputs:
         return "its graded spikes are a graph output (read it through a layer)"
     x = mt.inputs[0]
+    from snnc.backends.loihi.quant_rules import chip_streams
+
+    src = graph.producer(x)
+    if payload_of(graph, x) is not None or chip_streams(graph, x) or (src is not None and src.op in CHIP_OPS):
+        return f"it reads {x!r} on the chip ({src.op}), not a float value the host can encode"
     thetas = _thetas(mt)
     k = q.encoded[x][1] if x in q.encoded else scales.levels(q.input_range(x), _encode_bits(q, x, thetas))[0]
     return _ladder_fits(k, thetas, int(mt.attrs["levels"]), int(gap))
