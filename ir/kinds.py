@@ -177,7 +177,14 @@ def _combine(a: Kind, b: Kind, op) -> Kind:
 
 
 def join(*kinds: Kind) -> Kind:
-    """The least kind holding every value of every kind (set union)."""
+    """The least kind holding every value of every kind (set union). Graded spikes joined
+    with graded spikes (or zeros: a pad) stay graded spikes, of the most levels: a concat
+    of multi-threshold outputs still carries one signed graded spike per element and step."""
+    graded = [k.spike_levels for k in kinds if k.spike_levels]
+    if graded and all(k.spike_levels or (k.levels is not None and k.levels <= {0.0}) for k in kinds):
+        levels = None if any(k.levels is None for k in kinds) else \
+            Kind.of(itertools.chain.from_iterable(k.levels for k in kinds)).levels
+        return Kind(levels, max(graded))
     if any(k.levels is None for k in kinds):
         return ANALOG
     return Kind.of(itertools.chain.from_iterable(k.levels for k in kinds))

@@ -98,5 +98,8 @@ def test_compile_for_loihi_runs_and_names_host_reasons(files, tmp_path):
     assert out.returncode in (0, 1), out.stderr
     mapping = json.loads((tmp_path / "out" / "mapping.json").read_text())
     host = {h["node"]: h["reason"] for h in mapping["host"]}
-    for node in ("mt_a", "norm.cummean", "norm.delta", "scores"):
+    for node in ("norm.cummean", "norm.delta", "scores"):
         assert node in host and host[node]
+    neurons = set(mapping["layers"].values())        # the multi-threshold neurons are on chip (issue 15)
+    assert {"mt_a", "mt_b"} <= neurons and not {"mt_a", "mt_b"} & set(host)
+    assert "graded spikes" in host["mt_a.float"]    # the host reads mt_a's payload back for ExpComp

@@ -2,7 +2,7 @@
 
 No Lava here: this is the plan the Lava lowering (and the core mapping) follows.
 
-**Regions.** Chip nodes are ``loihi_dense``, ``loihi_conv``, ``loihi_lif`` and reshapes of
+**Regions.** Chip nodes are ``loihi_dense``, ``loihi_conv``, ``loihi_lif``, ``loihi_mt`` and reshapes of
 chip values (a reshape moves no data: it renames neurons). Everything else is host: the
 host nodes that do not depend on the chip run before it (input encoding, repeat over
 time) and feed it through sources; those that read chip outputs run after it (decoders,
@@ -35,7 +35,10 @@ from snnc.ir.ops.common import prod
 from snnc.ir.registry import NEURON, SYNAPTIC, TEMPORAL, ops_with
 
 SYNAPSES = ops_with(SYNAPTIC, TEMPORAL)     # loihi_dense, loihi_conv: synapses that see time
-ON_CHIP = frozenset({*SYNAPSES, "loihi_lif"})
+#: the chip's neurons: Lava's LIF, and ECMT's multi-threshold neuron (a microcoded Loihi 2
+#: neuron sending graded spikes; lava_procs/multi_threshold.py)
+CHIP_NEURONS = frozenset({"loihi_lif", "loihi_mt"})
+ON_CHIP = frozenset({*SYNAPSES, *CHIP_NEURONS})
 ALIASES = frozenset({"reshape"})
 NEURONS = ops_with(NEURON)
 
@@ -163,10 +166,10 @@ def _plan(graph: Graph, demoted: set[str]) -> ChipPlan:
         if node.op == "loihi_lif" or (chip_node and node.op not in ON_CHIP and all(v in spikes for v in node.inputs)):
             spikes.update(node.outputs)
         if chip_node:
-            if node.op == "loihi_lif":
+            if node.op in CHIP_NEURONS:
                 src = graph.producer(node.inputs[0])
                 if src is None or src.op not in SYNAPSES:
-                    problems.append(f"{node.name!r} (loihi_lif) reads {node.inputs[0]!r}, "
+                    problems.append(f"{node.name!r} ({node.op}) reads {node.inputs[0]!r}, "
                                     "not the output of a loihi_dense/loihi_conv")
             p.chip.append(node)
             on_chip.update(node.outputs)
@@ -253,5 +256,5 @@ def _group(p: ChipPlan, on_chip: set[str], host_made: set[str]) -> None:
             if node.name in host:
                 if v in readers_outside or node.op in NEURONS:      # host neurons: compared like chip layers
                     p.host_saves.append(v)
-            elif node.op == "loihi_lif" or (v in readers_outside and (node.op in SYNAPSES or node.op == "add")):
+            elif node.op in CHIP_NEURONS or (v in readers_outside and (node.op in SYNAPSES or node.op == "add")):
                 p.probes.append(v)

@@ -143,14 +143,16 @@ def host_table(p) -> list[dict]:
         size = lambda v: prod(g.values[v].shape)                      # noqa: E731
         chip_readers = lambda v: [r for r in g.users(v) if r.name in chip_nodes]   # noqa: E731
         rows.append({
-            "node": node.name, "op": node.op, "reason": reasons.get(node.name, _why(node)),
+            "node": node.name, "op": node.op, "reason": reasons.get(node.name, _why(node, g)),
             "in_values": sum(size(v) for v in ins), "in_bits": sum(size(v) * _bits(g, v, []) for v in ins),
             "out_values": sum(size(v) for v in outs),
             "out_bits": sum(size(v) * _bits(g, v, chip_readers(v)) for v in outs)})
     return rows
 
 
-def _why(node: Node) -> str:
+def _why(node: Node, graph: Graph) -> str:
+    if node.op == "loihi_dequant" and graph.values[node.inputs[0]].kind.is_graded_spike:
+        return "a multi-threshold neuron's graded spikes read back and scaled in float, for a host op"
     if node.op == "loihi_dequant":
         return "a synaptic sum read back and scaled in float (no neuron reads it on chip)"
     if node.op == "loihi_encode":

@@ -12,6 +12,8 @@ Lava process (``# loihi op -> Lava process``):
                     (O, W, H, C/g) convolution, the batch as N·g groups
     loihi_lif    -> lava.proc.lif.LIF (du, dv, vth, per-neuron bias mantissa/exponent);
                     LIFReset (one reset, at ``start``) for a neuron that starts late
+    loihi_mt     -> lava_procs.multi_threshold.MultiThreshold: ECMT's multi-threshold neuron,
+                    a microcoded neuron on Loihi 2 (fixed_pt model), graded spikes out
     reshape      -> nothing: a reshaped port (the neurons stay where they are)
     add (spikes) -> nothing: every reader's in-port is connected to both streams (Lava sums them)
     host nodes   -> one HostOp per cluster (lava_procs/host_op.py, snnc.backends.loihi.host):
@@ -134,8 +136,19 @@ def _lower_lif(node: Node, graph: Graph, layout, n: int):
     return proc, proc.a_in, proc.s_out
 
 
+def _lower_mt(node: Node, graph: Graph, layout, n: int):
+    from snnc.backends.loihi.lava_procs.multi_threshold import MultiThreshold
+
+    lay = layout(node.outputs[0])
+    shape = graph.values[node.outputs[0]].shape
+    per = {k: _per_neuron(node, k, shape, lay, n) for k in ("theta_pos", "theta_neg", "bias")}
+    proc = MultiThreshold(shape=lay.shape, **per, levels=node.attrs["levels"], gap=node.attrs.get("gap", 2),
+                          unit=node.attrs.get("unit", 1), start=node.attrs.get("start", 0), name=node.name)
+    return proc, proc.a_in, proc.s_out
+
+
 #: loihi op -> function(node, graph, layout lookup, batch) -> (process, in port, out port)
-LOWER = {"loihi_dense": _lower_dense, "loihi_conv": _lower_conv, "loihi_lif": _lower_lif}
+LOWER = {"loihi_dense": _lower_dense, "loihi_conv": _lower_conv, "loihi_lif": _lower_lif, "loihi_mt": _lower_mt}
 
 
 def _connect(out_port, in_port) -> None:

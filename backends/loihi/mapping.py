@@ -3,8 +3,10 @@
     m = map_cores(q, get_target("loihi2"))      # q: a quantised graph
     m.cores[3].load, m.chips, m.host
 
-1. The chip layers are the ``loihi_conv``/``loihi_dense`` nodes and the ``loihi_lif``
-   reading each (or the plain compartments the host reads back).
+1. The chip layers are the ``loihi_conv``/``loihi_dense`` nodes and the chip neuron
+   (``loihi_lif``, or ``loihi_mt``: a multi-threshold neuron, which only a target with
+   graded spikes carries; Loihi 1 is refused) reading each (or the plain compartments the
+   host reads back).
 2. Each layer is cut into the fewest tiles that each fit a core (:mod:`.tiling`); a
    layer none of whose neurons fits a core (a fan-in beyond the axon limit) goes to the
    host partition, named, with its cost.
@@ -25,7 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.backends.loihi import tiling
+from snnc.backends.loihi.chip import CHIP_NEURONS
 from snnc.backends.loihi.targets import Target
+from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.registry import SYNAPTIC, TEMPORAL, get, ops_with
 
@@ -92,13 +96,14 @@ def chip_layers(graph: Graph) -> dict[str, str | None]:
     for node in graph.nodes:
         if node.op in SYNAPSES:
             readers = graph.users(node.outputs[0])
-            lif = [r for r in readers if r.op == "loihi_lif"]
+            lif = [r for r in readers if r.op in CHIP_NEURONS]
             layers[node.name] = lif[0].name if len(lif) == 1 and len(readers) == 1 else None
     return layers
 
 
 def map_cores(graph: Graph, target: Target) -> Mapping:
     """The mapping of quantised ``graph`` onto ``target`` (module docstring)."""
+    _check_graded_out(graph, target)
     layers = chip_layers(graph)
     geometries = {name: tiling.geometry(graph, graph.node(name)) for name in layers}
     shared = bool(int(target.conv_shares_weights))
@@ -143,6 +148,18 @@ def map_cores(graph: Graph, target: Target) -> Mapping:
     return Mapping(target, cores, host_partition(graph, mapped, unmapped), mapped, violations)
 
 
+def _check_graded_out(graph: Graph, target: Target) -> None:
+    """A multi-threshold neuron's only output is a graded spike: a target with binary
+    spikes only (Loihi 1) cannot carry it, and snnc will not pretend otherwise."""
+    if int(target.message_bits):
+        return
+    names = [n.name for n in graph.nodes if n.op == "loihi_mt"]
+    if names:
+        more = f" (and {len(names) - 1} more multi-threshold neurons)" if len(names) > 1 else ""
+        raise SnncError(f"multi-threshold neuron {names[0]!r}{more} emits graded spikes, which {target.name} cannot "
+                        "carry: use --target loihi2")
+
+
 def _cannot_map(node, target: Target) -> str | None:
     bits_in = node.attrs.get("num_message_bits", 0)
     if bits_in > int(target.message_bits):
@@ -165,7 +182,7 @@ def _alias_roots(graph: Graph) -> dict[str, str]:
     """chip neuron value (a loihi_lif output) and every reshape of it -> that neuron value."""
     root = {}
     for node in graph.nodes:
-        if node.op == "loihi_lif":
+        if node.op in CHIP_NEURONS:
             root[node.outputs[0]] = node.outputs[0]
         elif node.op in ALIASES and node.inputs[0] in root:
             root[node.outputs[0]] = root[node.inputs[0]]
@@ -270,6 +287,8 @@ def _reason(node, ins) -> str:
     if node.op == "loihi_encode":
         return "input encoding: the host injects graded spikes"
     if node.op == "loihi_dequant":
+        if ins[0].kind.is_graded_spike:
+            return "reads a multi-threshold neuron's graded spikes back and scales them (for a host op)"
         return "reads a layer's currents back and scales them"
     if node.op in SYNAPSES:
         return "a chip layer that did not fit"

@@ -91,7 +91,7 @@ def _split_layer(graph: Graph, out: Graph, synapse: Node, neuron_name: str | Non
         a = emit(out, synapse.op, [x], name=name, attrs=attrs, params=params, source=synapse.source).outputs[0]
         if neuron is not None:
             params = {k: _slice_param(v, box) for k, v in neuron.params.items()}
-            a = emit(out, "loihi_lif", [a], name=tile_names(neuron.name, i), attrs=dict(neuron.attrs),
+            a = emit(out, neuron.op, [a], name=tile_names(neuron.name, i), attrs=dict(neuron.attrs),
                      params=params, source=neuron.source).outputs[0]
         parts.append((box, a))
     final = (neuron or synapse).outputs[0]

@@ -8,11 +8,15 @@ Each rule, ``# before -> after``:
     spike-maxpool   %y = maxpool(%s)  (s: on-chip spikes)   ->  %c = loihi_conv[ones, group=C](%s); %y = loihi_lif[vth=0](%c)
     (spike sums)    %r = add(%s1, %s2) (on-chip spikes) read by a synapse: stays an ``add``, on chip: both
                     spike streams connect to the synapse's input port, which sums them (graded, 2 bits)
+    synapse-multi-threshold  %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; loihi_mt
+                    (ECMT's neuron, graded payload; quant_mt.py, which also dequantises it for host readers)
+    encoded-multi-threshold  %y = multi_threshold(%x) (x: float)  ->  %e = loihi_encode(%x); loihi_dense[identity](%e); loihi_mt
     neuron-on-host  %y = lif|if(%a)   (a: not a synapse's)  ->  (stays: the quantiser reports why)
 
 A synapse reading a float value reads ``loihi_encode`` of it instead (integer graded
 spikes; one encoder per value). "On-chip spikes" is read off the graph as it is being
-rewritten: a ``loihi_lif`` output, or a reshape of one. Every rule keeps node and value
+rewritten: a ``loihi_lif`` output, or a reshape of one; a ``loihi_mt`` output (or a reshape
+of one) is on-chip graded spikes, read with ``num_message_bits`` = its payload's bits. Every rule keeps node and value
 names; the numbers come from :mod:`snnc.backends.loihi.scales`. A :class:`Quantiser`
 holds what the rules share (the float graph, calibration, the encoders, the per-layer
 report) and where each new node goes in the program's order (:meth:`Quantiser.put`).
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.loihi import scales
+from snnc.backends.loihi import quant_mt, scales
 from snnc.ir.build import infer_outputs
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
@@ -130,7 +134,8 @@ class Quantiser:
     def reads_spikes(self, graph: Graph, syn: Node) -> bool:
         """Whether ``syn`` reads spikes: binary, or a sum of on-chip spike streams."""
         x = syn.inputs[0]
-        return chip_streams(graph, x) > 0 or self.g.values[x].kind.is_binary
+        return chip_streams(graph, x) > 0 or quant_mt.payload_of(graph, x) is not None \
+            or self.g.values[x].kind.is_binary
 
     def input_range(self, value: str) -> tuple[float, float] | None:
         """``value``'s (min, max) over the calibration data (the float graph run on it)."""
@@ -150,6 +155,9 @@ class Quantiser:
         """(input value, levels per float unit, max |input|, message bits) of a synapse; a
         float input is encoded (once per value) as graded spikes."""
         x = syn.inputs[0]
+        payload = quant_mt.source(graph, x)
+        if payload is not None:    # a multi-threshold neuron's graded payload, on chip
+            return payload
         streams = chip_streams(graph, x)
         if streams > 1:            # a residual sum of spike streams: graded spikes of its count
             return x, 1.0, streams, max(2, streams.bit_length())
@@ -263,6 +271,8 @@ class Quantiser:
         """A float neuron no synapse-neuron rewrite took: what it reads (in the float graph)."""
         neuron = m["neuron"]
         src = self.g.producer(neuron.inputs[0])
+        if neuron.op == "multi_threshold" and src is not None and src.op in SYNAPSES:
+            return f"its synaptic layer {src.name!r} stays on the host"
         return f"reads {neuron.inputs[0]!r} ({src.op if src else 'graph input'}), not a synaptic layer"
 
     def rules(self) -> list[Rule]:
@@ -271,11 +281,17 @@ class Quantiser:
         return [
             Rule("synapse-neuron", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
                                        and neuron_after(g, n) is not None), self.fuse, check=self.why_not_synapse),
+            Rule("synapse-multi-threshold", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
+                                                and quant_mt.mt_after(g, n) is not None),
+                 lambda g, m: quant_mt.fuse_mt(self, g, m),
+                 check=lambda g, m: self.why_not_synapse(g, m) or quant_mt.why_not(g, m)),
             Rule("bare-synapse", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
                                      and neuron_after(g, n) is None and self.reads_spikes(g, n)),
                  self.bare, check=self.why_not_synapse),
             Rule("spike-maxpool", Pat("maxpool", name="pool", where=lambda g, n: on_chip(g, n.inputs[0])),
                  self.maxpool, check=self.why_not_pool),
+            Rule("encoded-multi-threshold", Pat("multi_threshold", name="mt", where=lambda g, n: timed(n)),
+                 lambda g, m: quant_mt.encode_mt(self, g, m), check=lambda g, m: quant_mt.why_not_encoded(self, g, m)),
             Rule("neuron-on-host", Pat(set(NEURONS), name="neuron"), self.why_neuron_stays,
                  check=self.why_neuron_stays),
         ]

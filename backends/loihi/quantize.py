@@ -8,6 +8,7 @@ Rewrites, each ``# before -> after`` (rules on :mod:`snnc.ir.rewrite`, in
 
     %a = conv|linear(%s); %y = lif|if(%a)  ->  %a = loihi_conv|loihi_dense(%s); %y = loihi_lif(%a)
     %y = maxpool(%s)   (s: spikes)         ->  %c = loihi_conv[ones, group=C](%s); %y = loihi_lif[vth=0](%c)
+    %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; %y = loihi_mt  (graded payload)
     %a = conv|linear(%s) (no neuron after) ->  %i = loihi_conv|loihi_dense(%s); %a = loihi_dequant(%i)
     a synapse reading a float input x      ->  its input is loihi_encode(x): integer graded spikes
 
@@ -47,6 +48,7 @@ import numpy as np
 
 from snnc.backends.loihi import widths
 from snnc.backends.loihi.latency import latency
+from snnc.backends.loihi.quant_mt import dequant_payloads
 from snnc.backends.loihi.quant_report import report_lines
 from snnc.backends.loihi.quant_rules import NEURONS, SYNAPSES, Quantiser
 from snnc.backends.loihi.scales import choose_scale
@@ -73,10 +75,11 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     _check_supported(graph)
     quantiser = Quantiser(graph, calibration, input_bits)
     rewritten, log = apply_rules(graph, quantiser.rules())
+    dequant_payloads(quantiser, rewritten)
     q = _in_order(rewritten, quantiser)
     lag = latency(q)
     for node in q.nodes:        # each neuron starts when its first input arrives
-        if node.op == "loihi_lif":
+        if node.op in ("loihi_lif", "loihi_mt"):
             node.attrs["start"] = lag[node.inputs[0]]
     host = quantiser.notes + [(quantiser.pos[e.node], {"node": e.node, "reason": e.reason}) for e in log.declined]
     q.meta[PROGRAM_META] = {

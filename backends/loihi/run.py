@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.backends.loihi.chip import ALIASES, ChipPlan, plan
+from snnc.backends.loihi.chip import ALIASES, CHIP_NEURONS, ChipPlan, plan
 from snnc.backends.loihi.latency import latency
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph
@@ -158,7 +158,7 @@ def _run_whole(graph: Graph, inputs: dict[str, np.ndarray]) -> LoihiRun:
 
     start = time.perf_counter()
     values = record(graph, inputs)
-    probes = {n.outputs[0]: values[n.outputs[0]] for n in graph.nodes if n.op == "loihi_lif"}
+    probes = {n.outputs[0]: values[n.outputs[0]] for n in graph.nodes if n.op in CHIP_NEURONS}
     lag = {v: d for v, d in latency(graph).items() if v in probes}
     outputs = {o: (values[o] if o in values else inputs[o]) for o in graph.outputs}
     return LoihiRun(probes, outputs, lag, "sim", False, 0, time.perf_counter() - start)

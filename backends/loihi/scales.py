@@ -122,3 +122,22 @@ def pick_bits(value_range: tuple[float, float] | None, w: np.ndarray, theta: flo
         if best is None or err < best[0]:
             best = (err, bits)
     return best[1] if best else 8
+
+
+def mt_scale(w: np.ndarray, thetas: np.ndarray, levels: int, gap: int, x_max: int, name: str):
+    """``(k, W_int, limited_by)`` of a synapse feeding a multi-threshold neuron: the
+    largest k that :func:`choose_scale` allows (no threshold term: θ_int = rint(k·θ) is
+    rounded per sign and channel), lowered until the largest level θ_int·gap^(levels−1)
+    fits the neuron's 24-bit membrane. Raises when a threshold falls below one step."""
+    from snnc.ir.ops.loihi_mt import V_MAX
+
+    k, _, w_int, limit = choose_scale(w, None, x_max, name)
+    top = float(np.max(thetas)) * gap ** (levels - 1)
+    if k * top + 0.5 > V_MAX:
+        k = (V_MAX - 0.5) / top
+        w_int = (2 * np.rint(k * w / 2)).astype(np.int32)       # monotone in k: still within bounds
+        limit = "24-bit levels"
+    if np.rint(k * float(np.min(thetas))) < 1:
+        raise UnsupportedError(f"{name!r}: threshold {float(np.min(thetas)):g} is below one integer step at the "
+                               f"largest scale its {limit} allow (k = {k:.3g})")
+    return k, w_int, limit

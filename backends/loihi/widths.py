@@ -18,6 +18,7 @@ import numpy as np
 
 from snnc.ir.graph import Graph
 from snnc.ir.ops.loihi import lava_weights, sign_mode
+from snnc.ir.ops.loihi_mt import largest_level, payload_bits
 from snnc.ir.registry import SYNAPTIC, TEMPORAL, ops_with
 
 
@@ -73,6 +74,20 @@ def _input_max(graph: Graph, node) -> int:
     return int(max(abs(v) for v in levels))
 
 
+def _check_input_max(graph: Graph, node, found: list[str]) -> None:
+    """A multi-threshold neuron's ``input_max`` bounds the payload its readers budget for
+    (snnc.ir.ops.loihi_mt.fired_bound): it must hold its synapse's worst case plus bias."""
+    m = int(node.attrs.get("input_max", 0))
+    syn = graph.producer(node.inputs[0])
+    if m <= 0 or syn is None or syn.op not in ops_with(SYNAPTIC, TEMPORAL):
+        return
+    worst = worst_input(syn.params["weight"], _input_max(graph, syn)) << max(syn.attrs.get("weight_exp", 0), 0)
+    if "bias" in node.params:
+        worst += int(np.abs(node.params["bias"]).max(initial=0))
+    if worst > m:
+        found.append(f"{node.name!r} (loihi_mt): input_max {m} is below its synapse's worst case {worst}")
+
+
 def problems(graph: Graph) -> list[str]:
     """Every value of a quantised program outside Loihi's widths, one line each."""
     found = []
@@ -101,6 +116,12 @@ def problems(graph: Graph) -> list[str]:
             if a > WIDTHS["a_in"].hi:
                 found.append(f"{node.name!r} ({node.op}): worst-case synaptic input {a} exceeds the neuron's "
                              f"16-bit input {WIDTHS['a_in']} ({WIDTHS['a_in'].source})")
+        elif node.op == "loihi_mt":      # a microcoded neuron: its levels and bias live in the 24-bit membrane
+            need(node, "uv", largest_level(node))
+            _check_input_max(graph, node, found)
+            if "bias" in node.params:
+                need(node, "uv", node.params["bias"])
+            need(node, "num_message_bits", payload_bits(node))
         elif node.op == "loihi_lif":
             for what in ("vth", "du", "dv"):
                 need(node, what, node.attrs.get(what, 0))

@@ -1,4 +1,4 @@
 """The op families; importing this package registers every op in :mod:`snnc.ir.registry`."""
 
-from snnc.ir.ops import (conversion, elementwise, frameworks, loihi, lookup, neurons, pool_norm, shape,  # noqa: F401
-                          sit, synaptic, time)
+from snnc.ir.ops import (conversion, elementwise, frameworks, loihi, loihi_mt, lookup, neurons, pool_norm,  # noqa: F401,E501
+                          shape, sit, synaptic, time)

@@ -248,7 +248,17 @@ def _dequant_shape(node, ins):
     return same_shape(node, ins)
 
 
-@op("loihi_dequant", arity=1, shape=_dequant_shape, dtype=_float32, attrs={"scale": Attr(float)},
+def _dequant_kind(node, ins):
+    """A multi-threshold neuron's payload read back without a bias is still its graded
+    spikes (scaled): host readers (a spiking matmul) keep seeing events, not currents."""
+    k = ins[0].kind
+    if not k.is_graded_spike or "bias" in node.params:
+        return [ANALOG]
+    scale = float(node.attrs["scale"])
+    return [Kind(None if k.levels is None else Kind.of(v * scale for v in k.levels).levels, k.spike_levels)]
+
+
+@op("loihi_dequant", arity=1, shape=_dequant_shape, kind=_dequant_kind, dtype=_float32, attrs={"scale": Attr(float)},
     optional_params=("bias",), flops=lambda node, ins, outs: prod(ins[0].shape))
 def loihi_dequant(node, arrays):
     """Integer currents read off the chip -> float: ``a · scale + bias`` (bias per sample,
