@@ -39,18 +39,18 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = ap.parse_args(argv)
-    from snnc.nn.sit_fit import fit_si_exp_series
+    from snnc.nn.sit_fit import search_si_exp_series
 
     def show(fit, seconds):
         print(f"K={fit['K']:2d}  RMSE on [-1,1] = {fit['rmse']:.6f}  (SIT: {PAPER_RMSE})  "
               f"{seconds:.1f} s, best start: {fit['start']}", flush=True)
 
-    fits = fit_si_exp_series(parse_ks(args.ks), seed=args.seed, progress=show)
+    fits = search_si_exp_series(parse_ks(args.ks), seed=args.seed, progress=show)
     tables = {str(K): {k: fit[k] for k in ("T", "h", "d", "rmse", "start")}
               for K, fit in fits.items()}
     last = fits[max(fits)]
-    settings = {k: last[k] for k in ("seed", "soft_iters", "hard_iters")}
-    tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.sit_fit.fit_si_exp_series)",
+    settings = {k: last[k] for k in ("seed",)}
+    tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.sit_fit.search_si_exp_series)",
                       "points": "10000 evenly spaced in [-1, 1], float32", **settings}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
