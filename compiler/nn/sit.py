@@ -5,7 +5,8 @@ composition, and the fitter of the SI-exp tables.
 
 - :class:`SIExp` (Eq. 2-4) turns one float into at most K spikes whose weighted sum is
   ≈ exp(x) on [−1, 1]; its per-step tables T(t), h(t), d(t) are fitted once, offline, by
-  :func:`fit_si_exp` (SIT Section 3.3: 10,000 evenly spaced points in [−1, 1]). The
+  :func:`snnc.nn.sit_fit.search_si_exp_series` (SIT Section 3.3: 10,000 evenly spaced
+  points in [−1, 1]; :func:`fit_si_exp` fits one K by surrogate gradients). The
   fitted tables for K = 4…16 ship in ``si_exp_tables.json`` (written by
   ``benchmarks/fit_si_exp_tables.py``): nothing trains at import time.
 - :class:`SINorm` (Eq. 5-10): threshold V_th = Σ exp_i, weight w = exp_i, output
