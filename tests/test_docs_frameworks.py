@@ -54,6 +54,7 @@ def test_runnable_blocks_run(page, tmp_path, monkeypatch):
 
 
 def test_named_ops_exist():
+    import snnc.ir  # noqa: F401  (imports every op module, filling the registry)
     from snnc.ir.registry import REGISTRY
     from snnc.onnx.dialect import FUNCTIONS
 
