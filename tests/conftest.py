@@ -62,6 +62,27 @@ def lava():
 
 
 @pytest.fixture(scope="session")
+def digits_cnn(tmp_path_factory):
+    """The ReLU CNN of ``examples/digits_ann.py`` (conv-BN-ReLU-avgpool-conv-ReLU-linear),
+    trained here (seconds), exported as that example does (torch.onnx, TorchScript
+    exporter, opset 17): ``(folder with ann.onnx, calib.npy, test.npy, y.npy; the module)``.
+    Session scope: the level search and the dynamo-export tests share one training run."""
+    torch = require("torch")
+    require("sklearn")
+    from snnc.models.digits_ann import digits_images, train_cnn
+
+    x, y = digits_images()
+    model = train_cnn()
+    tmp = tmp_path_factory.mktemp("cnn")
+    torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp / "ann.onnx"), input_names=["image"],
+                      opset_version=17, dynamo=False, dynamic_axes={"image": {0: "n"}})
+    np.save(tmp / "calib.npy", x[:200])
+    np.save(tmp / "test.npy", x[1400:1600])
+    np.save(tmp / "y.npy", y[1400:1600])
+    return tmp, model
+
+
+@pytest.fixture(scope="session")
 def digits_vit(tmp_path_factory):
     """A small ViT trained here on scikit-learn's digits (seconds), exported with torch.onnx
     (opset 17): ``(folder with ann.onnx, calib.npy, test.npy, y.npy; the module)``. Session

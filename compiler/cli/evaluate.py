@@ -3,11 +3,14 @@ of a converted SNN at every T, against its ANN (see :mod:`snnc.conversion.evalua
 
     snnc evaluate snn.onnx --ann ann.onnx --data test.npy --labels y.npy -T 1,2,4,6,8,10
     snnc evaluate snn.onnx --ann ann.onnx --data test.npz --format html -o eval.html
+    snnc evaluate snn.onnx --ann ann.onnx --data val.npy -T 16 --target-agreement 0.99 --write-snn tuned.onnx
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 from snnc.cli.common import add_dt_argument, load_graph, load_npy, write_text
@@ -32,7 +35,12 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="shard the data over N Ray workers (extra 'distributed')")
     p.add_argument("--address", help="join an existing Ray cluster (ray://host:port or 'auto')")
     p.add_argument("--target-agreement", type=float, metavar="X",
-                   help="also report the smallest T whose agreement with the ANN reaches X (0..1)")
+                   help="also report the smallest T whose agreement with the ANN reaches X (0..1), then lower "
+                        "each multi-threshold layer's levels while it stays >= X")
+    p.add_argument("--tune-levels", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --target-agreement: search per-layer levels at the chosen T (default: on)")
+    p.add_argument("--write-snn", type=Path, metavar="FILE",
+                   help="with --target-agreement: write the SNN with the chosen levels here (.onnx)")
     p.add_argument("--agreement", default="top1", choices=("top1", "cosine"),
                    help="what --target-agreement measures: top-1 match (classifiers, default) or cosine "
                         "similarity (embeddings)")
@@ -51,6 +59,10 @@ def run(args) -> int:
 
     if args.output is not None:
         check_output(args.output, args.force)
+    if args.write_snn is not None:
+        if args.target_agreement is None:
+            raise SnncError("--write-snn writes the SNN --target-agreement tuned; give --target-agreement X")
+        check_output(args.write_snn, args.force)
     if args.workers < 1:
         raise SnncError(f"--workers must be >= 1, got {args.workers}")
     steps = parse_steps(args.timesteps)
@@ -69,18 +81,41 @@ def run(args) -> int:
     text = {"table": lambda: eval_table.text(ev, title), "json": lambda: json.dumps(ev.to_dict(), indent=1),
             "csv": lambda: eval_table.to_csv(ev), "html": lambda: eval_table.to_html(ev, title)}[args.format]()
     if args.target_agreement is not None:
-        from snnc.conversion.search import choose
-
-        choice = choose([(None, ev)], args.target_agreement, args.agreement)
-        if args.format == "table":
-            text += "\n" + "\n".join(choice.lines(args.target_agreement))
-        elif args.format == "json":
-            data = ev.to_dict()
-            data["target"] = {"agreement": args.target_agreement, "measure": args.agreement, "T": choice.row.T}
-            text = json.dumps(data, indent=1)
+        text = _target(args, snn, ann, data, labels, ev, text)
     if args.output is None:
         print(text)
     else:
         write_text(args.output, text + ("\n" if not text.endswith("\n") else ""), args.force)
         print(f"wrote {args.output}")
     return 0
+
+
+def _target(args, snn, ann, data, labels, ev, text: str) -> str:
+    """The smallest T reaching the target, then (``--tune-levels``) the per-layer levels
+    at that T (:mod:`snnc.conversion.level_search`); the tuned SNN to ``--write-snn``."""
+    from snnc.conversion.search import choose
+
+    choice = choose([(None, ev)], args.target_agreement, args.agreement)
+    tuned = None
+    if args.tune_levels:
+        from snnc.conversion.level_search import tune_levels
+
+        graph, tuned = tune_levels(snn, ann, data, args.target_agreement, choice.row.T, ev, measure=args.agreement,
+                                   labels=labels, batch_size=args.batch_size, energy_model=args.energy_model,
+                                   engine=args.engine, workers=args.workers, address=args.address)
+    if args.write_snn is not None:
+        from snnc.onnx.io import save_model
+        from snnc.onnx.ir_to_onnx import graph_to_onnx
+
+        check_output(args.write_snn, args.force)
+        save_model(graph_to_onnx(graph if tuned is not None else snn), args.write_snn)
+        print(f"wrote {args.write_snn}", file=sys.stderr)     # stdout may be the JSON report
+    if args.format == "table":
+        text += "\n" + "\n".join(choice.lines(args.target_agreement) + (tuned.lines(args.agreement) if tuned else []))
+    elif args.format == "json":
+        report = json.loads(text)
+        report["target"] = {"agreement": args.target_agreement, "measure": args.agreement, "T": choice.row.T}
+        if tuned is not None:
+            report["target"].update(tuned.to_dict(args.agreement))
+        text = json.dumps(report, indent=1)
+    return text

@@ -82,6 +82,9 @@ class Evaluation:
     ann_macs: int
     energy_model: str
     workers: int = 1
+    #: name -> snnc.backends.sim.stats.LayerStats summed over the samples (not in to_dict):
+    #: what the level search reads its per-layer spike counts from
+    layers: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -166,7 +169,8 @@ def summarize(total: Partial, steps: list[int], snn: Graph, ann_graph: Graph, en
                         float(spikes / updates) if updates else 0.0, syn, full,
                         None if syn is None or not e_ann else syn / e_ann,
                         None if full is None or not e_ann else full / e_ann))
-    return Evaluation(rows, n, float(total.ann_correct / n) if has_labels else None, e_ann, macs, energy_model.name)
+    return Evaluation(rows, n, float(total.ann_correct / n) if has_labels else None, e_ann, macs, energy_model.name,
+                      layers=total.layers)
 
 
 def evaluate(snn: Graph, ann: onnx.ModelProto, data: dict[str, np.ndarray], *, labels=None,

@@ -5,8 +5,8 @@ mean cosine similarity). One evaluation at T_max gives every T ≤ T_max (the SN
 causal), so the smallest T that reaches X costs one run. ``snnc convert`` also searches
 the number of threshold levels n (``ecmt``/``sit``): each candidate n is converted and
 evaluated once, and the cheapest (n, T) by synaptic energy that reaches X wins. Levels
-are chosen for the whole network; a per-layer search would re-run the evaluation per
-layer and per candidate, which this does not do.
+are chosen for the whole network here; ``snnc evaluate --target-agreement`` chooses them
+per layer at the smallest T (:mod:`snnc.conversion.level_search`).
 """
 
 from __future__ import annotations
