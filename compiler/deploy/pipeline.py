@@ -50,7 +50,7 @@ class Compilation:
     result: object = None         # the simulator's SimResult on the partitioned program
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    passes: list = field(default_factory=list)        # snnc.passes.PassReport per pass
+    passes: list = field(default_factory=list)        # snnc.passes.PassLog per pass
 
 
 def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.ndarray] | None = None,
@@ -73,8 +73,8 @@ def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.
         raise SnncError(f"snnc check found violations in {graph.name!r} and --strict is set; "
                         "run `snnc check` to see them")
     lap("check")
-    pass_reports: list = []
-    optimized = run_pipeline(graph, passes, reports=pass_reports)
+    pass_logs: list = []
+    optimized = run_pipeline(graph, passes, logs=pass_logs)
     lap("passes")
     if inputs is None:
         from snnc.backends.sim import random_inputs
@@ -90,7 +90,7 @@ def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.
     partitioned = partition(program, mapping)
     lap("map")
     c = Compilation(graph, optimized, program, partitioned, mapping, verdict, inputs_described, seconds=seconds,
-                    passes=pass_reports)
+                    passes=pass_logs)
     if simulate:
         c.result = Simulator(partitioned).simulate(feeds)
         c.result.numerics = "loihi"
