@@ -44,7 +44,7 @@ class Compilation:
     program: Graph                # quantised (Loihi numerics)
     partitioned: Graph            # one sub-layer per tile
     mapping: Mapping
-    check: object                 # snnc.check.CheckReport
+    check: object                 # snnc.check.CheckResult
     inputs_described: str
     timing: Timing | None = None
     result: object = None         # the simulator's SimResult on the partitioned program
