@@ -25,7 +25,7 @@ from snnc.backends.loihi.mapping import Mapping, map_cores
 from snnc.backends.loihi.netx import chain
 from snnc.backends.loihi.partition import partition
 from snnc.backends.loihi.latency import latency
-from snnc.backends.loihi.quant_report import report_lines
+from snnc.backends.loihi.quant_table import table_lines
 from snnc.backends.loihi.targets import get_target
 from snnc.backends.loihi.timing import Timing, core_timing
 from snnc.backends.sim import shape_inputs
@@ -128,7 +128,7 @@ def deployment(c: Compilation) -> dict:
         "lava_run": lava_run(c.program),
         "timing": c.timing.to_dict() if c.timing is not None else None,
         "passes": [r.summary() for r in c.passes],
-        "quantisation": report_lines(c.program),
+        "quantisation": table_lines(c.program),
         "netx": {"written": netx_layers is not None, "why_not": netx_why},
         "inputs": c.inputs_described,
         "seconds": c.seconds,
