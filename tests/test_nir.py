@@ -216,3 +216,23 @@ def test_conv_flatten_model_to_nir_and_back_is_exact(tmp_path):
     ya = next(iter(run_ort(a, {a.graph.input[0].name: x}).values()))
     yb = next(iter(run_ort(b, {b.graph.input[0].name: x}).values()))
     assert ya.any() and np.array_equal(ya, yb)
+
+
+def test_write_graph_refuses_an_existing_file_unless_told(tmp_path):
+    """The NIR writer takes the same output rule as every other (snnc.files.check_output)."""
+    from snnc.interop.nir import write_graph
+    from snnc.ir import Graph, Value
+    from snnc.ir.build import emit
+    from snnc.ir.errors import SnncError
+
+    graph = Graph("m")
+    graph.add_input(Value("x", (4,), axes="TN"))
+    emit(graph, "linear", ["x"], name="fc", params={"weight": np.ones((3, 4), np.float32)})
+    emit(graph, "lif", ["fc"], name="lif", attrs={"tau": 2.0})
+    graph.outputs = ["lif"]
+    (tmp_path / "out.nir").write_bytes(b"mine")
+    with pytest.raises(SnncError, match=r"out\.nir exists; pass --force to overwrite it"):
+        write_graph(graph, tmp_path / "out.nir", 1e-3)
+    assert (tmp_path / "out.nir").read_bytes() == b"mine"
+    write_graph(graph, tmp_path / "out.nir", 1e-3, overwrite=True)
+    assert (tmp_path / "out.nir").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"      # an HDF5 file now

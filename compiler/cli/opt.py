@@ -58,7 +58,7 @@ def run(args) -> int:
         dt = args.dt or graph.meta.get("nir_dt")
         if dt is None:
             raise SnncError("writing NIR needs the time step its neurons stand for: pass --dt SECONDS")
-        write_graph(result, args.output, dt)
+        write_graph(result, args.output, dt, overwrite=args.force)
         print(f"NIR neurons written for dt = {dt:g} s")
     else:
         from snnc.onnx.ir_to_onnx import save_graph

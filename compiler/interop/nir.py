@@ -404,14 +404,16 @@ def _to_nir_node(nir, graph: Graph, node, dt: float):
     return "NIR has no such node"
 
 
-def write_graph(graph: Graph, path: str | os.PathLike, dt: float) -> None:
-    """Write ``graph`` to ``path`` as NIR (HDF5) with time step ``dt``, atomically."""
+def write_graph(graph: Graph, path: str | os.PathLike, dt: float, *, overwrite: bool = False) -> None:
+    """Write ``graph`` to ``path`` as NIR (HDF5) with time step ``dt``, atomically; an
+    existing ``path`` is refused unless ``overwrite`` (as :func:`snnc.onnx.ir_to_onnx.save_graph`)."""
     nir = _nir()
-    from snnc.files import atomic_write
+    from snnc.files import atomic_write, check_output
     import tempfile
 
-    model = to_nir(graph, dt)
     path = Path(path)
+    check_output(path, overwrite)
+    model = to_nir(graph, dt)
     with tempfile.TemporaryDirectory(dir=path.parent if path.parent.exists() else None) as tmp:
         nir.write(str(Path(tmp) / "m.nir"), model)
         atomic_write(path, (Path(tmp) / "m.nir").read_bytes())
