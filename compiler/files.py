@@ -129,11 +129,6 @@ def check_output(path: str | os.PathLike, force: bool, *, folder: bool = False,
         raise SnncError(f"{path} is {kind}; --force replaces only a regular file or an snnc artifact folder")
 
 
-def refuse_existing(path: Path, force: bool, what: str = "overwrite it") -> None:
-    """Kept for callers that only need the existence rule; prefer :func:`check_output`."""
-    check_output(path, force)
-
-
 def clean_stale(folder: str | os.PathLike) -> list[str]:
     """Remove ``.snnc-tmp-<pid>-*`` entries in ``folder`` whose process no longer runs."""
     removed = []

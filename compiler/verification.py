@@ -84,7 +84,7 @@ def _levels_agree(f: np.ndarray, payload: np.ndarray, scale: float) -> float | N
 
 
 def compare(model: Path, graph: Graph, feeds) -> dict:
-    """Run the four and compare them: the report ``snnc verify`` prints (see module doc)."""
+    """Run the four and compare them: the comparison ``snnc verify`` prints (see module doc)."""
     from snnc.backends.loihi.chip import plan
     from snnc.backends.loihi.host import host_table
     from snnc.backends.loihi.run import run_loihi

@@ -67,19 +67,7 @@ def digits_cnn(tmp_path_factory):
     trained here (seconds), exported as that example does (torch.onnx, TorchScript
     exporter, opset 17): ``(folder with ann.onnx, calib.npy, test.npy, y.npy; the module)``.
     Session scope: the level search and the dynamo-export tests share one training run."""
-    torch = require("torch")
-    require("sklearn")
-    from snnc.models.digits_ann import digits_images, train_cnn
-
-    x, y = digits_images()
-    model = train_cnn()
-    tmp = tmp_path_factory.mktemp("cnn")
-    torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp / "ann.onnx"), input_names=["image"],
-                      opset_version=17, dynamo=False, dynamic_axes={"image": {0: "n"}})
-    np.save(tmp / "calib.npy", x[:200])
-    np.save(tmp / "test.npy", x[1400:1600])
-    np.save(tmp / "y.npy", y[1400:1600])
-    return tmp, model
+    return _trained_digits(tmp_path_factory, "cnn", "train_cnn")
 
 
 @pytest.fixture(scope="session")
@@ -87,13 +75,20 @@ def digits_vit(tmp_path_factory):
     """A small ViT trained here on scikit-learn's digits (seconds), exported with torch.onnx
     (opset 17): ``(folder with ann.onnx, calib.npy, test.npy, y.npy; the module)``. Session
     scope: the ecmt and sit conversion tests share one training run."""
+    return _trained_digits(tmp_path_factory, "vit", "train_vit", epochs=12)
+
+
+def _trained_digits(tmp_path_factory, folder: str, trainer: str, **options):
+    """``snnc.models.digits_ann.<trainer>(**options)`` trained, exported with torch.onnx
+    (TorchScript exporter, opset 17, the batch axis dynamic) and saved with the digits
+    splits the tests use: ``(folder with ann.onnx, calib.npy, test.npy, y.npy; the module)``."""
     torch = require("torch")
     require("sklearn")
-    from snnc.models.digits_ann import digits_images, train_vit
+    from snnc.models import digits_ann
 
-    x, y = digits_images()
-    model = train_vit(epochs=12)
-    tmp = tmp_path_factory.mktemp("vit")
+    x, y = digits_ann.digits_images()
+    model = getattr(digits_ann, trainer)(**options)
+    tmp = tmp_path_factory.mktemp(folder)
     torch.onnx.export(model, (torch.zeros(1, 1, 8, 8),), str(tmp / "ann.onnx"), input_names=["image"],
                       opset_version=17, dynamo=False, dynamic_axes={"image": {0: "n"}})
     np.save(tmp / "calib.npy", x[:200])

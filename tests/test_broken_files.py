@@ -121,7 +121,8 @@ BROKEN = {
     "unknown-ops": (unknown_ops, "2 node(s) use ops snnc does not support"),
     "shape-mismatch": (shape_mismatch, "node 'conv' (Conv)"),
     "empty-graph": (empty_graph, "the graph has no nodes"),
-    "lif-missing-attribute": (lif_missing_attribute, "missing attribute(s) v_reset, soft_reset, decay_input"),
+    # in the order of the lif OpDef, which the snnc::LIF schema is read off
+    "lif-missing-attribute": (lif_missing_attribute, "missing attribute(s) decay_input, v_reset, soft_reset"),
     "open-feature-dims": (open_feature_dims, "open dimension(s) [2, 3]"),
     "neuron-on-folded-time": (neuron_on_folded_time, "a neuron reads [T, N, ...]"),
     "duplicate-output": (duplicate_output, "output 'a' is already defined"),

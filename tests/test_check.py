@@ -64,12 +64,12 @@ def reference():
     cache.clear()
 
 
-def verdicts(report) -> list[tuple]:
-    return [(r.name, r.verdict, r.code, r.severity) for r in report.layers]
+def verdicts(result) -> list[tuple]:
+    return [(r.name, r.verdict, r.code, r.severity) for r in result.layers]
 
 
-def findings(report) -> list[tuple]:
-    return [(d.code, d.severity, d.node, d.message) for d in report.diagnostics]
+def findings(result) -> list[tuple]:
+    return [(d.code, d.severity, d.node, d.message) for d in result.diagnostics]
 
 
 # -- Spikformer: the integer-float residual ----------------------------------------------
@@ -97,10 +97,10 @@ def spikformer_residual_sites(depth: int) -> dict[str, tuple[str, int]]:
 
 def test_spikformer_flags_every_integer_float_residual(reference):
     graph = reference("spikformer")
-    report = check(graph)
+    result = check(graph)
     expected = spikformer_residual_sites(DEPTH)
     assert len(expected) == 4 * DEPTH == 16 and len({a for a, _ in expected.values()}) == 2 * DEPTH
-    found = report.by_code("SNN002")
+    found = result.by_code("SNN002")
     assert {d.node for d in found} == set(expected) and len(found) == 16
     for d in found:
         add_source, k = expected[d.node]
@@ -112,29 +112,29 @@ def test_spikformer_flags_every_integer_float_residual(reference):
         assert "Spikingformer Eq. 4" in d.fix
     # nothing else is wrong: the other convs read spikes, and the attention products read
     # a LIF's spikes on one side (Q Kᵀ: spike x spike; (Q Kᵀ s) V: V is spikes)
-    assert {d.code for d in report.diagnostics} == {"SNN001", "SNN002"}
-    assert [(d.node, d.severity) for d in report.by_code("SNN001")] == \
+    assert {d.code for d in result.diagnostics} == {"SNN001", "SNN002"}
+    assert [(d.node, d.severity) for d in result.by_code("SNN001")] == \
         [("patch_embed.proj_conv", "note"), ("head", "note")]
-    rows = {r.name: r for r in report.layers}
+    rows = {r.name: r for r in result.layers}
     assert all(rows[n].verdict == MAC for n in expected)
     # 5 tokenizer convs + 6 per block + the head = 30; spike-driven: the 30 less the
     # encoder, the head and the 16 residual readers
-    assert len(report.synaptic_layers) == 5 + 6 * DEPTH + 1 == 30
-    assert report.spike_driven_fraction == pytest.approx(12 / 30)
-    assert [r.verdict for r in report.attention_products] == [SPIKE_DRIVEN] * 2 * DEPTH
-    assert report.exit_code == 1
+    assert len(result.synaptic_layers) == 5 + 6 * DEPTH + 1 == 30
+    assert result.spike_driven_fraction == pytest.approx(12 / 30)
+    assert [r.verdict for r in result.attention_products] == [SPIKE_DRIVEN] * 2 * DEPTH
+    assert result.exit_code == 1
 
 
 # -- Spikingformer: spike-driven residuals (Eq. 4) ---------------------------------------
 def test_spikingformer_is_spike_driven_but_for_encoder_and_head(reference):
-    report = check(reference("spikingformer"))
-    assert report.exit_code == 0 and report.errors == [] and report.counts["warning"] == 0
-    analog = [(r.name, r.verdict) for r in report.layers if r.verdict != SPIKE_DRIVEN]
+    result = check(reference("spikingformer"))
+    assert result.exit_code == 0 and result.errors == [] and result.counts["warning"] == 0
+    analog = [(r.name, r.verdict) for r in result.layers if r.verdict != SPIKE_DRIVEN]
     # the first conv encodes the image (MAC, Eq. 19), the FC head reads the mean (Eq. 14)
     assert analog == [("patch_embed.proj_conv", ENCODER), ("head", HEAD)]
-    assert [(d.code, d.severity, d.node) for d in report.diagnostics] == \
+    assert [(d.code, d.severity, d.node) for d in result.diagnostics] == \
         [("SNN001", "note", "patch_embed.proj_conv"), ("SNN001", "note", "head")]
-    assert report.spike_driven_fraction == pytest.approx(28 / 30)
+    assert result.spike_driven_fraction == pytest.approx(28 / 30)
     strict_no_head = check(reference("spikingformer"), allow_analog_head=False, strict=True)
     assert [(d.node, d.severity) for d in strict_no_head.errors] == [("head", "error")]
     assert strict_no_head.exit_code == 1
@@ -161,26 +161,26 @@ def test_same_verdicts_with_soft_reset_and_if_neurons(reference, name, variant):
 def test_sew_block_add_of_spikes_into_a_conv_is_flagged(make):
     torch.manual_seed(0)
     graph = export(SEWBlock(**make), torch.rand(2, 1, 2, 8, 8))
-    report = check(graph)
+    result = check(graph)
     # ADD(sn2, sn0) is spike + spike = count(2), and next_conv multiplies it by weights
-    (d,) = report.by_code("SNN002")
+    (d,) = result.by_code("SNN002")
     assert d.node == "next_conv" and "reads count(2) values" in d.message
     (add,) = [n for n in graph.nodes if n.op == "add"]
     assert f"Add '{add.name}'" in d.message and d.chain == (add.name,)
-    assert [(r.name, r.verdict) for r in report.layers] == \
+    assert [(r.name, r.verdict) for r in result.layers] == \
         [("stem", ENCODER), ("conv1", SPIKE_DRIVEN), ("conv2", SPIKE_DRIVEN), ("next_conv", MAC)]
 
 
 # -- ANNs from another exporter ----------------------------------------------------------
 def test_plain_cnn_gets_a_mac_finding_on_every_hidden_layer(tmp_path):
     export_torchscript(SmallCNN(), torch.rand(1, 3, 16, 16), tmp_path / "cnn.onnx")
-    report = check(import_onnx(tmp_path / "cnn.onnx"))
+    result = check(import_onnx(tmp_path / "cnn.onnx"))
     # ReLU outputs are analog: every conv but the stem (the encoder) runs as MACs, and
     # the FC after global pooling is the head
-    assert [(d.node, d.severity) for d in report.by_code("SNN001")] == \
+    assert [(d.node, d.severity) for d in result.by_code("SNN001")] == \
         [("stem.0", "note"), ("conv1", "error"), ("conv2", "error"), ("down.0", "error"), ("fc", "note")]
-    assert {d.code for d in report.diagnostics} == {"SNN001"}   # every BN follows its conv
-    assert report.spike_driven_fraction == 0.0
+    assert {d.code for d in result.diagnostics} == {"SNN001"}   # every BN follows its conv
+    assert result.spike_driven_fraction == 0.0
     no_head = check(import_onnx(tmp_path / "cnn.onnx"), allow_analog_head=False)
     assert ("fc", "error") in [(d.node, d.severity) for d in no_head.by_code("SNN001")]
 
@@ -189,7 +189,7 @@ def test_plain_vit_gets_mac_and_nonspike_findings_on_every_block(tmp_path):
     depth = 2
     export_torchscript(TinyViT(depth=depth), torch.rand(1, 3, 16, 16), tmp_path / "vit.onnx")
     graph = import_onnx(tmp_path / "vit.onnx")
-    report = check(graph)
+    result = check(graph)
     # by hand, per block: qkv, proj, fc1 (mlp.0), fc2 (mlp.2) are linear layers on analog
     # values, and Q Kᵀ and softmax(.) V multiply two analog tensors; norm1, norm2
     # (LayerNorm), softmax and GELU's erf are non-spike operators between layers
@@ -200,13 +200,13 @@ def test_plain_vit_gets_mac_and_nonspike_findings_on_every_block(tmp_path):
                         f"{b}/mlp/mlp.2/MatMul", f"{b}/attn/MatMul", f"{b}/attn/MatMul_1"}
         nonspike_sources |= {f"{b}/norm1/LayerNormalization", f"{b}/norm2/LayerNormalization",
                              f"{b}/attn/Softmax", f"{b}/mlp/mlp.1/Erf"}
-    errors = {d.source for d in report.by_code("SNN001") if d.severity == "error"}
+    errors = {d.source for d in result.by_code("SNN001") if d.severity == "error"}
     assert errors == mac_sources
-    assert {d.source for d in report.by_code("SNN004")} == nonspike_sources
-    assert all(d.severity == "error" for d in report.by_code("SNN004"))
+    assert {d.source for d in result.by_code("SNN004")} == nonspike_sources
+    assert all(d.severity == "error" for d in result.by_code("SNN004"))
     # the patch embedding (encoder) and the head are allowed; the final norm feeds only the
     # allowed head, so it is not on the spiking path — until the head is disallowed
-    assert [(d.source, d.severity) for d in report.by_code("SNN001") if d.severity == "note"] == \
+    assert [(d.source, d.severity) for d in result.by_code("SNN001") if d.severity == "note"] == \
         [("/patch_embed/Conv", "note"), ("/head/Gemm", "note")]
     strict = check(graph, allow_analog_head=False)
     assert {d.source for d in strict.by_code("SNN004")} == nonspike_sources | {"/norm/LayerNormalization"}
@@ -240,13 +240,13 @@ def test_unfoldable_batchnorms_are_found_in_the_imported_graph():
     torch.manual_seed(0)
     graph = export(BatchNormOrders(), torch.rand(2, 1, 2, 8, 8))
     assert sum(n.op == "batchnorm" for n in graph.nodes) == 3
-    report = check(graph)
-    found = {d.node: d for d in report.by_code("SNN005")}
+    result = check(graph)
+    found = {d.node: d for d in result.by_code("SNN005")}
     assert set(found) == {"bn_spikes", "bn2"} and all(d.severity == "warning" for d in found.values())
     assert "from lif 'sn1', not a Conv/Linear" in found["bn_spikes"].message
     assert "reads conv 'conv2', whose output is also read by 'add'" in found["bn2"].message
     # BN of spikes is analog (graded at best): conv2 reads it as MACs
-    assert [d.node for d in report.by_code("SNN001") if d.severity == "error"] == ["conv2"]
+    assert [d.node for d in result.by_code("SNN001") if d.severity == "error"] == ["conv2"]
     assert check(graph, strict=True).by_code("SNN005")[0].severity == "error"
 
 
@@ -282,18 +282,18 @@ def test_spikes_made_by_logic_ops_are_sn_before_convbn_warnings():
         not1 = emit(g, "sub", [const(g, 1.0, "one"), s1], name="not1").name
         return emit(g, "mul", [not1, s2], name="iand").name
 
-    report = check(spiking_graph(iand))
-    (d,) = report.by_code("SNN003")
+    result = check(spiking_graph(iand))
+    (d,) = result.by_code("SNN003")
     assert (d.node, d.severity, d.chain) == ("fc3", "warning", ("not1", "iand"))
     assert "made by mul 'iand'" in d.message
-    assert report.exit_code == 0 and check(spiking_graph(iand), strict=True).exit_code == 1
-    assert {r.name: r.verdict for r in report.layers}["fc3"] == SPIKE_DRIVEN
+    assert result.exit_code == 0 and check(spiking_graph(iand), strict=True).exit_code == 1
+    assert {r.name: r.verdict for r in result.layers}["fc3"] == SPIKE_DRIVEN
 
 
 @pytest.mark.parametrize("op, code", [("relu", None), ("identity", None), ("neg", "SNN003")])
 def test_ops_that_map_spikes_onto_themselves_pass_through(op, code):
-    report = check(spiking_graph(lambda g, s1, s2: emit(g, op, [s2], name="f").name))
-    row = {r.name: r for r in report.layers}["fc3"]
+    result = check(spiking_graph(lambda g, s1, s2: emit(g, op, [s2], name="f").name))
+    row = {r.name: r for r in result.layers}["fc3"]
     assert (row.verdict, row.code) == (SPIKE_DRIVEN, code)   # neg(spike) is signed: still events
 
 
@@ -308,8 +308,8 @@ def test_attention_products_are_judged_by_their_operands(operands, verdict, code
         bt = emit(g, "transpose", [b], name="bt", attrs={"perm": [1, 0]}).name
         return emit(g, "reshape", [emit(g, "matmul", [a, bt], name="qk").name], name="flat",
                     attrs={"shape": [64]}).name
-    report = check(spiking_graph(product))
-    row = {r.name: r for r in report.layers}["qk"]
+    result = check(spiking_graph(product))
+    row = {r.name: r for r in result.layers}["qk"]
     assert (row.weighted, row.verdict, row.code) == (False, verdict, code)
 
 
@@ -322,10 +322,10 @@ def test_encoder_reads_the_input_through_repeat_time_reshapes_and_normalisation(
     s = lif(g, linear(g, x, "enc"), "sn1")
     g.outputs = [linear(g, emit(g, "mean_time", [lif(g, linear(g, s, "fc2"), "sn2")], name="rate").name,
                         "head", 4)]
-    report = check(g)
-    assert [(r.name, r.verdict) for r in report.layers] == \
+    result = check(g)
+    assert [(r.name, r.verdict) for r in result.layers] == \
         [("enc", ENCODER), ("fc2", SPIKE_DRIVEN), ("head", HEAD)]
-    assert report.exit_code == 0 and report.spike_driven_fraction == pytest.approx(1 / 3)
+    assert result.exit_code == 0 and result.spike_driven_fraction == pytest.approx(1 / 3)
 
 
 @pytest.mark.parametrize("where, flagged", [("before_encoder", False), ("between", True),

@@ -9,7 +9,7 @@ from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Value
 from snnc.ir.interpret import run as interpret
 from snnc.onnx.ir_to_onnx import graph_to_onnx
-from snnc.passes import PassReport, dce, fold_constants, remove_identity
+from snnc.passes import PassLog, dce, fold_constants, remove_identity
 
 from pass_models import run_unoptimized
 
@@ -42,9 +42,9 @@ def test_dce_removes_what_nothing_reads():
     const(g, "dead_const", np.float32(3))
     y = emit(g, "conv", ["x"], name="conv", params={"weight": RNG.standard_normal((3, 2, 1)).astype(np.float32)})
     g.outputs = [emit(g, "lif", y.outputs, name="lif").outputs[0]]
-    report = PassReport("dce")
-    out = dce(g, report)
-    assert report.counts == {"removed": 3}
+    log = PassLog("dce")
+    out = dce(g, log)
+    assert log.counts == {"removed": 3}
     assert [n.name for n in out.nodes] == ["conv", "lif"]
     same_on_onnxruntime(g, out)
 
@@ -61,9 +61,9 @@ def test_remove_identity_keeps_names_and_meaning():
     y = emit(g, "identity", [s], name="y").outputs[0]                # the graph output, named y
     half = emit(g, "cast", [s], name="to_half", attrs={"to": "float16"}).outputs[0]
     g.outputs = [y, half]
-    report = PassReport("remove-identity")
-    out = remove_identity(g, report)
-    assert report.counts == {"removed": 6}
+    log = PassLog("remove-identity")
+    out = remove_identity(g, log)
+    assert log.counts == {"removed": 6}
     assert [n.op for n in out.nodes] == ["transpose", "lif", "cast"]
     assert out.outputs == ["y", "to_half"] and out.producer("y").op == "lif"
     same_on_onnxruntime(g, out)
@@ -72,9 +72,9 @@ def test_remove_identity_keeps_names_and_meaning():
 def test_remove_identity_keeps_an_input_returned_under_another_name():
     g = graph()
     g.outputs = [emit(g, "identity", ["x"], name="y").outputs[0]]
-    report = PassReport("remove-identity")
-    out = remove_identity(g, report)
-    assert report.counts == {"removed": 0, "left": 1} and "graph input" in report.left[0][1]
+    log = PassLog("remove-identity")
+    out = remove_identity(g, log)
+    assert log.counts == {"removed": 0, "left": 1} and "graph input" in log.left[0][1]
     assert out.same_as(g)
 
 
@@ -88,9 +88,9 @@ def test_fold_constants_evaluates_constant_ops_and_merges_reshapes():
     v = emit(g, "reshape", [v], name="cols", attrs={"shape": [3, 2]}).outputs[0]
     v = emit(g, "reshape", [v], name="back", attrs={"shape": [1, 6]}).outputs[0]
     g.outputs = [emit(g, "lif", [v], name="lif", attrs={"v_threshold": 3.0}).outputs[0]]
-    report = PassReport("fold-constants")
-    out = fold_constants(g, report)
-    assert report.counts == {"folded": 2, "reshapes_merged": 2}
+    log = PassLog("fold-constants")
+    out = fold_constants(g, log)
+    assert log.counts == {"folded": 2, "reshapes_merged": 2}
     assert [(n.name, n.op) for n in out.nodes] == [("bias", "constant"), ("add", "add"), ("back", "reshape"),
                                                    ("lif", "lif")]
     np.testing.assert_array_equal(out.node("bias").params["value"], np.arange(6).reshape(2, 3) * 2)

@@ -46,12 +46,12 @@ def graph():
     return import_onnx(to_onnx(Branches(), torch.randn(3, 2, 5, 6)))
 
 
-def _rows(report):
-    return {r.name: r for r in report.layers}
+def _rows(result):
+    return {r.name: r for r in result.layers}
 
 
-def _diag(report, node):
-    [d] = [d for d in report.diagnostics if d.node == node]
+def _diag(result, node):
+    [d] = [d for d in result.diagnostics if d.node == node]
     return d
 
 
@@ -63,17 +63,17 @@ def test_layers_fed_by_graded_spikes_are_spike_driven(graph):
 
 
 def test_analog_conversion_streams_are_flagged_with_the_fix(graph):
-    report = check(graph)
-    rows = _rows(report)
+    result = check(graph)
+    rows = _rows(result)
     for name in ("fc_bad.matmul", "mm_bad"):
         assert (rows[name].verdict, rows[name].code) == (MAC, "SNN001")
-        d = _diag(report, name)
+        d = _diag(result, name)
         assert d.severity == ERROR and "put a MultiThreshold neuron before it" in d.fix
         assert "delta" in d.message
-    errors = sorted(d.node for d in report.diagnostics if d.severity == ERROR)
+    errors = sorted(d.node for d in result.diagnostics if d.severity == ERROR)
     assert errors == ["fc_bad.matmul", "mm_bad"]
     # the compensated LayerNorm and GELU (erf) are notes, not errors
-    notes = [d for d in report.diagnostics if d.code == "SNN004"]
+    notes = [d for d in result.diagnostics if d.code == "SNN004"]
     assert {d.op for d in notes} == {"layernorm", "erf"}
     assert all(d.severity == NOTE and "compensated" in d.message for d in notes)
 

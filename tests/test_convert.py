@@ -168,9 +168,9 @@ def test_resnet_block_converts_checks_clean_and_approaches_the_ann(tmp_path):
     snn, info = convert(model, x[:32], example=torch.from_numpy(x[:1]))
     assert info.log.count("relu-to-if") == 3
     graph = import_onnx(snn)
-    report = check(graph)
-    verdicts = {row.name: row.verdict for row in report.layers}
-    assert not [d for d in report.diagnostics if d.severity in ("error", "warning")]
+    result = check(graph)
+    verdicts = {row.name: row.verdict for row in result.layers}
+    assert not [d for d in result.diagnostics if d.severity in ("error", "warning")]
     assert [v for k, v in verdicts.items() if k.startswith("4.")] == ["spike-driven", "spike-driven"], verdicts
     feeds = {snn.graph.input[0].name: np.broadcast_to(x[32:], (32, *x[32:].shape)).copy()}
     out = next(iter(run_ort(snn, feeds).values())).mean(0)

@@ -102,8 +102,8 @@ def test_bert_style_encoder_with_mask_converts_and_approaches_the_ann(tmp_path):
     np.savez(tmp_path / "calib.npz", input_ids=ids[:24], attention_mask=mask[:24])
     snn, info = convert(str(tmp_path / "enc.onnx"), str(tmp_path / "calib.npz"), method="ecmt")
     assert info.inserted["spiking-matmul"] == 2
-    report = check(import_onnx(snn))
-    assert not [d for d in report.diagnostics if d.severity in ("error", "warning")]
+    result = check(import_onnx(snn))
+    assert not [d for d in result.diagnostics if d.severity in ("error", "warning")]
     steps = 64
     feeds = {"input_ids": np.broadcast_to(ids[24:], (steps, 16, 6)).copy(),
              "attention_mask": np.broadcast_to(mask[24:], (steps, 16, 6)).copy()}

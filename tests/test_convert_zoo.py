@@ -29,9 +29,9 @@ def _check_clean(snn):
     from snnc.check import check
     from snnc.onnx.importer import import_onnx
 
-    report = check(import_onnx(snn))
-    assert not [str(d) for d in report.diagnostics if d.severity in ("error", "warning")]
-    return report
+    result = check(import_onnx(snn))
+    assert not [str(d) for d in result.diagnostics if d.severity in ("error", "warning")]
+    return result
 
 
 def _dynamo(model, x, path):
@@ -62,8 +62,8 @@ def test_torchvision_resnet18(resnet18, method, exporter):
         snn, info = convert(str(files["dynamo"]), x[:16], method=method)
     else:
         snn, info = convert(model, x[:16], example=torch.from_numpy(x[:1]), method=method)
-    report = _check_clean(snn)
-    assert report.spike_driven_fraction > 0.9
+    result = _check_clean(snn)
+    assert result.spike_driven_fraction > 0.9
     cos = _cosines(snn, model, x[16:], 24)
     assert cos[1] < cos[-1] and cos[-1] > 0.9, cos[::4]
 
@@ -82,7 +82,7 @@ def test_timm_vit(exporter, tmp_path):
     else:
         snn, info = convert(model, x[:16], example=torch.from_numpy(x[:1]), method="ecmt")
     assert info.inserted["spiking-matmul"] == 4
-    report = _check_clean(snn)
-    assert [row.verdict for row in report.attention_products] == ["spike-driven"] * 4
+    result = _check_clean(snn)
+    assert [row.verdict for row in result.attention_products] == ["spike-driven"] * 4
     cos = _cosines(snn, model, x[16:], 24)
     assert cos[0] < cos[-1] and cos[-1] > 0.98, cos[::4]

@@ -9,7 +9,7 @@ import pytest
 from snnc.ir.build import emit
 from snnc.ir.graph import Graph, Value
 from snnc.onnx.ir_to_onnx import graph_to_onnx
-from snnc.passes import PassReport, fold_scale, run_pipeline
+from snnc.passes import PassLog, fold_scale, run_pipeline
 
 from pass_models import run_unoptimized
 
@@ -50,9 +50,9 @@ def compare(before: Graph, after: Graph, seed: int = 0) -> tuple[int, int]:
 
 
 def run(g: Graph):
-    report = PassReport("fold-scale")
-    out = fold_scale(g, report)
-    return out, report
+    log = PassLog("fold-scale")
+    out = fold_scale(g, log)
+    return out, log
 
 
 # -- into the threshold ---------------------------------------------------------------------
@@ -63,8 +63,8 @@ def test_scalar_through_reshapes_into_the_threshold_exactly():
     r = emit(g, "reshape", [s], name="rows", attrs={"shape": [2, 3]}).outputs[0]
     t = emit(g, "transpose", [emit(g, "identity", [r], name="id").outputs[0]], name="tr", attrs={"perm": [1, 0]})
     g.outputs = [neuron(g, t.outputs[0], v_threshold=0.5)]
-    out, report = run(g)
-    assert report.counts == {"into_threshold": 1, "into_weights": 0, "left": 0}
+    out, log = run(g)
+    assert log.counts == {"into_threshold": 1, "into_weights": 0, "left": 0}
     assert [n.op for n in out.nodes] == ["linear", "reshape", "identity", "transpose", "lif"]
     assert out.node("sn").attrs["v_threshold"] == 2.0
     assert compare(g, out)[0] == 0                     # a power of two: bit-identical
@@ -76,8 +76,8 @@ def test_division_and_every_zero_reset_neuron(op, attrs):
     g = graph()
     d = emit(g, "div", ["x", const(g, "eight", 8.0)], name="div").outputs[0]
     g.outputs = [neuron(g, d, op=op, v_threshold=0.1, **attrs)]
-    out, report = run(g)
-    assert report.counts["into_threshold"] == 1 and "inexact" not in report.counts
+    out, log = run(g)
+    assert log.counts["into_threshold"] == 1 and "inexact" not in log.counts
     assert out.node("sn").attrs["v_threshold"] == pytest.approx(0.8) and len(out) == 1
     assert compare(g, out)[0] == 0
 
@@ -90,8 +90,8 @@ def test_scale_inside_attention_matmul():
     s = emit(g, "mul", [const(g, "s", 0.125), a], name="scale").outputs[0]
     v = emit(g, "matmul", [s, "x"], name="av").outputs[0]
     g.outputs = [neuron(g, v, v_threshold=0.5)]
-    out, report = run(g)
-    assert report.counts["into_threshold"] == 1 and out.node("sn").attrs["v_threshold"] == 4.0
+    out, log = run(g)
+    assert log.counts["into_threshold"] == 1 and out.node("sn").attrs["v_threshold"] == 4.0
     assert compare(g, out)[0] == 0
 
 
@@ -99,8 +99,8 @@ def test_a_scale_that_is_not_a_power_of_two_counts_as_inexact():
     g = graph()
     s = emit(g, "mul", ["x", const(g, "c", 0.3)], name="scale").outputs[0]
     g.outputs = [neuron(g, s, v_threshold=0.35)]
-    out, report = run(g)
-    assert report.counts == {"into_threshold": 1, "inexact": 1, "into_weights": 0, "left": 0}
+    out, log = run(g)
+    assert log.counts == {"into_threshold": 1, "inexact": 1, "into_weights": 0, "left": 0}
     changed, total = compare(g, out)
     print(f"scale 0.3: {changed} of {total} spikes changed")
     assert changed == 0
@@ -121,8 +121,8 @@ def test_per_channel_scale_into_the_layer_before(layer):
         c = (np.abs(w(6, 1)) + 0.2) * np.where(np.arange(6) % 2, -1, 1)[:, None]   # signs mixed
     s = emit(g, "mul", [y, const(g, "c", c)], name="scale").outputs[0]
     g.outputs = [neuron(g, s, v_threshold=0.3)]
-    out, report = run(g)
-    assert report.counts == {"into_threshold": 0, "into_weights": 1, "left": 0}
+    out, log = run(g)
+    assert log.counts == {"into_threshold": 0, "into_weights": 1, "left": 0}
     assert [n.op for n in out.nodes] == [layer, "lif"]
     assert compare(g, out)[0] == 0
 
@@ -132,8 +132,8 @@ def test_negative_scalar_after_a_conv_goes_into_the_weights():
     y = emit(g, "conv", ["x"], name="conv", params={"weight": w(3, 2, 1)}).outputs[0]
     s = emit(g, "mul", [y, const(g, "c", -0.5)], name="scale").outputs[0]
     g.outputs = [neuron(g, s, v_threshold=0.2)]
-    out, report = run(g)
-    assert report.counts["into_weights"] == 1 and out.node("sn").attrs["v_threshold"] == pytest.approx(0.2)
+    out, log = run(g)
+    assert log.counts["into_weights"] == 1 and out.node("sn").attrs["v_threshold"] == pytest.approx(0.2)
     np.testing.assert_array_equal(out.node("conv").params["weight"], g.node("conv").params["weight"] * -0.5)
     assert compare(g, out)[0] == 0
 
@@ -171,9 +171,9 @@ def _not_per_channel():
 @pytest.mark.parametrize("case", [_hard_reset, _per_channel_without_layer, _shared_scale, _not_per_channel])
 def test_left_in_place_with_the_reason(case):
     g, reasons = case()
-    out, report = run(g)
-    assert report.counts["left"] == 1 and report.counts["into_threshold"] == report.counts["into_weights"] == 0
-    ((node, reason),) = report.left
+    out, log = run(g)
+    assert log.counts["left"] == 1 and log.counts["into_threshold"] == log.counts["into_weights"] == 0
+    ((node, reason),) = log.left
     assert node == "scale"
     for part in reasons:
         assert part in reason

@@ -163,7 +163,7 @@ def test_fold_bias_reports_what_stays():
     """A constant that varies along the tokens, not per output feature, is no bias."""
     from snnc.ir.build import emit
     from snnc.ir.graph import Graph, Value
-    from snnc.passes import PassReport, fold_bias
+    from snnc.passes import PassLog, fold_bias
 
     rng = np.random.default_rng(0)
     g = Graph("g")
@@ -173,14 +173,14 @@ def test_fold_bias_reports_what_stays():
         emit(g, "constant", [], name=name, params={"value": rng.random(shape).astype(np.float32)})
     emit(g, "add", ["fc", "tok"], name="a1")
     g.outputs = ["a1"]
-    report = PassReport("fold-bias")
-    out = fold_bias(g, report)
+    log = PassLog("fold-bias")
+    out = fold_bias(g, log)
     assert [n.op for n in out.nodes if n.op != "constant"] == ["linear", "add"]
-    assert report.counts == {"folded": 0, "left": 1} and "not per output channel" in report.left[0][1]
+    assert log.counts == {"folded": 0, "left": 1} and "not per output channel" in log.left[0][1]
     emit(g, "linear", ["x"], name="fc2", params={"weight": rng.random((2, 3)).astype(np.float32)})
     emit(g, "sub", ["fc2", "ch"], name="a2")
     g.outputs = ["a1", "a2"]
-    out = fold_bias(g, report)
+    out = fold_bias(g, log)
     x = rng.random((2, 3, 5, 3)).astype(np.float32)
     w, c = g.node("fc2").params["weight"], g.node("ch").params["value"]
     np.testing.assert_allclose(Interpreter(out).run({"x": x})["a2"], x @ w.T - c, rtol=1e-6)

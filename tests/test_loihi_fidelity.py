@@ -14,7 +14,8 @@ from conftest import require
 torch = require("torch")
 datasets = require("sklearn.datasets")
 
-from snnc.backends.loihi.quantize import quantize, report_lines  # noqa: E402
+from snnc.backends.loihi.quant_table import table_lines  # noqa: E402
+from snnc.backends.loihi.quantize import quantize  # noqa: E402
 from snnc.backends.loihi.run import run_loihi  # noqa: E402
 from snnc.ir.interpret import run  # noqa: E402
 
@@ -45,7 +46,7 @@ def test_loihi_numerics_keep_the_trained_accuracy(trained):
     agreement = (float_top1 == loihi_top1).mean()
     print(f"\nfloat accuracy {float_acc:.1%}, Loihi accuracy {loihi_acc:.1%}, top-1 agreement {agreement:.1%} "
           f"on {len(labels)} test digits")
-    print("\n".join(report_lines(q)))
+    print("\n".join(table_lines(q)))
     assert float_acc >= 0.85, "training went wrong: the float network itself is poor"
     assert loihi_acc >= float_acc - 0.03
     assert agreement >= 0.94

@@ -12,7 +12,8 @@ import torch
 
 from snnc.backends.loihi import widths
 from snnc.backends.loihi.chip import plan
-from snnc.backends.loihi.quantize import latency, quantize, report_lines
+from snnc.backends.loihi.quant_table import table_lines
+from snnc.backends.loihi.quantize import latency, quantize
 from snnc.backends.loihi.run import run_loihi
 from snnc.ir.build import emit
 from snnc.ir.errors import SnncError
@@ -185,7 +186,7 @@ def test_quantised_networks_follow_the_float_ones(variant):
         if spikes_q.dtype == np.float32:
             agree = (spikes_q == fl[name]).mean()
             assert agree >= 0.85, f"{name}: only {agree:.1%} of spikes agree with the float graph"
-    text = "\n".join(report_lines(q))
+    text = "\n".join(table_lines(q))
     for layer in q.meta["loihi"]["layers"]:
         assert layer["layer"] in text
 

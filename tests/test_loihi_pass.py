@@ -31,8 +31,8 @@ def test_prerequisite_is_scheduled_once_and_before():
 
 
 def test_prerequisites_that_require_each_other_are_a_bug():
-    register("t-a", requires=("t-b",))(lambda g, report=None: g)
-    register("t-b", requires=("t-a",))(lambda g, report=None: g)
+    register("t-a", requires=("t-b",))(lambda g, log=None: g)
+    register("t-b", requires=("t-a",))(lambda g, log=None: g)
     try:
         with pytest.raises(ValueError, match="t-a -> t-b -> t-a require each other"):
             parse_pipeline("t-a")

@@ -34,6 +34,22 @@ def _mlp_nir(path, dt=1e-3, **lif):
     return w1, b1, w2, params
 
 
+def _euler_mlp(x, w1, b1, w2) -> np.ndarray:
+    """The spikes of :func:`_mlp_nir`'s network (dt = 1 ms) on ``x: [T, N, 4]``, by its Euler
+    steps written here: LIF v += dt/τ·(v_leak − v + R·I), τ = 5 ms; IF v += dt·R·I."""
+    dt, a = 1e-3, 1e-3 / 5e-3
+    v1, v2, want = np.zeros((x.shape[1], 6)), np.zeros((x.shape[1], 3)), []
+    for t in range(x.shape[0]):
+        v1 = v1 + a * (0 - v1 + x[t] @ w1.T + b1)
+        s1 = (v1 >= 0.5).astype(np.float64)
+        v1 = np.where(s1 > 0, 0.0, v1)
+        v2 = v2 + dt * (s1 @ w2.T)
+        s2 = (v2 >= 1e-3).astype(np.float64)
+        v2 = np.where(s2 > 0, 0.0, v2)
+        want.append(s2)
+    return np.stack(want)
+
+
 def test_nir_file_is_read_with_euler_neurons(tmp_path):
     from snnc.ir.interpret import Interpreter
     from snnc.interop.nir import read_graph
@@ -42,18 +58,7 @@ def test_nir_file_is_read_with_euler_neurons(tmp_path):
     graph = read_graph(tmp_path / "m.nir")
     x = np.random.default_rng(1).random((12, 5, 4)).astype(np.float32) * 2
     got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
-    # the Euler steps, written here: LIF v += dt/τ·(v_leak − v + R·I); IF v += dt·R·I
-    dt, a = 1e-3, 1e-3 / 5e-3
-    v1, v2, want = np.zeros((5, 6)), np.zeros((5, 3)), []
-    for t in range(12):
-        v1 = v1 + a * (0 - v1 + x[t] @ w1.T + b1)
-        s1 = (v1 >= 0.5).astype(np.float64)
-        v1 = np.where(s1 > 0, 0.0, v1)
-        v2 = v2 + dt * (s1 @ w2.T)
-        s2 = (v2 >= 1e-3).astype(np.float64)
-        v2 = np.where(s2 > 0, 0.0, v2)
-        want.append(s2)
-    want = np.stack(want)
+    want = _euler_mlp(x, w1, b1, w2)
     assert want.any() and (want != 1).any()
     assert (got != want).mean() < 0.01           # float32 here vs float64 above: rare ties
     r = subprocess.run(SNNC + ["show", str(tmp_path / "m.nir")], capture_output=True, text=True)
@@ -139,17 +144,7 @@ def test_nested_subgraph_is_inlined(tmp_path):
     graph = read_graph(tmp_path / "nested.nir")
     x = np.random.default_rng(1).random((12, 5, 4)).astype(np.float32) * 2
     got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
-    dt, a = 1e-3, 1e-3 / 5e-3
-    v1, v2, want = np.zeros((5, 6)), np.zeros((5, 3)), []
-    for t in range(12):
-        v1 = v1 + a * (0 - v1 + x[t] @ w1.T + b1)
-        s1 = (v1 >= 0.5).astype(np.float64)
-        v1 = np.where(s1 > 0, 0.0, v1)
-        v2 = v2 + dt * (s1 @ w2.T)
-        s2 = (v2 >= 1e-3).astype(np.float64)
-        v2 = np.where(s2 > 0, 0.0, v2)
-        want.append(s2)
-    want = np.stack(want)
+    want = _euler_mlp(x, w1, b1, w2)
     assert want.any() and (got != want).mean() < 0.01
     assert any(n.name == "block.lif1" for n in graph.nodes)
 
@@ -221,3 +216,23 @@ def test_conv_flatten_model_to_nir_and_back_is_exact(tmp_path):
     ya = next(iter(run_ort(a, {a.graph.input[0].name: x}).values()))
     yb = next(iter(run_ort(b, {b.graph.input[0].name: x}).values()))
     assert ya.any() and np.array_equal(ya, yb)
+
+
+def test_write_graph_refuses_an_existing_file_unless_told(tmp_path):
+    """The NIR writer takes the same output rule as every other (snnc.files.check_output)."""
+    from snnc.interop.nir import write_graph
+    from snnc.ir import Graph, Value
+    from snnc.ir.build import emit
+    from snnc.ir.errors import SnncError
+
+    graph = Graph("m")
+    graph.add_input(Value("x", (4,), axes="TN"))
+    emit(graph, "linear", ["x"], name="fc", params={"weight": np.ones((3, 4), np.float32)})
+    emit(graph, "lif", ["fc"], name="lif", attrs={"tau": 2.0})
+    graph.outputs = ["lif"]
+    (tmp_path / "out.nir").write_bytes(b"mine")
+    with pytest.raises(SnncError, match=r"out\.nir exists; pass --force to overwrite it"):
+        write_graph(graph, tmp_path / "out.nir", 1e-3)
+    assert (tmp_path / "out.nir").read_bytes() == b"mine"
+    write_graph(graph, tmp_path / "out.nir", 1e-3, overwrite=True)
+    assert (tmp_path / "out.nir").read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"      # an HDF5 file now

@@ -19,7 +19,7 @@ from snnc.ir.errors import IRError, SnncError
 from snnc.ir.graph import Graph, Value
 from snnc.onnx.importer import import_onnx
 from snnc.onnx.ir_to_onnx import graph_to_onnx
-from snnc.passes import DEFAULT_PIPELINE, PASSES, PassReport, fold_batchnorm, register, run_pipeline
+from snnc.passes import DEFAULT_PIPELINE, PASSES, PassLog, fold_batchnorm, register, run_pipeline
 
 from onnx_helpers import neuron_nodes
 from pass_models import compare_with_original, random_onnx, reference_onnx, run_unoptimized
@@ -56,21 +56,21 @@ def test_rewrite_equals_the_original_on_onnxruntime(name, pipeline, record_prope
 def test_fold_bn_folds_every_batchnorm(name):
     proto = model(name)
     in_file = sum(n.op_type == "BatchNormalization" for n in proto.graph.node)
-    report = PassReport("fold-bn")
-    graph = fold_batchnorm(import_onnx(proto), report)
+    log = PassLog("fold-bn")
+    graph = fold_batchnorm(import_onnx(proto), log)
     assert in_file >= 4
-    assert report.counts == {"folded": in_file, "left": 0}
+    assert log.counts == {"folded": in_file, "left": 0}
     assert not [n for n in graph.nodes if n.op == "batchnorm"]
 
 
 def test_default_pipeline_on_spikingformer_reports_each_pass():
-    reports = []
-    graph = run_pipeline(import_onnx(model("spikingformer")), DEFAULT_PIPELINE, reports=reports)
-    got = {r.name: r.counts for r in reports}
+    logs = []
+    graph = run_pipeline(import_onnx(model("spikingformer")), DEFAULT_PIPELINE, logs=logs)
+    got = {r.name: r.counts for r in logs}
     assert got["fold-bn"] == {"folded": 11, "left": 0}
     assert got["fold-scale"] == {"into_threshold": 1, "into_weights": 0, "left": 0}     # 0.125: exact
     assert got["remove-identity"] == {"removed": 1}
-    assert sum(r.nodes_removed for r in reports) == 14        # 11 BNs, the scale and its constant, an identity
+    assert sum(r.nodes_removed for r in logs) == 14        # 11 BNs, the scale and its constant, an identity
     (attn,) = [n for n in graph.nodes if n.name.endswith("attn_lif")]
     assert attn.attrs["v_threshold"] == 4.0                   # 0.5 / 0.125
     assert {n.op for n in graph.nodes} >= {"conv", "lif", "matmul", "linear"}
@@ -144,9 +144,9 @@ def test_fold_bn_property(kind, groups, in_per_group, per_group, with_bias, eps,
                  (("scale", gamma), ("bias", beta), ("mean", mean), ("var", var))}
     emit(g, "batchnorm", layer.outputs, name="bn", params=bn_params, attrs={"epsilon": eps})
     g.outputs = ["bn"]
-    report = PassReport("fold-bn")
-    folded = fold_batchnorm(g, report)
-    assert report.counts == {"folded": 1, "left": 0} and [n.op for n in folded.nodes] == [op]
+    log = PassLog("fold-bn")
+    folded = fold_batchnorm(g, log)
+    assert log.counts == {"folded": 1, "left": 0} and [n.op for n in folded.nodes] == [op]
     # reference: the layer then BatchNorm, in float64 torch, written out here
     x = torch.from_numpy(rng.standard_normal((3, *sample)))
     b64 = torch.from_numpy(params["bias"]).double() if with_bias else None
@@ -173,7 +173,7 @@ def test_unknown_pass_is_named():
 
 
 def test_verify_each_names_the_pass_that_broke_the_graph():
-    def break_shapes(graph, report=None):
+    def break_shapes(graph, log=None):
         g = graph.copy()
         g.values[g.nodes[0].outputs[0]].shape = (1, 2, 3)
         return g
@@ -190,7 +190,7 @@ def test_verify_each_names_the_pass_that_broke_the_graph():
 
 
 def test_an_error_in_a_pass_names_the_pass():
-    def refuse(graph, report=None):
+    def refuse(graph, log=None):
         raise SnncError("cannot fold this")
 
     register("refuse")(refuse)
@@ -203,21 +203,21 @@ def test_an_error_in_a_pass_names_the_pass():
 
 def test_print_after_and_timings():
     out = io.StringIO()
-    reports = []
+    logs = []
     graph = import_onnx(model("random-1"))
     start = time.perf_counter()
     run_pipeline(graph, "remove-identity,fold-bn,dce", print_after=["fold-bn"],
-                 timings=True, reports=reports, out=out)
+                 timings=True, logs=logs, out=out)
     wall = time.perf_counter() - start
     text = out.getvalue()
     assert text.count("// -----// IR after") == 1 and "IR after fold-bn" in text
     assert "= batchnorm" not in text and "= conv_transpose" in text
     for name in ("remove-identity", "fold-bn", "dce", "total"):
         assert any(line.strip().endswith(name) for line in text.splitlines()), name
-    assert [r.name for r in reports] == ["remove-identity", "fold-bn", "dce"]
+    assert [r.name for r in logs] == ["remove-identity", "fold-bn", "dce"]
     # each pass does work on a real graph (copying it at least), and the passes run one
     # after another inside the call: their times are positive and add up to at most the wall time
-    assert all(r.seconds > 0 for r in reports) and sum(r.seconds for r in reports) <= wall
+    assert all(r.seconds > 0 for r in logs) and sum(r.seconds for r in logs) <= wall
     everything = io.StringIO()
     run_pipeline(import_onnx(model("random-1")), "fold-bn,dce", print_after="all", out=everything)
     assert everything.getvalue().count("// -----// IR after") == 2
@@ -238,10 +238,10 @@ def test_fold_bn_leaves_what_it_cannot_fold_and_says_why():
     rows = emit(g, "linear", ["also_reads_conv"], name="rows", params={"weight": np.ones((4, 5), np.float32)})
     emit(g, "batchnorm", rows.outputs, name="bn_rows", params=bn(4))                    # axis 0 is not features
     g.outputs = ["bn_rows"]
-    report = PassReport("fold-bn")
-    out = fold_batchnorm(g, report)
-    assert report.counts == {"folded": 0, "left": 4}
-    reasons = dict(report.left)
+    log = PassLog("fold-bn")
+    out = fold_batchnorm(g, log)
+    assert log.counts == {"folded": 0, "left": 4}
+    reasons = dict(log.left)
     assert "graph input 'x'" in reasons["bn_input"]
     assert "'relu' (relu), not a conv" in reasons["bn_relu"]
     assert "also read by 2 nodes" in reasons["bn_shared"]

@@ -14,7 +14,7 @@ from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Value
 from snnc.ir.query import timesteps
 from snnc.ir.registry import NEURON, SYNAPTIC, TEMPORAL, ops_with
-from snnc.passes import PassReport, dce, fold_scale
+from snnc.passes import PassLog, dce, fold_scale
 
 
 def test_dce_removes_a_dead_chain_longer_than_the_sweep_bound():
@@ -26,9 +26,9 @@ def test_dce_removes_a_dead_chain_longer_than_the_sweep_bound():
     for i in range(80):
         v = emit(g, "neg", [v], name=f"d{i}").outputs[0]
     g.outputs = ["live"]
-    report = PassReport("dce")
-    out = dce(g, report)
-    assert [n.name for n in out.nodes] == ["live"] and report.counts == {"removed": 80}
+    log = PassLog("dce")
+    out = dce(g, log)
+    assert [n.name for n in out.nodes] == ["live"] and log.counts == {"removed": 80}
 
 
 def test_fold_scale_takes_one_scale_per_neuron_per_run():
@@ -46,7 +46,7 @@ def test_fold_scale_takes_one_scale_per_neuron_per_run():
     emit(g, "mul", ["m1", "four"], name="m2")
     emit(g, "lif", ["m2"], name="sn", attrs={"tau": 2.0, "v_threshold": 1.0})
     g.outputs = ["sn"]
-    first, second = PassReport("fold-scale"), PassReport("fold-scale")
+    first, second = PassLog("fold-scale"), PassLog("fold-scale")
     once = fold_scale(g, first)
     assert first.counts == {"into_threshold": 1, "into_weights": 0, "left": 0}
     assert once.node("sn").attrs["v_threshold"] == 0.25 and "m1" in once and "m2" not in once

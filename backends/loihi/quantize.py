@@ -49,7 +49,7 @@ import numpy as np
 from snnc.backends.loihi import widths
 from snnc.backends.loihi.latency import latency
 from snnc.backends.loihi.quant_mt import dequant_payloads
-from snnc.backends.loihi.quant_report import report_lines
+from snnc.backends.loihi.quant_table import table_lines as report_lines
 from snnc.backends.loihi.quant_rules import NEURONS, SYNAPSES, Quantiser
 from snnc.backends.loihi.scales import choose_scale
 from snnc.ir.errors import SnncError, UnsupportedError

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
                     "Exit 0 clean, 1 violations, 2 unusable input.")
     add_model_argument(p)
     p.add_argument("--json", action="store_true",
-                   help="print the report as JSON: summary, per-layer table, diagnostics")
+                   help="print the result as JSON: summary, per-layer table, diagnostics")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.add_argument("--allow-analog-head", action=argparse.BooleanOptionalAction, default=True,
                    help="let the classification head read analog values, as the ECMT supplement does "
@@ -34,9 +34,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from snnc.check import check
 
-    report = check(load_graph(args.model, args.dt), allow_analog_head=args.allow_analog_head, strict=args.strict)
+    result = check(load_graph(args.model, args.dt), allow_analog_head=args.allow_analog_head, strict=args.strict)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        print(report.format())
-    return report.exit_code
+        print(result.format())
+    return result.exit_code

@@ -38,15 +38,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from snnc.passes import PassReport, run_pipeline
+    from snnc.passes import PassLog, run_pipeline
 
     check_output(args.output, args.force)
     graph = load_graph(args.model, args.dt)
-    reports: list[PassReport] = []
+    logs: list[PassLog] = []
     result = run_pipeline(graph, args.passes, verify_each=args.verify_each, print_after=args.print_after,
-                          timings=args.timings, reports=reports)
-    for report in reports:
-        for line in report.lines():
+                          timings=args.timings, logs=logs)
+    for log in logs:
+        for line in log.lines():
             print(line)
     if args.output.suffix == ".json":
         from snnc.ir.serialize import to_json
@@ -58,7 +58,7 @@ def run(args) -> int:
         dt = args.dt or graph.meta.get("nir_dt")
         if dt is None:
             raise SnncError("writing NIR needs the time step its neurons stand for: pass --dt SECONDS")
-        write_graph(result, args.output, dt)
+        write_graph(result, args.output, dt, overwrite=args.force)
         print(f"NIR neurons written for dt = {dt:g} s")
     else:
         from snnc.onnx.ir_to_onnx import save_graph

@@ -86,27 +86,27 @@ def _fmt(x, pct=False) -> str:
     return f"{x:.1%}" if pct else f"{x:.3g}"
 
 
-def text(report: dict) -> str:
-    lines = [f"snnc verify {report['model']} --target loihi: input {report['input_shape']}, "
-             f"Lava {report['lava']['runs']} run(s) in {report['lava']['seconds']:.2f} s, "
-             f"loihi interpreter {report['loihi_seconds'] * 1e3:.1f} ms"]
-    if not report["onnxruntime"]:
+def text(comparison: dict) -> str:
+    lines = [f"snnc verify {comparison['model']} --target loihi: input {comparison['input_shape']}, "
+             f"Lava {comparison['lava']['runs']} run(s) in {comparison['lava']['seconds']:.2f} s, "
+             f"loihi interpreter {comparison['loihi_seconds'] * 1e3:.1f} ms"]
+    if not comparison["onnxruntime"]:
         lines.append("note: not an ONNX file: onnxruntime not run")
     lines.append(f"{'layer':<30} {'lag':>3} {'ort=float':>9} {'float~loihi':>11} {'lava=loihi':>10} "
                  f"{'rate float':>10} {'rate loihi':>10}")
-    for r in report["layers"]:
+    for r in comparison["layers"]:
         lava = "equal" if r["lava_equals_loihi"] else f"{r['lava_differences']} DIFF"
         lines.append(f"{r['layer']:<30} {r['lag']:>3} {_fmt(r['ort_equals_float']):>9} "
                      f"{_fmt(r['float_loihi_agreement'], True):>11} {lava:>10} {r['rate_float']:>10.3f} "
                      f"{r['rate_loihi']:>10.3f}")
     lines.append(f"{'output':<30} {'max|ort-float|':>14} {'max|float-loihi|':>16} {'max|loihi-lava|':>15} "
                  f"{'top1 float~loihi':>16} {'top1 loihi~lava':>15}")
-    for o in report["outputs"]:
+    for o in comparison["outputs"]:
         lines.append(f"{o['output']:<30} {_fmt(o['max_error_ort_float']):>14} {_fmt(o['max_error_float_loihi']):>16} "
                      f"{_fmt(o['max_error_loihi_lava']):>15} {_fmt(o['top1_float_loihi'], True):>16} "
                      f"{_fmt(o['top1_loihi_lava'], True):>15}")
-    in_run = {h["node"]: h for h in report.get("host_in_run", [])}
-    for host in report["quantization"].get("host", []):
+    in_run = {h["node"]: h for h in comparison.get("host_in_run", [])}
+    for host in comparison["quantization"].get("host", []):
         if host["node"] not in in_run:
             lines.append(f"host: {host['node']}: {host['reason']}")
     for h in in_run.values():
@@ -118,15 +118,15 @@ def text(report: dict) -> str:
         lines.append(f"host<->chip traffic per step and sample: {sum(h['in_bits'] for h in in_run.values())} bits "
                      f"to the host, {sum(h['out_bits'] for h in in_run.values())} bits to the chip "
                      f"({len(in_run)} host nodes in the run; those not listed move no data to or from the chip)")
-    if not report["layers"]:
+    if not comparison["layers"]:
         lines.append("note: no neuron layer runs on the chip")
-    lines.append("verdict: the loihi interpreter and Lava agree bit for bit" if report["bit_exact"]
+    lines.append("verdict: the loihi interpreter and Lava agree bit for bit" if comparison["bit_exact"]
                  else "verdict: the loihi interpreter and Lava DIFFER")
     return "\n".join(lines)
 
 
 def run(args) -> int:
     graph = load_graph(args.model, args.dt)
-    report = compare(args.model, graph, _inputs(args, graph))
-    print(json.dumps(report, indent=2) if args.json else text(report))
-    return 0 if report["bit_exact"] else 1
+    comparison = compare(args.model, graph, _inputs(args, graph))
+    print(json.dumps(comparison, indent=2) if args.json else text(comparison))
+    return 0 if comparison["bit_exact"] else 1

@@ -23,6 +23,7 @@ import onnx
 from snnc.conversion.calibrate import LayerStats, calibrate
 from snnc.conversion.data import input_specs, load_dataset
 from snnc.ir.errors import SnncError
+from snnc.ir.registry import NEURON, get
 from snnc.ir.rewrite import RewriteLog
 
 METHODS = ("ecmt", "sit", "relu-if")
@@ -101,7 +102,7 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
         targets = {n.outputs[0]: n for n in graph.nodes if relu_if.is_relu(graph, n)}
     else:
         timed = relu_if.to_timed(graph)
-        already = [n.name for n in timed.nodes if n.op in ("lif", "if", "multi_threshold")]
+        already = [n.name for n in timed.nodes if get(n.op).has(NEURON)]
         if already:
             raise SnncError(f"the model already has spiking neurons ({already[:3]}); convert an ANN")
         sites = ecmt.mt_sites(timed)

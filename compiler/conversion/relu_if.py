@@ -45,7 +45,7 @@ def is_relu(graph: Graph, node: Node) -> bool:
     """``relu(x)`` or ``clip(x, 0, max)`` (ReLU6 and friends)."""
     if node.op == "relu":
         return True
-    return node.op == "clip" and node.attrs.get("min") == 0.0
+    return node.op == "clip" and node.attrs["min"] == 0.0
 
 
 def refusals(graph: Graph) -> list[str]:
@@ -81,7 +81,7 @@ def _relu_to_if(thresholds: dict[str, float], soft_reset: bool):
         lam = thresholds.get(out)
         if lam is None:
             return "no calibration statistics for its output"
-        cap = relu.attrs.get("max")
+        cap = relu.attrs["max"] if relu.op == "clip" else None    # relu: no cap
         lam = float(np.float32(min(lam, cap) if cap is not None else lam))
         graph.remove_node(relu.name, drop_outputs=False)
         spikes = emit(graph, "if", relu.inputs, name=graph.fresh_name(relu.name + ".if"), source=relu.source,

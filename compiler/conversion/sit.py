@@ -76,12 +76,12 @@ def spiking_softmax_rule(steps: int = DEFAULT_STEPS, pre_sigmoid: bool = False, 
         if pre_sigmoid:
             x = emit(graph, "sigmoid", [x], name=graph.fresh_name(f"{f.name}.sigmoid"), source=f.source).outputs[0]
         if shift:
-            axis = int(f.attrs.get("axis", -1))
+            axis = int(f.attrs["axis"])
             top = emit(graph, "reduce_max", [x], name=graph.fresh_name(f"{f.name}.max"),
                        attrs={"axes": [axis], "keepdims": 1}, source=f.source).outputs[0]
             x = emit(graph, "sub", [x, top], name=graph.fresh_name(f"{f.name}.shift"), source=f.source).outputs[0]
         e = emit(graph, "si_exp", [x], name=graph.fresh_name(f"{f.name}.si_exp"), attrs=attrs, source=f.source)
-        emit(graph, "si_norm", e.outputs, name=f.name, attrs={"axis": int(f.attrs.get("axis", -1)), "n_spike": 1.0},
+        emit(graph, "si_norm", e.outputs, name=f.name, attrs={"axis": int(f.attrs["axis"]), "n_spike": 1.0},
              source=f.source, outputs=[saved.name])
         return None
 

@@ -25,7 +25,7 @@ from snnc.backends.loihi.mapping import Mapping, map_cores
 from snnc.backends.loihi.netx import chain
 from snnc.backends.loihi.partition import partition
 from snnc.backends.loihi.latency import latency
-from snnc.backends.loihi.quant_report import report_lines
+from snnc.backends.loihi.quant_table import table_lines
 from snnc.backends.loihi.targets import get_target
 from snnc.backends.loihi.timing import Timing, core_timing
 from snnc.backends.sim import shape_inputs
@@ -44,13 +44,13 @@ class Compilation:
     program: Graph                # quantised (Loihi numerics)
     partitioned: Graph            # one sub-layer per tile
     mapping: Mapping
-    check: object                 # snnc.check.CheckReport
+    check: object                 # snnc.check.CheckResult
     inputs_described: str
     timing: Timing | None = None
     result: object = None         # the simulator's SimResult on the partitioned program
     report: dict = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    passes: list = field(default_factory=list)        # snnc.passes.PassReport per pass
+    passes: list = field(default_factory=list)        # snnc.passes.PassLog per pass
 
 
 def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.ndarray] | None = None,
@@ -73,8 +73,8 @@ def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.
         raise SnncError(f"snnc check found violations in {graph.name!r} and --strict is set; "
                         "run `snnc check` to see them")
     lap("check")
-    pass_reports: list = []
-    optimized = run_pipeline(graph, passes, reports=pass_reports)
+    pass_logs: list = []
+    optimized = run_pipeline(graph, passes, logs=pass_logs)
     lap("passes")
     if inputs is None:
         from snnc.backends.sim import random_inputs
@@ -90,7 +90,7 @@ def compile_model(graph: Graph, target: str = "loihi2", *, inputs: dict[str, np.
     partitioned = partition(program, mapping)
     lap("map")
     c = Compilation(graph, optimized, program, partitioned, mapping, verdict, inputs_described, seconds=seconds,
-                    passes=pass_reports)
+                    passes=pass_logs)
     if simulate:
         c.result = Simulator(partitioned).simulate(feeds)
         c.result.numerics = "loihi"
@@ -128,7 +128,7 @@ def deployment(c: Compilation) -> dict:
         "lava_run": lava_run(c.program),
         "timing": c.timing.to_dict() if c.timing is not None else None,
         "passes": [r.summary() for r in c.passes],
-        "quantisation": report_lines(c.program),
+        "quantisation": table_lines(c.program),
         "netx": {"written": netx_layers is not None, "why_not": netx_why},
         "inputs": c.inputs_described,
         "seconds": c.seconds,

@@ -41,6 +41,7 @@ import numpy as np
 from snnc.ir.build import emit
 from snnc.ir.errors import SnncError, UnsupportedError
 from snnc.ir.graph import Graph, Value
+from snnc.ir.ops.synaptic import conv_geometry
 
 _NO_OP = {"LI": "a non-spiking leaky integrator", "I": "a non-spiking integrator",
           "CubaLI": "a current-based leaky integrator", "Delay": "a synaptic delay"}
@@ -369,13 +370,12 @@ def _to_nir_node(nir, graph: Graph, node, dt: float):
             return nir.Affine(weight=p["weight"], bias=p["bias"])
         return nir.Linear(weight=p["weight"])
     if node.op == "conv" and p["weight"].ndim == 4:
-        pads = list(a.get("pads") or [0, 0, 0, 0])
+        strides, pads, dilations = conv_geometry(node, 2)
         if pads[:2] != pads[2:]:
             return "asymmetric padding; NIR's Conv2d pads both sides alike"
         bias = p.get("bias", np.zeros(p["weight"].shape[0], dtype=np.float32))
         return nir.Conv2d(input_shape=tuple(graph.values[node.inputs[0]].shape[1:]), weight=p["weight"],
-                          stride=tuple(a.get("strides") or (1, 1)), padding=tuple(pads[:2]),
-                          dilation=tuple(a.get("dilations") or (1, 1)), groups=int(a.get("group", 1)), bias=bias)
+                          stride=strides, padding=pads[:2], dilation=dilations, groups=int(a["group"]), bias=bias)
     if node.op == "reshape":
         src = graph.values[node.inputs[0]].shape
         k = next((i for i in range(len(src)) if src[i:] != shape[i:]), len(src))
@@ -387,31 +387,33 @@ def _to_nir_node(nir, graph: Graph, node, dt: float):
         if len(consts) == 1:
             return nir.Scale(scale=np.asarray(consts[0].params["value"], dtype=np.float32))
         return "a product of two activations"
-    if node.op == "avgpool" and not any(a.get("pads") or []):
-        return nir.AvgPool2d(kernel_size=np.array(a["kernel_shape"]), stride=np.array(a.get("strides") or a["kernel_shape"]),
+    if node.op == "avgpool" and not any(a["pads"]):
+        return nir.AvgPool2d(kernel_size=np.array(a["kernel_shape"]), stride=np.array(a["strides"] or a["kernel_shape"]),
                              padding=np.array([0, 0]))
     if node.op in ("lif", "if"):
-        if a.get("soft_reset", 0):
+        if a["soft_reset"]:
             return "soft reset (V -= threshold); NIR neurons reset to v_reset"
         full = lambda v: np.full(shape, v, dtype=np.float32)   # noqa: E731
-        v_reset = float(a.get("v_reset", 0.0))
+        v_reset = float(a["v_reset"])
         if node.op == "if":
-            return nir.IF(r=full(1.0 / dt), v_threshold=full(a.get("v_threshold", 1.0)), v_reset=full(v_reset))
-        if not a.get("decay_input", 1):
+            return nir.IF(r=full(1.0 / dt), v_threshold=full(a["v_threshold"]), v_reset=full(v_reset))
+        if not a["decay_input"]:
             return "decay_input=0 (H = V − (V − V_reset)/τ + X) is not NIR's LIF"
-        return nir.LIF(tau=full(float(a.get("tau", 2.0)) * dt), r=full(1.0), v_leak=full(v_reset),
-                       v_threshold=full(a.get("v_threshold", 1.0)), v_reset=full(v_reset))
+        return nir.LIF(tau=full(float(a["tau"]) * dt), r=full(1.0), v_leak=full(v_reset),
+                       v_threshold=full(a["v_threshold"]), v_reset=full(v_reset))
     return "NIR has no such node"
 
 
-def write_graph(graph: Graph, path: str | os.PathLike, dt: float) -> None:
-    """Write ``graph`` to ``path`` as NIR (HDF5) with time step ``dt``, atomically."""
+def write_graph(graph: Graph, path: str | os.PathLike, dt: float, *, overwrite: bool = False) -> None:
+    """Write ``graph`` to ``path`` as NIR (HDF5) with time step ``dt``, atomically; an
+    existing ``path`` is refused unless ``overwrite`` (as :func:`snnc.onnx.ir_to_onnx.save_graph`)."""
     nir = _nir()
-    from snnc.files import atomic_write
+    from snnc.files import atomic_write, check_output
     import tempfile
 
-    model = to_nir(graph, dt)
     path = Path(path)
+    check_output(path, overwrite)
+    model = to_nir(graph, dt)
     with tempfile.TemporaryDirectory(dir=path.parent if path.parent.exists() else None) as tmp:
         nir.write(str(Path(tmp) / "m.nir"), model)
         atomic_write(path, (Path(tmp) / "m.nir").read_bytes())

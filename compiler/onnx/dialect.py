@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorProto, helper
 
+import snnc.ir.ops  # noqa: F401  (registers every IR op: the schemas below are read off them)
+from snnc.ir.registry import get as ir_op
 from snnc.onnx import dialect_conversion, dialect_frameworks, dialect_sit
 
 DOMAIN = "snnc"
@@ -29,31 +31,45 @@ ANN_MACS_KEY = "snnc.ann_macs"
 OPSET = 18
 
 _FLOAT, _INT = AttributeProto.FLOAT, AttributeProto.INT
+#: an IR attribute's type (:class:`snnc.ir.registry.Attr`) -> the ONNX attribute type it is written as
+ONNX_ATTRIBUTE_TYPE = {float: _FLOAT, int: _INT, "floats": AttributeProto.FLOATS, "ints": AttributeProto.INTS}
 
 
 @dataclass(frozen=True)
 class OpSchema:
-    """An ``snnc`` op: its attributes (name -> ONNX attribute type), doc, and input count."""
+    """An ``snnc`` op: the IR op it stands for, its attributes (name -> ONNX attribute
+    type, in the IR op's order), doc, input count range and output count. Everything but
+    the doc is read off the IR op's :class:`~snnc.ir.registry.OpDef`: one home per fact."""
 
     name: str
+    ir_op: str
     attributes: dict[str, int]
     doc: str
-    inputs: int = 1
+    arity: tuple[int, int]
+    outputs: int
 
 
-SCHEMAS: dict[str, OpSchema] = {
-    "LIF": OpSchema("LIF", {"tau": _FLOAT, "v_threshold": _FLOAT, "v_reset": _FLOAT,
-                            "soft_reset": _INT, "decay_input": _INT},
-                    "Leaky integrate-and-fire over [T, ...] (Spikingformer Eq. 1-2)."),
-    "IF": OpSchema("IF", {"v_threshold": _FLOAT, "v_reset": _FLOAT, "soft_reset": _INT},
-                   "Integrate-and-fire over [T, ...]: H = V + X."),
+def _schema(name: str, ir_name: str, doc: str) -> OpSchema:
+    opdef = ir_op(ir_name)
+    attributes = {a: ONNX_ATTRIBUTE_TYPE[spec.type] for a, spec in opdef.attrs.items()}
+    return OpSchema(name, ir_name, attributes, doc, opdef.arity, opdef.n_outputs)
+
+
+#: ONNX op type -> (IR op, doc string of its FunctionProto); the ONNX-specific part of each op
+OPS: dict[str, tuple[str, str]] = {
+    "LIF": ("lif", "Leaky integrate-and-fire over [T, ...] (Spikingformer Eq. 1-2)."),
+    "IF": ("if", "Integrate-and-fire over [T, ...]: H = V + X."),
+    # ECMT's conversion ops (MultiThreshold, CumMean, Delta, SpikingMatMul): their own module
+    **dialect_conversion.OPS,
+    # SIT's Spiking-Softmax neurons (SIExp, SINorm): stateless per step
+    **dialect_sit.OPS,
+    # other frameworks' neurons (snnTorch, Norse, SpikingJelly, Sinabs): their own module
+    **dialect_frameworks.OPS,
 }
-# ECMT's conversion ops (MultiThreshold, CumMean, Delta, SpikingMatMul): their own module
-SCHEMAS.update(dialect_conversion.schemas(OpSchema))
-# SIT's Spiking-Softmax neurons (SIExp, SINorm): stateless per step
-SCHEMAS.update(dialect_sit.schemas(OpSchema))
-# other frameworks' neurons (snnTorch's Leaky): their own module
-SCHEMAS.update(dialect_frameworks.schemas(OpSchema))
+SCHEMAS: dict[str, OpSchema] = {name: _schema(name, ir_name, doc) for name, (ir_name, doc) in OPS.items()}
+#: the two op-name tables, both ways: ONNX op type <-> IR op
+IR_OPS: dict[str, str] = {name: s.ir_op for name, s in SCHEMAS.items()}
+ONNX_OPS: dict[str, str] = {s.ir_op: name for name, s in SCHEMAS.items()}
 
 
 def _attr_const(out: str, attr: str, kind: int) -> NodeProto:

@@ -28,17 +28,15 @@ from onnx import AttributeProto, FunctionProto, NodeProto, TensorProto, helper
 _FLOAT, _INT, _FLOATS = AttributeProto.FLOAT, AttributeProto.INT, AttributeProto.FLOATS
 
 
-def schemas(OpSchema):
-    """The conversion ops' :class:`~snnc.onnx.dialect.OpSchema` entries."""
-    return {
-        "MultiThreshold": OpSchema(
-            "MultiThreshold", {"levels": _INT, "gap": _FLOAT, "theta_pos": _FLOATS, "theta_neg": _FLOATS},
-            "ECMT multi-threshold neuron over [T, N, C, ...]: one signed graded spike ±θ·gap^k per step."),
-        "CumMean": OpSchema("CumMean", {}, "Running mean over T: S(t)/t (ECMT supplement Eq. 2)."),
-        "Delta": OpSchema("Delta", {}, "t·z(t) − (t−1)·z(t−1) over T (ECMT Theorem 1)."),
-        "SpikingMatMul": OpSchema("SpikingMatMul", {},
-                                  "ECMT Theorem 2: S_A(t)@S_B(t)/t − S_A(t−1)@S_B(t−1)/(t−1).", inputs=2),
-    }
+#: ONNX op type -> (IR op, FunctionProto doc); attributes and arity are the IR op's
+#: (:mod:`snnc.ir.ops.conversion`), read by :data:`snnc.onnx.dialect.SCHEMAS`
+OPS = {
+    "MultiThreshold": ("multi_threshold", "ECMT multi-threshold neuron over [T, N, C, ...]: one signed graded "
+                                          "spike ±θ·gap^k per step."),
+    "CumMean": ("cum_mean", "Running mean over T: S(t)/t (ECMT supplement Eq. 2)."),
+    "Delta": ("delta", "t·z(t) − (t−1)·z(t−1) over T (ECMT Theorem 1)."),
+    "SpikingMatMul": ("spiking_matmul", "ECMT Theorem 2: S_A(t)@S_B(t)/t − S_A(t−1)@S_B(t−1)/(t−1)."),
+}
 
 
 def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:

@@ -68,18 +68,21 @@ _FLOAT, _INT = AttributeProto.FLOAT, AttributeProto.INT
 RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
-def schemas(OpSchema):
-    return {**lifbox_schema(OpSchema), **lif_current_schema(OpSchema), **synaptic_schema(OpSchema),
-            **sj_lif_schema(OpSchema), **sinabs_schema(OpSchema), "Leaky": OpSchema(
-        "Leaky", {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT, "reset_delay": _INT},
-        "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold.")}
-
-
-def lifbox_schema(OpSchema):
-    return {"LIFBox": OpSchema(
-        "LIFBox", {"dt_tau_inv": _FLOAT, "v_leak": _FLOAT, "v_th": _FLOAT, "v_reset": _FLOAT,
-                   "reset_subtract": _INT},
-        "Norse LIFBoxCell over [T, ...]: V += dt/tau_mem*(X + v_leak - V), fires on V > v_th.")}
+#: ONNX op type -> (IR op, FunctionProto doc); attributes and arity are the IR op's
+#: (:mod:`snnc.ir.ops.frameworks`), read by :data:`snnc.onnx.dialect.SCHEMAS`
+OPS = {
+    "Leaky": ("leaky", "snnTorch Leaky over [T, ...]: U = beta*U + X - R*threshold, fires on U > threshold."),
+    "Synaptic": ("synaptic", "snnTorch Synaptic over [T, ...]: I = alpha*I + X, U = beta*U + I - R*threshold, "
+                             "fires on U > threshold."),
+    "LIFBox": ("lif_box", "Norse LIFBoxCell over [T, ...]: V += dt/tau_mem*(X + v_leak - V), fires on V > v_th."),
+    "LIFCurrent": ("lif_current", "Norse LIFCell (current-based LIF) over [T, ...]: I += X; "
+                                  "V += k_mem*((v_leak - V) + I); I += k_syn*I; fires on V > v_th."),
+    "SpikingJellyLIF": ("sj_lif", "SpikingJelly 2.0 LIFNode/ParametricLIFNode over [T, ...]: "
+                                  "H = V + scale(X - (V - V_r)) (or V - scale(V - V_r) + X), "
+                                  "fires on H >= v_threshold."),
+    "SinabsLIF": ("sinabs_lif", "Sinabs IAF/LIF over [T, ...]: V = alpha*V + X, spikes V >= threshold "
+                                "(or floor(V/threshold) counts), subtract or reset, optional lower bound."),
+}
 
 
 def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:
@@ -189,13 +192,6 @@ def lifbox_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 doc_string=doc)
 
 
-def lif_current_schema(OpSchema):
-    return {"LIFCurrent": OpSchema(
-        "LIFCurrent", {"k_mem": _FLOAT, "k_syn": _FLOAT, "v_leak": _FLOAT, "v_th": _FLOAT, "v_reset": _FLOAT},
-        "Norse LIFCell (current-based LIF) over [T, ...]: I += X; V += k_mem*((v_leak - V) + I); "
-        "I += k_syn*I; fires on V > v_th.")}
-
-
 def _lif_current_step() -> GraphProto:
     nodes = [
         _n("Add", ["I", "X"], ["I1"]),
@@ -219,13 +215,6 @@ def lif_current_function(opset: int, domain: str, doc: str) -> FunctionProto:
     ]
     return helper.make_function(domain, "LIFCurrent", ["X"], ["Y"], nodes,
                                 opset_imports=[helper.make_opsetid("", opset)], attributes=names, doc_string=doc)
-
-
-def synaptic_schema(OpSchema):
-    return {"Synaptic": OpSchema(
-        "Synaptic", {"alpha": _FLOAT, "beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _INT,
-                     "reset_delay": _INT},
-        "snnTorch Synaptic over [T, ...]: I = alpha*I + X, U = beta*U + I - R*threshold, fires on U > threshold.")}
 
 
 def _synaptic_step() -> GraphProto:
@@ -260,14 +249,6 @@ def synaptic_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 doc_string=doc)
 
 
-def sj_lif_schema(OpSchema):
-    return {"SpikingJellyLIF": OpSchema(
-        "SpikingJellyLIF", {"factor": _FLOAT, "divide": _INT, "decay_input": _INT, "v_threshold": _FLOAT,
-                            "v_reset": _FLOAT, "soft_reset": _INT},
-        "SpikingJelly 2.0 LIFNode/ParametricLIFNode over [T, ...]: H = V + scale(X - (V - V_r)) "
-        "(or V - scale(V - V_r) + X), fires on H >= v_threshold.")}
-
-
 def _sj_lif_step() -> GraphProto:
     def scale(y: str, out: str) -> list[NodeProto]:
         return [_n("Div", [y, "factor"], [f"{out}_div"]), _n("Mul", [y, "factor"], [f"{out}_mul"]),
@@ -300,15 +281,6 @@ def sj_lif_function(opset: int, domain: str, doc: str) -> FunctionProto:
                                 opset_imports=[helper.make_opsetid("", opset)],
                                 attributes=["factor", "divide", "decay_input", "v_threshold", "v_reset", "soft_reset"],
                                 doc_string=doc)
-
-
-def sinabs_schema(OpSchema):
-    return {"SinabsLIF": OpSchema(
-        "SinabsLIF", {"alpha_mem": _FLOAT, "norm_input": _INT, "threshold": _FLOAT, "multi_spike": _INT,
-                      "max_spikes": _INT, "reset_to_value": _INT, "reset_amount": _FLOAT, "min_v_mem": _FLOAT,
-                      "has_min": _INT},
-        "Sinabs IAF/LIF over [T, ...]: V = alpha*V + X, spikes V >= threshold (or floor(V/threshold) "
-        "counts), subtract or reset, optional lower bound.")}
 
 
 def _sinabs_step() -> GraphProto:

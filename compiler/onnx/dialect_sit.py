@@ -29,16 +29,14 @@ from onnx import AttributeProto, FunctionProto, NodeProto, TensorProto, helper
 _FLOAT, _INT, _FLOATS = AttributeProto.FLOAT, AttributeProto.INT, AttributeProto.FLOATS
 
 
-def schemas(OpSchema):
-    """SIT's :class:`~snnc.onnx.dialect.OpSchema` entries."""
-    return {
-        "SIExp": OpSchema("SIExp", {"K": _INT, "T": _FLOATS, "h": _FLOATS, "d": _FLOATS},
-                          "SIT SI-exp neuron (Eq. 2-4): K inner steps, z = v >= T(t), v -= h(t)z, "
-                          "out = sum d(t)z(t); elementwise, stateless over the network's T."),
-        "SINorm": OpSchema("SINorm", {"axis": _INT, "n_spike": _FLOAT},
-                           "SIT SI-norm neuron, Fig. 5b (Eq. 5, 10): max(0, n_spike*w/sum_axis(w)), "
-                           "0 where the sum is <= 0."),
-    }
+#: ONNX op type -> (IR op, FunctionProto doc); attributes and arity are the IR op's
+#: (:mod:`snnc.ir.ops.sit`), read by :data:`snnc.onnx.dialect.SCHEMAS`
+OPS = {
+    "SIExp": ("si_exp", "SIT SI-exp neuron (Eq. 2-4): K inner steps, z = v >= T(t), v -= h(t)z, "
+                        "out = sum d(t)z(t); elementwise, stateless over the network's T."),
+    "SINorm": ("si_norm", "SIT SI-norm neuron, Fig. 5b (Eq. 5, 10): max(0, n_spike*w/sum_axis(w)), "
+                          "0 where the sum is <= 0."),
+}
 
 
 def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:

@@ -49,33 +49,20 @@ def constant(lw: Lowering, node: Node) -> None:
 
 
 # -- neurons and time ------------------------------------------------------------------
-_NEURON_OPS = {"lif": "LIF", "if": "IF", "leaky": "Leaky", "synaptic": "Synaptic", "lif_box": "LIFBox",
-               "lif_current": "LIFCurrent", "sj_lif": "SpikingJellyLIF", "sinabs_lif": "SinabsLIF"}
+#: ONNX attribute type -> how an IR attribute value is written (attribute types must match exactly)
+_AS_ONNX = {AttributeProto.FLOAT: float, AttributeProto.INT: int,
+            AttributeProto.FLOATS: lambda vs: [float(v) for v in vs],
+            AttributeProto.INTS: lambda vs: [int(v) for v in vs]}
 
 
-@lowering(*_NEURON_OPS)
-def neuron(lw: Lowering, node: Node) -> None:
-    """One ``snnc::LIF``/``IF``/``Leaky`` node over ``[T, N, ...]``, every attribute written."""
-    op_type = _NEURON_OPS[node.op]
-    attrs = {name: float(node.attrs[name]) if kind == AttributeProto.FLOAT else int(node.attrs[name])
-             for name, kind in dialect.SCHEMAS[op_type].attributes.items()}
-    lw.emit(node, op_type, [lw.tensor(node.inputs[0], "TN")], layout="TN", domain=dialect.DOMAIN, **attrs)
-
-
-_CONVERSION_OPS = {"multi_threshold": "MultiThreshold", "cum_mean": "CumMean", "delta": "Delta",
-                   "spiking_matmul": "SpikingMatMul"}
-
-
-@lowering(*_CONVERSION_OPS)
-def conversion_op(lw: Lowering, node: Node) -> None:
-    """One ``snnc::`` node of ECMT's (:mod:`snnc.onnx.dialect_conversion`) over ``[T, N, ...]``."""
-    op_type = _CONVERSION_OPS[node.op]
-    attrs = {}
-    if node.op == "multi_threshold":
-        attrs = {"levels": int(node.attrs["levels"]), "gap": float(node.attrs["gap"]),
-                 "theta_pos": [float(v) for v in node.attrs["theta_pos"]],
-                 "theta_neg": [float(v) for v in node.attrs["theta_neg"]]}
-    lw.emit(node, op_type, [lw.tensor(v, "TN") for v in node.inputs], layout="TN", domain=dialect.DOMAIN,
+@lowering("lif", "if", "leaky", "synaptic", "lif_box", "lif_current", "sj_lif", "sinabs_lif",
+          "multi_threshold", "cum_mean", "delta", "spiking_matmul")
+def timed_snnc_op(lw: Lowering, node: Node) -> None:
+    """One ``snnc::`` node (a neuron, or ECMT's :mod:`snnc.onnx.dialect_conversion` ops) over
+    ``[T, N, ...]`` inputs, every attribute of its schema written."""
+    schema = dialect.SCHEMAS[dialect.ONNX_OPS[node.op]]
+    attrs = {name: _AS_ONNX[kind](node.attrs[name]) for name, kind in schema.attributes.items()}
+    lw.emit(node, schema.name, [lw.tensor(v, "TN") for v in node.inputs], layout="TN", domain=dialect.DOMAIN,
             **attrs)
 
 

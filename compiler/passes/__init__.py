@@ -13,11 +13,11 @@
 | ``dce``             | :func:`dce`             | nodes nothing reads                             |
 | ``loihi-quantize``  | :func:`loihi_quantize`  | the graph into Loihi numerics (needs fold-bn)   |
 
-Each pass takes ``(graph, report=None)``, never mutates ``graph`` and records what it did
-in the :class:`PassReport`.
+Each pass takes ``(graph, log=None)``, never mutates ``graph`` and records what it did
+in the :class:`PassLog`.
 """
 
-from snnc.passes.manager import PASSES, Pass, PassReport, parse_pipeline, register, run_pipeline, timing_table
+from snnc.passes.manager import PASSES, Pass, PassLog, parse_pipeline, register, run_pipeline, timing_table
 from snnc.passes.cleanup import dce, fold_constants, remove_identity
 from snnc.passes.fold_bias import fold_bias
 from snnc.passes.fold_bn import fold_batchnorm
@@ -29,6 +29,6 @@ from snnc.passes.loihi_quantize import loihi_quantize
 #: fold BatchNorm before scales (a scale after Conv-BN then meets the conv), sweep last
 DEFAULT_PIPELINE = "remove-identity,fold-constants,fold-bias,fold-bn,fold-scale,dce"
 
-__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassReport", "dce", "fold_batchnorm", "fold_bias", "fold_constants",
+__all__ = ["DEFAULT_PIPELINE", "PASSES", "Pass", "PassLog", "dce", "fold_batchnorm", "fold_bias", "fold_constants",
            "fold_scale", "loihi_quantize", "parse_pipeline", "register", "remove_identity", "run_pipeline",
            "timing_table"]

@@ -21,7 +21,7 @@ shape and the identity permutation change nothing; reshapes are row-major, so
 registry reference (numpy), exactly what every backend would compute at run time.
 
 Each pass is a rule set on :mod:`snnc.ir.rewrite` (``dead``; ``no-op``; ``fold-constant``
-and ``merge-reshapes``), applied to fixpoint; the report is read off the rewrite log in
+and ``merge-reshapes``), applied to fixpoint; the pass log is read off the rewrite log in
 graph order.
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from snnc.ir.graph import Graph, Node
 from snnc.ir.registry import TEMPORAL, get
 from snnc.ir.rewrite import Match, Pat, Rule, apply_rules
-from snnc.passes.manager import PassReport, register
+from snnc.passes.manager import PassLog, register
 from snnc.passes.rewrite import bypass, can_bypass, drop_if_unused, keep_output_names, reinfer, \
     rename_values, replace_with, run_rule_pass
 
@@ -50,12 +50,12 @@ DEAD = Rule("dead", Pat(where=_is_dead), _remove)
 
 
 @register("dce")
-def dce(graph: Graph, report: PassReport | None = None) -> Graph:
+def dce(graph: Graph, log: PassLog | None = None) -> Graph:
     """Remove nodes whose outputs nothing reads and the graph does not return."""
-    report = report if report is not None else PassReport("dce")
+    log = log if log is not None else PassLog("dce")
     # a dead chain of n nodes loses its last node per sweep: n + 1 sweeps at most
-    g, log = apply_rules(graph, [DEAD], max_sweeps=len(graph) + 2)
-    report.add("removed", log.count("dead"))
+    g, rewrites = apply_rules(graph, [DEAD], max_sweeps=len(graph) + 2)
+    log.add("removed", rewrites.count("dead"))
     return g
 
 
@@ -83,10 +83,10 @@ NOOP = Rule("no-op", Pat(where=is_noop), lambda g, m: bypass(g, m.root, m.root.i
 
 
 @register("remove-identity")
-def remove_identity(graph: Graph, report: PassReport | None = None) -> Graph:
+def remove_identity(graph: Graph, log: PassLog | None = None) -> Graph:
     """Remove identity, inference dropout, no-op casts, reshapes and transposes."""
-    report = report if report is not None else PassReport("remove-identity")
-    return run_rule_pass(graph, [NOOP], report, applied="removed", left=None)
+    log = log if log is not None else PassLog("remove-identity")
+    return run_rule_pass(graph, [NOOP], log, applied="removed", left=None)
 
 
 def _evaluate(graph: Graph, node: Node) -> list[np.ndarray]:
@@ -107,9 +107,9 @@ RESHAPES = Pat("reshape", name="outer", inputs=[Pat("reshape", name="inner", sin
 
 
 @register("fold-constants")
-def fold_constants(graph: Graph, report: PassReport | None = None) -> Graph:
+def fold_constants(graph: Graph, log: PassLog | None = None) -> Graph:
     """Evaluate ops on constants only; merge consecutive reshapes."""
-    report = report if report is not None else PassReport("fold-constants")
+    log = log if log is not None else PassLog("fold-constants")
     renamed = {}        # temporary output name -> the name it takes back once the rules are done
 
     def fold(g: Graph, m: Match) -> None:
@@ -128,10 +128,10 @@ def fold_constants(graph: Graph, report: PassReport | None = None) -> Graph:
         g.remove_node(inner.name)
 
     rules = [Rule("fold-constant", Pat(where=_on_constants), fold), Rule("merge-reshapes", RESHAPES, merge)]
-    g, log = apply_rules(graph, rules)
-    for event in log.applied:
-        report.add("folded" if event.rule == "fold-constant" else "reshapes_merged")
+    g, rewrites = apply_rules(graph, rules)
+    for event in rewrites.applied:
+        log.add("folded" if event.rule == "fold-constant" else "reshapes_merged")
     for key in ("folded", "reshapes_merged"):
-        report.counts.setdefault(key, 0)
+        log.counts.setdefault(key, 0)
     reinfer(g)
     return keep_output_names(rename_values(g, renamed), graph.outputs)

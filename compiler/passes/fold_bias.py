@@ -13,7 +13,7 @@ layer on chip only when the add is part of it. The fold is exact in float32 as w
 
 A constant that varies along any axis but the output channels (``[T, 1, F]``, or a full
 tensor), an output read by more than the add, or an add whose output would change shape
-stays, with the reason in the report.
+stays, with the reason in the pass log.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from snnc.ir.graph import Graph, Node
 from snnc.ir.rewrite import Match, Pat, Rule
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis, out_channels
-from snnc.passes.manager import PassReport, register
+from snnc.passes.manager import PassLog, register
 from snnc.passes.rewrite import bypass, can_bypass, const_of, drop_if_unused, only_reader, readers_note, \
     run_rule_pass
 
@@ -85,9 +85,9 @@ def _fold(graph: Graph, m: Match) -> None:
 
 
 @register("fold-bias")
-def fold_bias(graph: Graph, report: PassReport | None = None) -> Graph:
+def fold_bias(graph: Graph, log: PassLog | None = None) -> Graph:
     """Fold a per-channel constant added after a conv/linear into its bias."""
-    report = report if report is not None else PassReport("fold-bias")
+    log = log if log is not None else PassLog("fold-bias")
     rule = Rule("fold-bias", Pat({"add", "sub"}, name="add", where=lambda g, n: split(g, n) is not None),
                 _fold, check=_why_not)
-    return run_rule_pass(graph, [rule], report, applied="folded")
+    return run_rule_pass(graph, [rule], log, applied="folded")

@@ -16,7 +16,7 @@ with the *variance* σ². (Spikingformer's Appendix E prints √(μ² + ε): a t
 shows that formula changes the outputs and this one does not.) The factor is computed in
 float64 and each new parameter rounded once to float32.
 
-A BatchNorm is left in place, with the reason in the report, when its input is not the
+A BatchNorm is left in place, with the reason in the pass log, when its input is not the
 output of a conv, conv_transpose or linear, when that output is also read elsewhere
 (folding would change what the other reader sees), when it normalises an axis that is
 not the layer's output channels (a linear over ``[L, I]`` rows), or when σ² + ε <= 0.
@@ -29,7 +29,7 @@ import numpy as np
 from snnc.ir.graph import Graph, Node
 from snnc.ir.rewrite import Match, Pat, Rule
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis
-from snnc.passes.manager import PassReport, register
+from snnc.passes.manager import PassLog, register
 from snnc.passes.rewrite import bypass, can_bypass, only_reader, readers_note, run_rule_pass
 
 
@@ -80,7 +80,7 @@ RULE = Rule("fold-bn", Pat("batchnorm", name="bn"), fold, check=lambda g, m: why
 
 
 @register("fold-bn")
-def fold_batchnorm(graph: Graph, report: PassReport | None = None) -> Graph:
+def fold_batchnorm(graph: Graph, log: PassLog | None = None) -> Graph:
     """Fold every BatchNorm after a conv/conv_transpose/linear into its weights and bias."""
-    report = report if report is not None else PassReport("fold-bn")
-    return run_rule_pass(graph, [RULE], report, applied="folded", reinfer_kinds=False)
+    log = log if log is not None else PassLog("fold-bn")
+    return run_rule_pass(graph, [RULE], log, applied="folded", reinfer_kinds=False)

@@ -24,11 +24,11 @@ are the states on ``X``, so ``s·H'_t >= θ ⇔ H'_t >= θ/s`` for s > 0: the sa
 Spikingformer's attention: ``(Q (Kᵀ V)) · 0.125 → attn_lif(θ = 0.5)`` becomes
 ``attn_lif(θ = 4)``. For a power-of-two s every float32 operation commutes with the
 scaling too, so spikes are bit-identical; other s are exact in real arithmetic and can
-flip a spike only where H lies within rounding of θ (the report counts such folds as
+flip a spike only where H lies within rounding of θ (the pass log counts such folds as
 ``inexact``). A hard reset to ``v_reset != 0`` breaks the linearity, s <= 0 flips the
 comparison, and a per-channel scale cannot become the IR's scalar threshold: those fold
 into the preceding conv/linear when its output feeds the scale alone (per output channel
-o, ``c[o]·(W∗x + b)[o]`` is ``(c[o]W)∗x + c[o]b``), or stay, with the reason reported.
+o, ``c[o]·(W∗x + b)[o]`` is ``(c[o]W)∗x + c[o]b``), or stay, with the reason logged.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 from snnc.ir.graph import Graph, Node
 from snnc.ir.rewrite import Match, Pat, RewriteLog, Rule, apply_rules
 from snnc.passes.channels import FOLDABLE, fold_affine, out_channel_axis, out_channels
-from snnc.passes.manager import PassReport, register
+from snnc.passes.manager import PassLog, register
 from snnc.passes.rewrite import bypass, can_bypass, const_of, drop_if_unused, keep_output_names, \
     only_reader, outcomes, readers_note, reinfer
 
@@ -138,7 +138,7 @@ class _Folder:
     def __init__(self):
         self.scale_of: dict[str, str] = {}       # neuron -> the mul/div it found
         self.judged_at: dict[str, str] = {}      # mul/div -> the first neuron that found it
-        self.how: dict[str, tuple[str, ...]] = {}  # neuron -> report keys of its fold
+        self.how: dict[str, tuple[str, ...]] = {}  # neuron -> pass-log keys of its fold
 
     def candidate(self, graph: Graph, neuron: Node) -> bool:
         return neuron.name not in self.how and find_scale(graph, neuron)[0] is not None
@@ -167,33 +167,33 @@ class _Folder:
         drop_if_unused(graph, const)
         return None
 
-    def report(self, graph: Graph, log: RewriteLog, report: PassReport) -> None:
+    def record(self, graph: Graph, rewrites: RewriteLog, log: PassLog) -> None:
         """Each judged scale, in ``graph``'s order of the neurons that judged it."""
-        for neuron, _, reason in outcomes(graph, log):
+        for neuron, _, reason in outcomes(graph, rewrites):
             if reason is None:
                 for key in self.how[neuron]:
-                    report.add(key)
+                    log.add(key)
             elif self.judged_at[self.scale_of[neuron]] == neuron:
-                report.leave(self.scale_of[neuron], reason)
+                log.leave(self.scale_of[neuron], reason)
 
 
 @register("fold-scale")
-def fold_scale(graph: Graph, report: PassReport | None = None) -> Graph:
+def fold_scale(graph: Graph, log: PassLog | None = None) -> Graph:
     """Fold constant scales feeding IF/LIF neurons into thresholds (or the layer before)."""
-    report = report if report is not None else PassReport("fold-scale")
+    log = log if log is not None else PassLog("fold-scale")
     folder = _Folder()
     rule = Rule("fold-scale", Pat(NEURONS, name="neuron", where=folder.candidate), folder.fold, check=folder.check)
-    g, log = apply_rules(graph, [rule])
-    folder.report(graph, log, report)
+    g, rewrites = apply_rules(graph, [rule])
+    folder.record(graph, rewrites, log)
     for key in ("into_threshold", "into_weights", "left"):
-        report.counts.setdefault(key, 0)
+        log.counts.setdefault(key, 0)
     reinfer(g)
     return keep_output_names(g, graph.outputs)
 
 
 def _into_threshold(neuron: Node, mul: Node, c: np.ndarray, scale: np.ndarray) -> tuple[str | None, tuple]:
     """Move a positive scalar into ``neuron``'s threshold; returns ``(why not, ())``, or
-    ``(None, report keys)`` when done (``into_threshold``, and ``inexact`` unless s is a
+    ``(None, pass-log keys)`` when done (``into_threshold``, and ``inexact`` unless s is a
     power of two and θ/s exact in float32)."""
     if scale.size != 1:
         return f"a per-channel scale {list(scale.shape)} cannot become the scalar threshold of {neuron.name!r}", ()

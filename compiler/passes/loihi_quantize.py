@@ -15,7 +15,7 @@ them earlier gets them just before it.
 Options (``run_pipeline(..., options={"loihi-quantize": {...}})``): ``calibration``
 (graph input -> samples in run-time layout: the ranges of the float values synapses
 read) and ``input_bits`` (the graded-spike width of those inputs). The per-layer table
-is in ``q.meta["loihi"]``; the report counts the layers put on chip and lists every node
+is in ``q.meta["loihi"]``; the pass log counts the layers put on chip and lists every node
 left on the host with the reason.
 """
 
@@ -26,11 +26,11 @@ import numpy as np
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
 from snnc.ir.ops.loihi import PROGRAM_META
-from snnc.passes.manager import PassReport, register
+from snnc.passes.manager import PassLog, register
 
 
 @register("loihi-quantize", requires=("fold-bias", "fold-bn"))
-def loihi_quantize(graph: Graph, report: PassReport | None = None, *,
+def loihi_quantize(graph: Graph, log: PassLog | None = None, *,
                    calibration: dict[str, np.ndarray] | None = None, input_bits: int | None = None) -> Graph:
     """Quantise to Loihi 2 numerics (the loihi op family), calibrated on input samples."""
     try:
@@ -38,11 +38,11 @@ def loihi_quantize(graph: Graph, report: PassReport | None = None, *,
     except ImportError as err:
         raise SnncError("numerics 'loihi' needs snnc.backends.loihi.quantize, which this installation "
                         f"lacks ({err}); use --numerics float") from err
-    report = report if report is not None else PassReport("loihi-quantize")
+    log = log if log is not None else PassLog("loihi-quantize")
     q = quantize(graph, calibration=calibration, input_bits=input_bits)
     meta = q.meta[PROGRAM_META]
-    report.add("on_chip", len(meta["layers"]))
-    report.counts.setdefault("host", 0)
+    log.add("on_chip", len(meta["layers"]))
+    log.counts.setdefault("host", 0)
     for entry in meta["host"]:
-        report.leave(entry["node"], entry["reason"], key="host")
+        log.leave(entry["node"], entry["reason"], key="host")
     return q

@@ -2,9 +2,9 @@
 
     graph = run_pipeline(graph, "fold-bn,fold-scale,dce", verify_each=True)
 
-A pass is a plain function ``fn(graph, report=None) -> Graph`` that never mutates its
+A pass is a plain function ``fn(graph, log=None) -> Graph`` that never mutates its
 input (it works on ``graph.copy()``), registered under a kebab-case name with
-:func:`register`. It records what it did in the :class:`PassReport` it is handed
+:func:`register`. It records what it did in the :class:`PassLog` it is handed
 (counts, and every candidate it left alone with the reason). :func:`run_pipeline` runs
 a comma-separated list of names; like MLIR's ``--verify-each`` it can re-run the IR
 verifier after every pass and names the pass that broke the graph, print the IR after
@@ -33,7 +33,7 @@ PassFn = Callable[..., Graph]
 
 
 @dataclass
-class PassReport:
+class PassLog:
     """What one pass did: ``counts`` (e.g. ``{"folded": 12, "left": 1}``), ``left``
     (node, reason) for every candidate it did not rewrite, and the run's size and time."""
 
@@ -77,7 +77,7 @@ PASSES: dict[str, Pass] = {}
 
 
 def register(name: str, requires: Iterable[str] = ()) -> Callable[[PassFn], PassFn]:
-    """Register the decorated ``fn(graph, report=None, **options) -> Graph`` as pass
+    """Register the decorated ``fn(graph, log=None, **options) -> Graph`` as pass
     ``name``; ``requires`` names the passes that must have run before it."""
 
     def wrap(fn: PassFn) -> PassFn:
@@ -125,7 +125,7 @@ def _check(graph: Graph, after: str) -> None:
 
 def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bool = False,
                  print_after: str | Iterable[str] = (), timings: bool = False,
-                 reports: list[PassReport] | None = None, out: TextIO | None = None,
+                 logs: list[PassLog] | None = None, out: TextIO | None = None,
                  options: dict[str, dict] | None = None) -> Graph:
     """Run the passes named in ``pipeline`` (comma-separated, in order) on ``graph``.
 
@@ -134,7 +134,7 @@ def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bo
             broken graph raises :class:`IRError` naming the pass.
         print_after: pass names (or ``"all"``) after which the IR is printed to ``out``.
         timings: print a table of seconds per pass to ``out`` at the end.
-        reports: a list to which each pass's :class:`PassReport` is appended.
+        logs: a list to which each pass's :class:`PassLog` is appended.
         options: pass name -> keyword arguments that pass is called with.
         out: where printing goes (default ``sys.stdout``).
 
@@ -151,24 +151,24 @@ def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bo
     stray = set(options) - {p.name for p in passes}
     if stray:
         raise ValueError(f"options for pass(es) the pipeline does not run: {sorted(stray)}")
-    done = [] if reports is None else reports
+    done = [] if logs is None else logs
     start = len(done)
     if verify_each:
         _check(graph, "")
     for p in passes:
-        report = PassReport(p.name, nodes_before=len(graph))
+        log = PassLog(p.name, nodes_before=len(graph))
         t0 = time.perf_counter()
         try:
-            result = p.fn(graph, report, **options.get(p.name, {}))
+            result = p.fn(graph, log, **options.get(p.name, {}))
         except SnncError as err:     # the user's graph: keep the type, name the pass
             err.args = (f"pass {p.name!r}: {err}", *err.args[1:])
             raise
         except Exception as err:     # a bug in the pass: keep the traceback, say where
             err.add_note(f"while running pass {p.name!r}")
             raise
-        report.seconds = time.perf_counter() - t0
-        report.nodes_after = len(result)
-        done.append(report)
+        log.seconds = time.perf_counter() - t0
+        log.nodes_after = len(result)
+        done.append(log)
         if verify_each:
             _check(result, p.name)
         if p.name in shown or "all" in shown:
@@ -180,10 +180,10 @@ def run_pipeline(graph: Graph, pipeline: str | Iterable[str], *, verify_each: bo
     return graph
 
 
-def timing_table(reports: list[PassReport]) -> str:
+def timing_table(logs: list[PassLog]) -> str:
     """Seconds per pass and the share of the total, like MLIR's ``--mlir-timing``."""
-    total = sum(r.seconds for r in reports) or 1e-12
+    total = sum(r.seconds for r in logs) or 1e-12
     lines = ["  seconds   share  pass"]
-    lines += [f"  {r.seconds:7.4f}  {100 * r.seconds / total:5.1f}%  {r.name}" for r in reports]
-    lines.append(f"  {sum(r.seconds for r in reports):7.4f}  100.0%  total")
+    lines += [f"  {r.seconds:7.4f}  {100 * r.seconds / total:5.1f}%  {r.name}" for r in logs]
+    lines.append(f"  {sum(r.seconds for r in logs):7.4f}  100.0%  total")
     return "\n".join(lines)

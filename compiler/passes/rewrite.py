@@ -122,23 +122,24 @@ def outcomes(graph: Graph, log: RewriteLog) -> list[tuple[str, str, str | None]]
     return [(e.node, e.rule, e.reason) for e in events]
 
 
-def run_rule_pass(graph: Graph, rules, report, *, applied: str, left: str | None = "left",
+def run_rule_pass(graph: Graph, rules, log, *, applied: str, left: str | None = "left",
                   reinfer_kinds: bool = True) -> Graph:
-    """A pass made of ``rules``: applied to fixpoint on a copy of ``graph``; ``report``
-    counts each rewrite as ``applied`` and lists every candidate left with its reason (in
-    graph order; the counts always show ``applied`` first, then ``left``); kinds are
-    re-inferred and graph outputs keep their names."""
+    """A pass made of ``rules``: applied to fixpoint on a copy of ``graph``; ``log`` (the
+    pass's :class:`~snnc.passes.manager.PassLog`) counts each rewrite as ``applied`` and
+    lists every candidate left with its reason (in graph order; the counts always show
+    ``applied`` first, then ``left``); kinds are re-inferred and graph outputs keep their
+    names."""
     from snnc.ir.rewrite import apply_rules
 
-    g, log = apply_rules(graph, rules)
-    report.counts.setdefault(applied, 0)
+    g, rewrites = apply_rules(graph, rules)
+    log.counts.setdefault(applied, 0)
     if left is not None:
-        report.counts.setdefault(left, 0)
-    for node, _, reason in outcomes(graph, log):
+        log.counts.setdefault(left, 0)
+    for node, _, reason in outcomes(graph, rewrites):
         if reason is None:
-            report.add(applied)
+            log.add(applied)
         else:
-            report.leave(node, reason)
+            log.leave(node, reason)
     if reinfer_kinds:
         reinfer(g)
     return keep_output_names(g, graph.outputs)

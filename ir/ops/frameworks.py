@@ -90,9 +90,9 @@ def _reset_now(u1, d, thr, mech: int):
 def lif_box(node, arrays):
     """Norse's LIFBoxCell: one Euler step per time step, fires on V > v_th (strict)."""
     a = node.attrs
-    k, v_leak = _F(a.get("dt_tau_inv", 0.1)), _F(a.get("v_leak", 0.0))
-    v_th, v_reset = _F(a.get("v_th", 1.0)), _F(a.get("v_reset", 0.0))
-    subtract = bool(a.get("reset_subtract", 0))
+    k, v_leak = _F(a["dt_tau_inv"]), _F(a["v_leak"])
+    v_th, v_reset = _F(a["v_th"]), _F(a["v_reset"])
+    subtract = bool(a["reset_subtract"])
     x = arrays[0].astype(_F, copy=False)
     v = np.full(x.shape[1:], v_leak, _F)
     out = np.empty_like(x)
@@ -110,8 +110,8 @@ def lif_box(node, arrays):
 def lif_current(node, arrays):
     """Norse's LIFCell (CUBA): the input charges a current, the current the membrane."""
     a = node.attrs
-    k_mem, k_syn = _F(a.get("k_mem", 0.1)), _F(a.get("k_syn", -0.2))
-    v_leak, v_th, v_reset = _F(a.get("v_leak", 0.0)), _F(a.get("v_th", 1.0)), _F(a.get("v_reset", 0.0))
+    k_mem, k_syn = _F(a["k_mem"]), _F(a["k_syn"])
+    v_leak, v_th, v_reset = _F(a["v_leak"]), _F(a["v_th"]), _F(a["v_reset"])
     x = arrays[0].astype(_F, copy=False)
     v = np.full(x.shape[1:], v_leak, _F)
     i = np.zeros(x.shape[1:], _F)
@@ -132,8 +132,8 @@ def lif_current(node, arrays):
 def synaptic(node, arrays):
     """snnTorch's Synaptic: a decaying current into a leaky membrane; fires on U > θ."""
     a = node.attrs
-    alpha, beta, thr = _F(a.get("alpha", 0.9)), _F(a.get("beta", 0.8)), _F(a.get("threshold", 1.0))
-    mech, delay = int(a.get("reset_mechanism", 0)), bool(a.get("reset_delay", 1))
+    alpha, beta, thr = _F(a["alpha"]), _F(a["beta"]), _F(a["threshold"])
+    mech, delay = int(a["reset_mechanism"]), bool(a["reset_delay"])
     x = arrays[0].astype(_F, copy=False)
     i = np.zeros(x.shape[1:], _F)
     u = np.zeros(x.shape[1:], _F)
@@ -155,9 +155,9 @@ def synaptic(node, arrays):
 def sj_lif(node, arrays):
     """SpikingJelly 2.0's LIF charge, rounded as SpikingJelly rounds it; fires on H >= v_th."""
     a = node.attrs
-    factor, divide = _F(a.get("factor", 2.0)), bool(a.get("divide", 1))
-    v_th, soft = _F(a.get("v_threshold", 1.0)), bool(a.get("soft_reset", 0))
-    v_reset = _F(a.get("v_reset", 0.0))
+    factor, divide = _F(a["factor"]), bool(a["divide"])
+    v_th, soft = _F(a["v_threshold"]), bool(a["soft_reset"])
+    v_reset = _F(a["v_reset"])
     v_r = _F(0.0) if soft else v_reset
 
     def scale(y):
@@ -167,7 +167,7 @@ def sj_lif(node, arrays):
     v = np.full(x.shape[1:], v_r, _F)
     out = np.empty_like(x)
     for t in range(x.shape[0]):
-        h = v + scale(x[t] - (v - v_r)) if a.get("decay_input", 1) else (v - scale(v - v_r)) + x[t]
+        h = v + scale(x[t] - (v - v_r)) if a["decay_input"] else (v - scale(v - v_r)) + x[t]
         fired = h >= v_th
         out[t] = fired
         v = np.where(fired, (h - v_th) if soft else v_reset, h).astype(_F, copy=False)
@@ -189,21 +189,21 @@ def _sinabs_kind(node, ins):
 def sinabs_lif(node, arrays):
     """Sinabs' IAF/LIF: SingleSpike fires on V >= θ, MultiSpike emits ⌊V/θ⌋ spikes."""
     a = node.attrs
-    alpha, thr, amount = _F(a.get("alpha_mem", 1.0)), _F(a.get("threshold", 1.0)), _F(a.get("reset_amount", 1.0))
-    v_min, cap = _F(a.get("min_v_mem", 0.0)), int(a.get("max_spikes", 0))
+    alpha, thr, amount = _F(a["alpha_mem"]), _F(a["threshold"]), _F(a["reset_amount"])
+    v_min, cap = _F(a["min_v_mem"]), int(a["max_spikes"])
     x = arrays[0].astype(_F, copy=False)
     v = np.zeros(x.shape[1:], _F)
     out = np.empty_like(x)
     for t in range(x.shape[0]):
-        drive = (_F(1.0) - alpha) * x[t] if a.get("norm_input", 0) else x[t]
+        drive = (_F(1.0) - alpha) * x[t] if a["norm_input"] else x[t]
         v1 = alpha * v + drive
-        if a.get("multi_spike", 1):
+        if a["multi_spike"]:
             s = (v1 > 0).astype(_F) * np.floor(v1 / thr)
             s = np.minimum(s, _F(cap)) if cap > 0 else s
         else:
             s = ((v1 - thr) >= 0).astype(_F)
-        v = v1 * (s == 0).astype(_F) + amount if a.get("reset_to_value", 0) else v1 - s * amount
-        if a.get("has_min", 0):
+        v = v1 * (s == 0).astype(_F) + amount if a["reset_to_value"] else v1 - s * amount
+        if a["has_min"]:
             v = np.maximum(v - v_min, _F(0.0)) + v_min
         v = v.astype(_F, copy=False)
         out[t] = s

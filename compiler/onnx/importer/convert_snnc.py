@@ -10,9 +10,6 @@ from onnx import AttributeProto
 from snnc.onnx import dialect
 from snnc.onnx.importer.context import Context, converter
 
-_IR_OP = {"LIF": "lif", "IF": "if", "MultiThreshold": "multi_threshold", "CumMean": "cum_mean",
-          "Delta": "delta", "SpikingMatMul": "spiking_matmul", "Leaky": "leaky",
-          "Synaptic": "synaptic", "SpikingJellyLIF": "sj_lif", "SinabsLIF": "sinabs_lif", "LIFBox": "lif_box", "LIFCurrent": "lif_current"}
 _READ = {AttributeProto.FLOAT: lambda a: float(a.f), AttributeProto.INT: lambda a: int(a.i),
          AttributeProto.FLOATS: lambda a: [float(v) for v in a.floats]}
 
@@ -50,7 +47,7 @@ def neuron(ctx: Context, node) -> None:
         raise ctx.fail("soft_reset=1 requires v_reset=0")
     if node.op_type == "LIF" and not attrs["tau"] > 1.0:
         raise ctx.fail(f"tau must be > 1, got {attrs['tau']}")
-    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+    ctx.emit(dialect.IR_OPS[node.op_type], [x], attrs=attrs)
 
 
 @converter("MultiThreshold", "CumMean", "Delta", "SpikingMatMul", domain=dialect.DOMAIN)
@@ -64,7 +61,7 @@ def conversion_op(ctx: Context, node) -> None:
             if not attrs[name] or not all(v > 0 for v in attrs[name]):
                 raise ctx.fail(f"{name} must list one threshold > 0, or one per channel")
     inputs = [_timed_input(ctx, node, x, f"snnc::{node.op_type}") for x in node.input]
-    ctx.emit(_IR_OP[node.op_type], inputs, attrs=attrs)
+    ctx.emit(dialect.IR_OPS[node.op_type], inputs, attrs=attrs)
 
 
 @converter("SIExp", "SINorm", domain=dialect.DOMAIN)
@@ -96,7 +93,7 @@ def leaky(ctx: Context, node) -> None:
     if attrs["reset_mechanism"] not in (0, 1, 2):
         raise ctx.fail(f"reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none), got {attrs['reset_mechanism']}")
     x = _timed_input(ctx, node, node.input[0], "a neuron")
-    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+    ctx.emit(dialect.IR_OPS[node.op_type], [x], attrs=attrs)
 
 
 @converter("LIFBox", "LIFCurrent", domain=dialect.DOMAIN)
@@ -104,7 +101,7 @@ def norse_cell(ctx: Context, node) -> None:
     """Norse's LIFBoxCell and LIFCell (:mod:`snnc.onnx.dialect_frameworks`)."""
     attrs = _attributes(ctx, node)
     x = _timed_input(ctx, node, node.input[0], "a neuron")
-    ctx.emit(_IR_OP[node.op_type], [x], attrs=attrs)
+    ctx.emit(dialect.IR_OPS[node.op_type], [x], attrs=attrs)
 
 
 @converter("SpikingJellyLIF", domain=dialect.DOMAIN)

@@ -149,7 +149,7 @@ def check_arity(nodes, opsets: dict[str, int]) -> None:
         domain = "" if node.domain in ("", "ai.onnx") else node.domain
         if domain == dialect.DOMAIN:
             schema = dialect.SCHEMAS.get(node.op_type)
-            bounds = None if schema is None else (schema.inputs, schema.inputs, 1, 1)
+            bounds = None if schema is None else (*schema.arity, schema.outputs, schema.outputs)
         elif domain == "" and onnx.defs.has(node.op_type):
             try:
                 s = onnx.defs.get_schema(node.op_type, opsets.get("", opsets.get("ai.onnx", 1)), "")

@@ -15,7 +15,7 @@ def _plural(n: int, word: str) -> str:
 
 
 @dataclass
-class CheckReport:
+class CheckResult:
     """The result of :func:`snnc.check.check`.
 
     ``diagnostics`` in rule order, then topological order; ``layers`` one row per synaptic

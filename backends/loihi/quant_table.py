@@ -1,8 +1,8 @@
-"""The quantisation report of a Loihi program as a table: one line per layer put on chip
+"""The quantisation table of a Loihi program: one line per layer put on chip
 (its scale, what limited it, the weight, threshold, decay and bias errors, notes), then
 every node left on the host with the reason. The quantiser keeps the data in
 ``q.meta["loihi"]`` (:data:`snnc.ir.ops.loihi.PROGRAM_META`); ``snnc compile`` writes these
-lines into ``report.json``.
+lines into ``report.json`` (the energy/op report) under ``quantisation``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from snnc.ir.graph import Graph
 from snnc.ir.ops.loihi import PROGRAM_META
 
 
-def report_lines(graph: Graph) -> list[str]:
-    """The quantisation report of a quantised graph as a table, one layer per line."""
+def table_lines(graph: Graph) -> list[str]:
+    """The quantisation table of a quantised graph, one layer per line."""
     meta = graph.meta.get(PROGRAM_META)
     if not meta:
         return ["(not a quantised graph)"]
