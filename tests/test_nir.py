@@ -97,6 +97,22 @@ def test_snnc_model_to_nir_and_back_is_exact(tmp_path):
     assert a.any() and np.array_equal(a, b)
 
 
+def test_nir_file_read_and_written_back_keeps_its_spikes(tmp_path):
+    """A foreign NIR file (its IF reads input scaled by dt·R, a scalar Scale in the IR) is
+    written back as NIR that nir.read accepts, and that file still computes the Euler spikes."""
+    from snnc.interop.nir import read_graph, write_graph
+    from snnc.ir.interpret import Interpreter
+
+    w1, b1, w2, _ = _mlp_nir(tmp_path / "m.nir")
+    write_graph(read_graph(tmp_path / "m.nir"), tmp_path / "back.nir", 1e-3)
+    assert nir.read(str(tmp_path / "back.nir")).metadata["dt"] == pytest.approx(1e-3)
+    graph = read_graph(tmp_path / "back.nir")
+    x = np.random.default_rng(1).random((12, 5, 4)).astype(np.float32) * 2
+    got = Interpreter(graph).run({graph.inputs[0]: x})[graph.outputs[0]]
+    want = _euler_mlp(x, w1, b1, w2)
+    assert want.any() and (got != want).mean() < 0.01
+
+
 @pytest.mark.parametrize("make, args, needle", [
     (lambda p: _mlp_nir(p, dt=None), [], "pass --dt"),
     (lambda p: _mlp_nir(p, v_leak=np.full(6, 0.2)), [], "v_leak 0.2 differs from v_reset 0"),

@@ -385,7 +385,8 @@ def _to_nir_node(nir, graph: Graph, node, dt: float):
     if node.op == "mul":
         consts = [graph.producer(v) for v in node.inputs if graph.values[v].is_const]
         if len(consts) == 1:
-            return nir.Scale(scale=np.asarray(consts[0].params["value"], dtype=np.float32))
+            # NIR types every port: a scalar constant is broadcast to the node's shape
+            return nir.Scale(scale=np.broadcast_to(np.asarray(consts[0].params["value"], dtype=np.float32), shape).copy())
         return "a product of two activations"
     if node.op == "avgpool" and not any(a["pads"]):
         return nir.AvgPool2d(kernel_size=np.array(a["kernel_shape"]), stride=np.array(a["strides"] or a["kernel_shape"]),
