@@ -11,6 +11,9 @@ Each rule, ``# before -> after``:
     synapse-multi-threshold  %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; loihi_mt
                     (ECMT's neuron, graded payload; quant_mt.py, which also dequantises it for host readers)
     encoded-multi-threshold  %y = multi_threshold(%x) (x: float)  ->  %e = loihi_encode(%x); loihi_dense[identity](%e); loihi_mt
+    residual-synapses  %r = add(conv|linear(%s1), conv|linear(%s2) or spikes); %y = lif|if(%r)
+                    ->  two loihi synapses into one loihi_lif (a dendritic sum; quant_residual.py,
+                    applied first, on the float graph: see quantize.py)
     neuron-on-host  %y = lif|if(%a)   (a: not a synapse's)  ->  (stays: the quantiser reports why)
 
 A synapse reading a float value reads ``loihi_encode`` of it instead (integer graded
@@ -133,7 +136,10 @@ class Quantiser:
     # -- inputs ----------------------------------------------------------------------
     def reads_spikes(self, graph: Graph, syn: Node) -> bool:
         """Whether ``syn`` reads spikes: binary, or a sum of on-chip spike streams."""
-        x = syn.inputs[0]
+        return self.spikes(graph, syn.inputs[0])
+
+    def spikes(self, graph: Graph, x: str) -> bool:
+        """Whether ``x`` is spikes: binary, a sum of on-chip spike streams, or a graded payload."""
         return chip_streams(graph, x) > 0 or quant_mt.payload_of(graph, x) is not None \
             or self.g.values[x].kind.is_binary
 

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.loihi import widths
+from snnc.backends.loihi import quant_residual, widths
 from snnc.backends.loihi.latency import latency
 from snnc.backends.loihi.quant_mt import dequant_payloads
 from snnc.backends.loihi.quant_report import report_lines
@@ -74,18 +74,26 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
         raise SnncError(f"input_bits={input_bits}: Loihi's graded spikes carry 2..24 bits")
     _check_supported(graph)
     quantiser = Quantiser(graph, calibration, input_bits)
-    rewritten, log = apply_rules(graph, quantiser.rules())
+    # the residual rule first: it copies the synapses of a residual add into the neuron the
+    # add feeds, and the layers it copied from may then pair with their own neurons
+    first = quant_residual.rule(quantiser)
+    rewritten, log = apply_rules(graph, [first])
+    declined = {e.node: e for e in log.declined}
+    rewritten, log = apply_rules(rewritten, quantiser.rules(), log)
+    declined = {**{e.node: e for e in log.declined}, **{k: e for k, e in declined.items() if k in rewritten
+                                                         and rewritten.node(k).op in NEURONS}}
     dequant_payloads(quantiser, rewritten)
     q = _in_order(rewritten, quantiser)
     lag = latency(q)
     for node in q.nodes:        # each neuron starts when its first input arrives
         if node.op in ("loihi_lif", "loihi_mt"):
             node.attrs["start"] = lag[node.inputs[0]]
-    host = quantiser.notes + [(quantiser.pos[e.node], {"node": e.node, "reason": e.reason}) for e in log.declined]
+    host = quantiser.notes + [(quantiser.pos[e.node], {"node": e.node, "reason": e.reason}) for e in declined.values()]
     q.meta[PROGRAM_META] = {
         "layers": quantiser.layers, "host": [entry for _, entry in sorted(host, key=lambda h: h[0])],
         "inputs": {k: {"levels": v[0], "scale": v[1], "max_level": v[2], "bits": v[3]}
-                   for k, v in quantiser.encoded.items()}}
+                   for k, v in quantiser.encoded.items()},
+        "rules": {rule.name: log.count(rule.name) for rule in [first, *quantiser.rules()] if log.count(rule.name)}}
     found = widths.problems(q)
     if found:   # the scales are chosen to fit: this is a bug, said plainly
         raise SnncError(f"quantised graph {graph.name!r} exceeds Loihi's bit widths", problems=found)

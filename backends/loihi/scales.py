@@ -45,14 +45,16 @@ def decay(tau: float | None) -> int:
     return 0 if tau is None else int(min(max(round(4096.0 / tau), 0), 4095))
 
 
-def choose_scale(w: np.ndarray, theta: float | None, x_max: int, name: str, bias_max: float = 0.0):
+def choose_scale(w: np.ndarray, theta: float | None, x_max, name: str, bias_max: float = 0.0):
     """``(k, θ_int, W_int, limited_by)``: the largest scale k (integer units per float unit)
     with even weights in [−254, 254], θ_int = k·θ an integer <= 2^17, a worst-case
-    synaptic input within 16 bits, and a bias (64·k·b) within 13 bits << 7."""
+    synaptic input within 16 bits, and a bias (64·k·b) within 13 bits << 7. ``x_max``
+    bounds |input|: one number, or one per column of ``w`` flattened to ``[O, -1]``."""
     wmax = float(np.abs(w).max(initial=0.0))
     flat = w.reshape(w.shape[0], -1)
-    worst_f = max(np.where(flat > 0, flat, 0).sum(axis=1).max(initial=0.0),
-                  np.where(flat < 0, -flat, 0).sum(axis=1).max(initial=0.0)) * x_max
+    driven = flat * np.asarray(x_max, np.float64)          # x_max: a bound, or one per column
+    worst_f = max(np.where(driven > 0, driven, 0).sum(axis=1).max(initial=0.0),
+                  np.where(driven < 0, -driven, 0).sum(axis=1).max(initial=0.0))
     limits = {"weights": WEIGHT_MAX / wmax if wmax else np.inf,
               "16-bit input": A_IN_MAX / worst_f if worst_f else np.inf}
     if theta is not None:
