@@ -61,14 +61,16 @@ __all__ = ["choose_scale", "latency", "quantize", "report_lines"]
 
 
 def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
-             input_bits: int | None = None) -> Graph:
+             input_bits: int | None = None, residual: bool = True) -> Graph:
     """The graph in Loihi numerics (module doc); ``graph`` is not changed.
 
     ``calibration`` maps graph inputs to sample arrays; the range of each float value a
     synapse reads is taken from them (else assumed within [-1, 1]). ``input_bits`` is the
     graded-spike width of such inputs (default: per input, the width that balances input
     and weight rounding under the 16-bit bound on a neuron's input). The per-layer report is in
-    ``q.meta["loihi"]`` (:func:`report_lines` prints it).
+    ``q.meta["loihi"]`` (:func:`report_lines` prints it); ``q.meta["loihi"]["rules"]`` counts
+    the rewrites each rule made. ``residual=False`` leaves a residual add that feeds a
+    neuron on the host (the rule ``residual-synapses`` off: for comparisons).
     """
     if input_bits is not None and not 2 <= input_bits <= widths.WIDTHS["num_message_bits"].hi:
         raise SnncError(f"input_bits={input_bits}: Loihi's graded spikes carry 2..24 bits")
@@ -77,7 +79,7 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     # the residual rule first: it copies the synapses of a residual add into the neuron the
     # add feeds, and the layers it copied from may then pair with their own neurons
     first = quant_residual.rule(quantiser)
-    rewritten, log = apply_rules(graph, [first])
+    rewritten, log = apply_rules(graph, [first] if residual else [])
     declined = {e.node: e for e in log.declined}
     rewritten, log = apply_rules(rewritten, quantiser.rules(), log)
     declined = {**{e.node: e for e in log.declined}, **{k: e for k, e in declined.items() if k in rewritten
