@@ -133,11 +133,13 @@ def _identity(shape) -> tuple[str, np.ndarray, dict]:
     return "linear", np.eye(shape[-1]), {}
 
 
-def fuse(q, graph: Graph, m: Match) -> None:
-    """residual-synapses (module doc): both terms' synapses into one chip neuron."""
+def fuse(q, graph: Graph, m: Match) -> str | None:
+    """residual-synapses (module doc): both terms' synapses into one chip neuron; declines
+    when the threshold is finer than one integer step at the scale both allow."""
     neuron, add = m["neuron"], m["add"]
     c, theta, tau = scales.neuron_terms(neuron)
     shape = q.g.values[add.outputs[0]].shape
+    before = set(q.encoded)
     parts = []          # (float op, input value, weights per input level, bias, x_max, bits, geometry, from)
     for what, term in terms(q, graph, add):
         if what == "spikes":
@@ -147,20 +149,26 @@ def fuse(q, graph: Graph, m: Match) -> None:
             continue
         x, w, b, x_max, bits = q._weights(graph, term, c, theta)
         geometry = qr.synapse_geometry(term)
-        if what == "conv1d":
+        if what == "conv1d":     # its input is reshaped once the scale is found (nothing made before)
             w = w[..., None]
             geometry = {"strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1}
-            x = _reshaped(q, graph, neuron, x, (q.g.values[term.inputs[0]].shape[0], *shape[1:]))
+            x = (x, (q.g.values[term.inputs[0]].shape[0], *shape[1:]))
         parts.append(("conv" if what == "conv1d" else term.op, x, w, b, x_max, bits, geometry, term.name))
     flat = np.concatenate([p[2].reshape(p[2].shape[0], -1) for p in parts], axis=1)
     x_max = np.concatenate([np.full(p[2][0].size, p[4]) for p in parts])
     biases = [p[3] for p in parts if p[3] is not None]
     b = np.sum(biases, axis=0) if biases else None
     bias_max = float(np.abs(b).max(initial=0.0)) if b is not None else 0.0
-    k, theta_int, flat_int, limit = scales.choose_scale(flat, theta, x_max, neuron.name, bias_max)
+    try:
+        k, theta_int, flat_int, limit = scales.choose_scale(flat, theta, x_max, neuron.name, bias_max)
+    except scales.ThresholdTooFine as err:
+        q.undo_encoders(graph, before)
+        return f"{err} (on the host, in float)"
     graph.remove_node(neuron.name, drop_outputs=False)
     currents, start, errors = [], 0, []
     for op, x, w, _, _, bits, geometry, origin in parts:
+        if isinstance(x, tuple):
+            x = _reshaped(q, graph, neuron, *x)
         w_int = flat_int[:, start:start + w[0].size].reshape(w.shape).astype(np.int32)
         start += w[0].size
         errors.append(scales.rel_error(w_int / k, w))

@@ -108,6 +108,7 @@ class Quantiser:
         self.encoded: dict[str, tuple] = {}   # float value -> (levels value, scale, max |level|, bits)
         self.layers: list[dict] = []
         self.notes: list[tuple[int, dict]] = []           # (position, host entry) made while rewriting
+        self.stays: dict[str, str] = {}                   # neuron -> why its layer declined
         self._ranges: dict[str, tuple[float, float]] = {}
 
     # -- building --------------------------------------------------------------------
@@ -189,14 +190,30 @@ class Quantiser:
         x, per_level, x_max, bits = self.source(graph, syn, w, theta)
         return x, w / per_level, b, x_max, bits                    # w: per input level
 
-    def fuse(self, graph: Graph, m: Match) -> None:
-        """synapse-neuron: the synapse and its neuron on chip, with one scale."""
+    def undo_encoders(self, graph: Graph, before: set[str]) -> None:
+        """Remove the encoders made since ``encoded`` held ``before`` (a rewrite that declines
+        after its inputs were encoded leaves nothing behind)."""
+        for x in [x for x in self.encoded if x not in before]:
+            name = self.encoded.pop(x)[0]
+            graph.remove_node(name)
+            self.notes[:] = [(at, n) for at, n in self.notes if n["node"] != name]
+
+    def fuse(self, graph: Graph, m: Match) -> str | None:
+        """synapse-neuron: the synapse and its neuron on chip, with one scale; declines (the
+        layer stays on the host, the reason recorded) when the threshold is finer than one
+        integer step at the largest scale the weights allow."""
         syn = m["syn"]
         neuron = neuron_after(graph, syn)
         c, theta, tau = scales.neuron_terms(neuron)
+        before = set(self.encoded)
         x, w, b, x_max, bits = self._weights(graph, syn, c, theta)
         bias_max = float(np.abs(b).max(initial=0.0)) if b is not None else 0.0
-        k, theta_int, w_int, limit = scales.choose_scale(w, theta, x_max, neuron.name, bias_max)
+        try:
+            k, theta_int, w_int, limit = scales.choose_scale(w, theta, x_max, neuron.name, bias_max)
+        except scales.ThresholdTooFine as err:
+            self.undo_encoders(graph, before)
+            self.stays[neuron.name] = f"{err} (on the host, in float)"
+            return self.stays[neuron.name]
         mant, exp, bias_err = scales.bias_parts(64.0 * k * b, neuron.name) if b is not None else (None, None, 0.0)
         graph.remove_node(syn.name, drop_outputs=False)
         graph.remove_node(neuron.name, drop_outputs=False)
@@ -276,6 +293,8 @@ class Quantiser:
     def why_neuron_stays(self, graph: Graph, m: Match) -> str:
         """A float neuron no synapse-neuron rewrite took: what it reads (in the float graph)."""
         neuron = m["neuron"]
+        if neuron.name in self.stays:
+            return self.stays[neuron.name]
         src = self.g.producer(neuron.inputs[0])
         if neuron.op == "multi_threshold" and src is not None and src.op in SYNAPSES:
             return f"its synaptic layer {src.name!r} stays on the host"

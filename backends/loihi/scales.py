@@ -27,6 +27,11 @@ VTH_MAX = widths.WIDTHS["vth"].hi
 BIAS_MAX = widths.WIDTHS["bias_mant"].hi * 2 ** widths.WIDTHS["bias_exp"].hi      # 4095 << 7
 
 
+class ThresholdTooFine(UnsupportedError):
+    """A threshold below one integer step at the largest scale the weights allow: the
+    layer cannot be quantised, and stays on the host (the quantiser records why)."""
+
+
 def neuron_terms(neuron: Node) -> tuple[float, float, float | None]:
     """``(c, θ, τ)``: the factor on the input (1/τ with decay_input), the threshold above
     the reset level, and τ (None for IF)."""
@@ -69,7 +74,7 @@ def choose_scale(w: np.ndarray, theta: float | None, x_max, name: str, bias_max:
         if theta is not None:
             theta_int = int(np.floor(k * theta + 1e-9))
             if theta_int < 1:
-                raise UnsupportedError(
+                raise ThresholdTooFine(
                     f"{name!r}: threshold {theta:g} is below one integer step at the largest scale its {limit} "
                     f"allow (k = {k:.3g}; largest weight {wmax:g}): raise the threshold or scale the weights down")
             k = theta_int / theta
@@ -140,6 +145,6 @@ def mt_scale(w: np.ndarray, thetas: np.ndarray, levels: int, gap: int, x_max: in
         w_int = (2 * np.rint(k * w / 2)).astype(np.int32)       # monotone in k: still within bounds
         limit = "24-bit levels"
     if np.rint(k * float(np.min(thetas))) < 1:
-        raise UnsupportedError(f"{name!r}: threshold {float(np.min(thetas)):g} is below one integer step at the "
+        raise ThresholdTooFine(f"{name!r}: threshold {float(np.min(thetas)):g} is below one integer step at the "
                                f"largest scale its {limit} allow (k = {k:.3g})")
     return k, w_int, limit
