@@ -10,9 +10,13 @@ Rewrites, each ``# before -> after`` (rules on :mod:`snnc.ir.rewrite`, in
     %y = maxpool(%s)   (s: spikes)         ->  %c = loihi_conv[ones, group=C](%s); %y = loihi_lif[vth=0](%c)
     %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; %y = loihi_mt  (graded payload)
     %a = conv|linear(%s) (no neuron after) ->  %i = loihi_conv|loihi_dense(%s); %a = loihi_dequant(%i)
+    %r = add(conv|linear(%s1), conv|linear(%s2) or spikes); %y = lif|if(%r)
+                                           ->  two loihi synapses, %d = add of them (a dendritic
+                                               sum, on chip); %y = loihi_lif(%d)   (quant_residual.py)
     a synapse reading a float input x      ->  its input is loihi_encode(x): integer graded spikes
 
-and leaves every other node on the host, as it was (the report says why). The files, by
+and leaves every other node on the host, as it was (the report says why; so is a layer
+whose threshold is below one integer step at the largest scale its weights allow). The files, by
 job: ``quant_rules.py`` (the rewrites), ``scales.py`` (the scale and bias arithmetic),
 ``latency.py`` (the one-step synaptic delays), ``quant_report.py`` (the report table);
 this module runs them and checks the result.
