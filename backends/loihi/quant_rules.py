@@ -14,6 +14,8 @@ Each rule, ``# before -> after``:
     residual-synapses  %r = add(conv|linear(%s1), conv|linear(%s2) or spikes); %y = lif|if(%r)
                     ->  two loihi synapses into one loihi_lif (a dendritic sum; quant_residual.py,
                     applied first, on the float graph: see quantize.py)
+    avgpool-synapse %p = avgpool(%x); %y = lif|if|multi_threshold(%p)  ->  %p = conv[depthwise, 1/|window|](%x)
+                    (exact; synapse-neuron or synapse-multi-threshold then takes it on chip)
     neuron-on-host  %y = lif|if(%a)   (a: not a synapse's)  ->  (stays: the quantiser reports why)
 
 A synapse reading a float value reads ``loihi_encode`` of it instead (integer graded
@@ -34,6 +36,7 @@ from snnc.ir.build import infer_outputs
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
 from snnc.ir.ops.loihi import sign_mode
+from snnc.ir.ops.pool_norm import pool_geometry
 from snnc.ir.rewrite import Match, Pat, Rule, single_use
 
 SYNAPSES = {"conv": "loihi_conv", "linear": "loihi_dense"}
@@ -276,7 +279,32 @@ class Quantiser:
                             "weight_levels": 1, "vth": 0, "du": 4095, "dv": 4095,
                             "notes": ["all-ones depthwise conv into a neuron that fires at any spike (exact)"]})
 
+    def avgpool(self, graph: Graph, m: Match) -> None:
+        """avgpool-synapse: an average pool a neuron reads is a depthwise conv of weight
+        1/|window| (exact with zero padding counted): synapse-neuron (or the multi-threshold
+        rule) then puts it on chip as the neuron's synapse, instead of a host op before it."""
+        pool = m["pool"]
+        k, s, p, d = pool_geometry(pool, len(pool.attrs["kernel_shape"]))
+        channels = self.g.values[pool.inputs[0]].shape[0]
+        graph.remove_node(pool.name, drop_outputs=False)
+        self.put(graph, pool, "conv", [pool.inputs[0]], name=pool.name, outputs=[pool.outputs[0]],
+                 source=pool.source, attrs={"strides": list(s), "pads": list(p), "dilations": list(d),
+                                            "group": channels},
+                 params={"weight": np.full((channels, 1, *k), 1.0 / float(np.prod(k)), np.float32)})
+
     # -- why a candidate stays on the host -------------------------------------------
+    def why_not_avgpool(self, graph: Graph, m: Match) -> str | None:
+        pool = m["pool"]
+        spatial = len(pool.attrs["kernel_shape"])
+        _, _, pads, _ = pool_geometry(pool, spatial)
+        if pool.attrs["ceil_mode"] or (any(pads) and not pool.attrs["count_include_pad"]):
+            return "ceil_mode, or padding that does not count: border windows average fewer cells than a conv"
+        if spatial > 2 or pads[:spatial] != pads[spatial:]:
+            return "uneven padding or >2-d pooling: no Lava Conv"
+        if self.g.values[pool.inputs[0]].shape[0] > quant_mt.LAVA_CONV_AXIS_MAX:
+            return "more channels than Lava's int8 conv groups hold"
+        return None
+
     def why_not_synapse(self, graph: Graph, m: Match) -> str | None:
         geometry = synapse_geometry(m["syn"])
         return geometry if isinstance(geometry, str) else None
@@ -303,7 +331,10 @@ class Quantiser:
     def rules(self) -> list[Rule]:
         """The rule set, in the order they are tried at each node."""
         timed = lambda n: self.g.values[n.inputs[0]].timed               # noqa: E731
+        pooled = lambda g, n: timed(n) and single_use(g, n) and g.users(n.outputs[0])[0].op in (   # noqa: E731
+            *NEURONS, "multi_threshold")
         return [
+            Rule("avgpool-synapse", Pat("avgpool", name="pool", where=pooled), self.avgpool, check=self.why_not_avgpool),
             Rule("synapse-neuron", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
                                        and neuron_after(g, n) is not None), self.fuse, check=self.why_not_synapse),
             Rule("synapse-multi-threshold", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
