@@ -130,7 +130,7 @@ class ChipPlan:
 
     def max_groups(self) -> int:
         """The most conv groups one sample needs (Lava stores ``groups`` as int8: N·g <= 127)."""
-        return max((n.attrs.get("group", 1) for n in self.chip if n.op == "loihi_conv"), default=1)
+        return max((n.attrs["group"] for n in self.chip if n.op == "loihi_conv"), default=1)
 
 
 def plan(graph: Graph) -> ChipPlan:

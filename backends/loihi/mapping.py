@@ -165,7 +165,7 @@ def _check_graded_out(graph: Graph, target: Target) -> None:
 
 
 def _cannot_map(node, target: Target) -> str | None:
-    bits_in = node.attrs.get("num_message_bits", 0)
+    bits_in = node.attrs["num_message_bits"]
     if bits_in > int(target.message_bits):
         carries = f"{int(target.message_bits)}-bit" if int(target.message_bits) else "only binary"
         return f"it reads {bits_in}-bit graded spikes; {target.name} carries {carries} spikes"

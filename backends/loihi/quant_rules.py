@@ -79,7 +79,7 @@ def synapse_geometry(syn: Node) -> dict | str:
         return {}
     w = syn.params["weight"]
     spatial = w.ndim - 2
-    pads = tuple(syn.attrs.get("pads") or (0,) * 2 * spatial)
+    pads = tuple(syn.attrs["pads"] or (0,) * 2 * spatial)
     if spatial > 2:
         return f"a {spatial}-d conv: Lava's Conv is 2-d"
     if pads[:spatial] != pads[spatial:]:
@@ -229,7 +229,7 @@ class Quantiser:
         self.put(graph, syn, "loihi_lif", [syn.outputs[0]], name=neuron.name, outputs=[neuron.outputs[0]],
                  source=neuron.source, attrs={"du": 4095, "dv": dv, "vth": theta_int - 1}, params=params)
         notes = []
-        if neuron.attrs.get("v_reset", 0.0):
+        if neuron.attrs["v_reset"]:
             notes.append(f"v_reset={neuron.attrs['v_reset']:g} lowered as reset to 0 with threshold θ - v_reset")
         self.layers.append({
             "layer": syn.name, "op": syn.op, "neuron": neuron.name, "neuron_op": neuron.op,
@@ -264,13 +264,13 @@ class Quantiser:
         attrs = pool.attrs
         k = tuple(attrs["kernel_shape"])
         spatial = len(k)
-        pads = tuple(attrs.get("pads") or (0,) * 2 * spatial)
+        pads = tuple(attrs["pads"] or (0,) * 2 * spatial)
         channels = self.g.values[pool.inputs[0]].shape[0]
         graph.remove_node(pool.name, drop_outputs=False)
         total = graph.fresh_name(f"{pool.name}.count")
         self.put(graph, pool, "loihi_conv", [pool.inputs[0]], name=total, outputs=[total], source=pool.source,
-                 attrs={"strides": list(attrs.get("strides") or [1] * spatial), "pads": list(pads),
-                        "dilations": list(attrs.get("dilations") or [1] * spatial), "group": channels},
+                 attrs={"strides": list(attrs["strides"] or [1] * spatial), "pads": list(pads),
+                        "dilations": list(attrs["dilations"] or [1] * spatial), "group": channels},
                  params={"weight": np.ones((channels, 1, *k), np.int32)})
         self.put(graph, pool, "loihi_lif", [total], name=pool.name, outputs=[pool.outputs[0]], source=pool.source,
                  attrs={"du": 4095, "dv": 4095, "vth": 0})
@@ -313,8 +313,8 @@ class Quantiser:
     def why_not_pool(graph: Graph, m: Match) -> str | None:
         attrs = m["pool"].attrs
         spatial = len(attrs["kernel_shape"])
-        pads = tuple(attrs.get("pads") or (0,) * 2 * spatial)
-        if attrs.get("ceil_mode", 0) or pads[:spatial] != pads[spatial:] or spatial > 2:
+        pads = tuple(attrs["pads"] or (0,) * 2 * spatial)
+        if attrs["ceil_mode"] or pads[:spatial] != pads[spatial:] or spatial > 2:
             return "ceil_mode, uneven padding or >2-d pooling: no Lava Conv"
         return None
 

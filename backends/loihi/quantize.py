@@ -114,7 +114,7 @@ def _check_supported(graph: Graph) -> None:
         if node.op == "batchnorm" and src is not None and src.op in SYNAPSES:
             found.append(f"batchnorm {node.name!r} after {src.name!r} is not folded: run fold-bn first "
                          "(snnc.passes.fold_bn.fold_batchnorm, or snnc opt --passes fold-bn)")
-        if node.op in NEURONS and node.attrs.get("soft_reset", 0):
+        if node.op in NEURONS and node.attrs["soft_reset"]:
             found.append(f"{node.op} {node.name!r} has a soft reset (V -= θ); Lava's LIF only resets to 0: "
                          "retrain with a hard reset (v_reset=0.0)")
     if found:

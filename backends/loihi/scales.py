@@ -36,9 +36,9 @@ def neuron_terms(neuron: Node) -> tuple[float, float, float | None]:
     """``(c, θ, τ)``: the factor on the input (1/τ with decay_input), the threshold above
     the reset level, and τ (None for IF)."""
     lif = neuron.op == "lif"
-    tau = float(neuron.attrs.get("tau", 2.0)) if lif else None
-    c = 1.0 / tau if lif and neuron.attrs.get("decay_input", 1) else 1.0
-    theta = float(neuron.attrs.get("v_threshold", 1.0)) - float(neuron.attrs.get("v_reset", 0.0))
+    tau = float(neuron.attrs["tau"]) if lif else None
+    c = 1.0 / tau if lif and neuron.attrs["decay_input"] else 1.0
+    theta = float(neuron.attrs["v_threshold"]) - float(neuron.attrs["v_reset"])
     if theta <= 0:
         raise UnsupportedError(f"{neuron.op} {neuron.name!r}: v_threshold - v_reset = {theta:g} <= 0; Loihi fires "
                                "above a non-negative threshold: use v_threshold > v_reset")
