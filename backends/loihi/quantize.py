@@ -8,6 +8,7 @@ Rewrites, each ``# before -> after`` (rules on :mod:`snnc.ir.rewrite`, in
 
     %a = conv|linear(%s); %y = lif|if(%a)  ->  %a = loihi_conv|loihi_dense(%s); %y = loihi_lif(%a)
     %y = maxpool(%s)   (s: spikes)         ->  %c = loihi_conv[ones, group=C](%s); %y = loihi_lif[vth=0](%c)
+    %p = avgpool(%x) read by a neuron      ->  %p = conv[depthwise, 1/|window|](%x), then as any synapse
     %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; %y = loihi_mt  (graded payload)
     %a = conv|linear(%s) (no neuron after) ->  %i = loihi_conv|loihi_dense(%s); %a = loihi_dequant(%i)
     %r = add(conv|linear(%s1), conv|linear(%s2) or spikes); %y = lif|if(%r)
