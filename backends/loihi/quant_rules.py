@@ -334,7 +334,8 @@ class Quantiser:
         pooled = lambda g, n: timed(n) and single_use(g, n) and g.users(n.outputs[0])[0].op in (   # noqa: E731
             *NEURONS, "multi_threshold")
         return [
-            Rule("avgpool-synapse", Pat("avgpool", name="pool", where=pooled), self.avgpool, check=self.why_not_avgpool),
+            Rule("avgpool-synapse", Pat("avgpool", name="pool", where=pooled), self.avgpool,
+                 check=self.why_not_avgpool),
             Rule("synapse-neuron", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
                                        and neuron_after(g, n) is not None), self.fuse, check=self.why_not_synapse),
             Rule("synapse-multi-threshold", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
