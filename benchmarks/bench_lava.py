@@ -1,6 +1,10 @@
 """The simulator's loihi numerics against Lava, on the same lowered networks, in one run.
 
-    python benchmarks/bench_lava.py [--steps 16] [--samples 4] [--repeat 5]
+    python benchmarks/bench_lava.py [--steps 16] [--samples 4] [--repeat 5] [--host-share-only]
+
+First, the host share of the tiny Spikingformer and Spikformer with the quantiser's
+``residual-synapses`` rule off and on (chip ops, host ops, host<->chip bits per step: the
+compile report's figures). Then the timings:
 
 For each network (the whole tiny Spikingformer, whose attention products, residual adds
 and float neurons run as host processes inside the Lava run; its tokenizer alone: conv,
@@ -87,6 +91,49 @@ def spikingformer_whole(steps: int, samples: int):
     return graph, x
 
 
+def spikformer_whole(steps: int, samples: int):
+    """The whole tiny Spikformer through the default passes (as :func:`spikingformer_whole`)."""
+    import torch
+
+    from snnc.models import config, spikformer
+    from snnc.onnx.export import to_onnx
+    from snnc.onnx.importer import import_onnx
+    from snnc.passes import DEFAULT_PIPELINE, run_pipeline
+
+    cfg = config("tiny")
+    torch.manual_seed(0)
+    model = spikformer("tiny").eval()
+    size = cfg.img_size
+    graph = run_pipeline(import_onnx(to_onnx(model, torch.rand(2, 2, cfg.in_channels, size, size))), DEFAULT_PIPELINE)
+    x = np.random.default_rng(0).random((steps, samples, cfg.in_channels, size, size)).astype(np.float32) * 2
+    return graph, x
+
+
+def host_share(steps: int) -> None:
+    """The compile report's Lava figures (``deployment.lava_run``: chip ops, host ops inside
+    the run, host<->chip bits per step and sample) and the mapping's host ops, with the
+    ``residual-synapses`` rule off and on: what moving residual adds onto the chip saves."""
+    from snnc.backends.loihi.mapping import map_cores
+    from snnc.backends.loihi.targets import get_target
+    from snnc.deploy.pipeline import lava_run
+
+    print(f"host share, residual-synapses off -> on (T={steps}, per step and sample):")
+    print(f"{'network':<22} {'chip ops':>11} {'host in run':>12} {'host ops':>10} {'bits to host':>15} "
+          f"{'bits to chip':>13}")
+    for name, make in (("spikingformer-tiny", spikingformer_whole), ("spikformer-tiny", spikformer_whole)):
+        graph, x = make(steps, 1)
+        runs = []
+        for residual in (False, True):
+            q = quantize(graph, calibration={"x": x}, residual=residual)
+            runs.append((lava_run(q), len(map_cores(q, get_target("loihi2")).host),
+                         q.meta["loihi"]["rules"].get("residual-synapses", 0)))
+        (a, ha, _), (b, hb, fired) = runs
+        cell = lambda key: f"{a[key]:,} -> {b[key]:,}"         # noqa: E731
+        print(f"{name:<22} {cell('chip_ops'):>11} {cell('host_ops_in_run'):>12} {f'{ha} -> {hb}':>10} "
+              f"{cell('bits_to_host_per_step'):>15} {cell('bits_to_chip_per_step'):>13}   (rule fired {fired}x)")
+    print()
+
+
 def random_net(variant: str, steps: int, samples: int):
     graph, shape = float_net(variant, 1)
     return graph, spikes(np.random.default_rng(1), (steps, samples, *shape))
@@ -131,7 +178,12 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--host-share-only", action="store_true",
+                    help="print only the host share with residual-synapses off and on (no Lava run)")
     args = ap.parse_args(argv)
+    host_share(args.steps)
+    if args.host_share_only:
+        return 0
     import_lava()
     g, x = random_net("dense", 2, 1)                 # warm Lava up: imports, first fork
     run_chip(plan(quantize(g)), {"x": x})

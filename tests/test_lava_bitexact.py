@@ -140,3 +140,18 @@ def tiny_tokenizer():
     assert not any(n.op == "batchnorm" for n in graph.nodes)
     x = np.random.default_rng(0).random((10, 4, cfg.in_channels, size, size)).astype(np.float32) * 2
     return graph, x
+
+
+def test_a_conv_over_an_axis_of_128_or_more():
+    """Lava's Conv keeps padding, stride, kernel size and dilation as int8 Vars and adds them
+    to the input's size: under numpy 2 an axis of 128 or more overflowed in the worker
+    (lava_compat rewrites conv/utils.py to compute with Python ints). Lava must run it and
+    equal the simulator; the width stays a real 130 neurons per row."""
+    from loihi_nets import _Net
+
+    g = _Net(3, "wide", (2, 3, 130)).conv(3, 3, pad=1, gain=2.0).lif().done()
+    x = spikes(np.random.default_rng(3), (4, 1, 2, 3, 130))
+    q = quantize(g, calibration={"x": x})
+    sim, _ = assert_same_everywhere(q, x)
+    (out,) = [v for v in sim.values.values() if v.shape[-1] == 130]
+    assert 0 < out.mean() < 1

@@ -5,6 +5,7 @@ neurons onto them. No Lava here: tests/test_lava_*.py compare with Lava itself."
 from __future__ import annotations
 
 import ast
+import re
 
 import numpy as np
 import pytest
@@ -234,14 +235,17 @@ def test_what_lava_cannot_do_is_listed_at_once():
     assert len(err.value.problems) == 2
 
 
-def test_unrepresentable_threshold_is_an_error():
+def test_unrepresentable_threshold_stays_on_the_host_with_the_reason():
     g = Graph("tiny_theta")
     g.add_input(Value("x", (4,), kind=SPIKE))
     emit(g, "linear", ["x"], name="fc", params={"weight": np.full((2, 4), 10.0, np.float32)})
     emit(g, "if", ["fc"], name="n", attrs={"v_threshold": 0.01})
     g.outputs = ["n"]
-    with pytest.raises(SnncError, match="'n'.*threshold 0.01 is below one integer step.*weights"):
-        quantize(g)
+    q = quantize(g)
+    assert [n.op for n in q.nodes] == ["linear", "if"]        # as it was, in float
+    assert [e["node"] for e in q.meta["loihi"]["host"]] == ["fc", "n"]      # the layer: synapse and neuron
+    for entry in q.meta["loihi"]["host"]:
+        assert re.search(r"'n'.*threshold 0.01 is below one integer step.*weights.*on the host", entry["reason"])
 
 
 def test_bit_width_check_names_every_excess():

@@ -13,6 +13,8 @@ ports and sends what the chip reads back, in the same step.
 
 **Sums of spikes.** An ``add`` of two chip spike streams (a residual add) is on the chip:
 its readers' input ports are connected to both streams, which Lava sums (graded spikes).
+So is an ``add`` of two synapses' outputs read by a chip neuron (a dendritic sum: the
+neuron's in-port is connected to both synapses).
 
 **Layouts.** Lava's Conv works on ``(W, H, C)`` tensors (C order: channels vary fastest),
 snnc on ``(C, H, W)``. A batch of N samples runs as one network: convs as N·g groups (their
@@ -128,7 +130,7 @@ class ChipPlan:
 
     def max_groups(self) -> int:
         """The most conv groups one sample needs (Lava stores ``groups`` as int8: N·g <= 127)."""
-        return max((n.attrs.get("group", 1) for n in self.chip if n.op == "loihi_conv"), default=1)
+        return max((n.attrs["group"] for n in self.chip if n.op == "loihi_conv"), default=1)
 
 
 def plan(graph: Graph) -> ChipPlan:
@@ -161,14 +163,14 @@ def _plan(graph: Graph, demoted: set[str]) -> ChipPlan:
     for node in graph.nodes:
         reads_chip = any(v in on_chip for v in node.inputs)
         reads_after = any(v in after_chip for v in node.inputs)
-        chip_node = (node.op in ON_CHIP or (node.op in ALIASES and reads_chip)
+        chip_node = (node.op in ON_CHIP or (node.op in ALIASES and reads_chip) or dendritic_sum(graph, node)
                      or (node.name not in demoted and _spike_sum(graph, node, spikes)))
         if node.op == "loihi_lif" or (chip_node and node.op not in ON_CHIP and all(v in spikes for v in node.inputs)):
             spikes.update(node.outputs)
         if chip_node:
             if node.op in CHIP_NEURONS:
                 src = graph.producer(node.inputs[0])
-                if src is None or src.op not in SYNAPSES:
+                if src is None or (src.op not in SYNAPSES and not dendritic_sum(graph, src)):
                     problems.append(f"{node.name!r} ({node.op}) reads {node.inputs[0]!r}, "
                                     "not the output of a loihi_dense/loihi_conv")
             p.chip.append(node)
@@ -199,6 +201,16 @@ def _spike_sum(graph: Graph, node: Node, spikes: set[str]) -> bool:
     """An ``add`` of two chip spike streams of its own shape: Loihi sums every connection
     into an input port, so it is two connections (its readers see graded counts)."""
     return (node.op == "add" and len(set(node.inputs)) == 2 and all(v in spikes for v in node.inputs)
+            and all(graph.values[v].shape == graph.values[node.outputs[0]].shape for v in node.inputs))
+
+
+def dendritic_sum(graph: Graph, node: Node) -> bool:
+    """An ``add`` of two synapses' outputs that only chip neurons read: the synapses into
+    one compartment (Loihi sums a dendrite's inputs; quant_residual.py's rule)."""
+    readers = graph.users(node.outputs[0]) if node.outputs else []
+    return (node.op == "add" and len(set(node.inputs)) == 2 and bool(readers)
+            and all(r.op in CHIP_NEURONS for r in readers) and node.outputs[0] not in graph.outputs
+            and all(graph.producer(v) is not None and graph.producer(v).op in SYNAPSES for v in node.inputs)
             and all(graph.values[v].shape == graph.values[node.outputs[0]].shape for v in node.inputs))
 
 

@@ -12,8 +12,11 @@ On Python 3.11 with numpy 2.4 three of its modules break, each in one construct:
   keyword, so a run with a ``port.reshape(...)``/``port.flatten()`` connection fails
   inside Lava's worker process (and, the error swallowed there, waits forever);
 - ``lava/proc/conv/utils.py`` checks ``channels % groups`` with ``groups`` the Conv
-  model's int8 Var; under numpy 2's promotion rules (NEP 50) a Python int of 128 or more
-  against an int8 raises OverflowError, so every Conv with 128 channels or more fails.
+  model's int8 Var, and computes the output size as ``input_shape[0] + 2 * padding[0]``
+  with ``padding`` another int8 Var (so are ``kernel_size``, ``stride``, ``dilation``);
+  under numpy 2's promotion rules (NEP 50) a Python int of 128 or more against an int8
+  raises OverflowError, so every Conv with 128 channels or more, or an input axis of 128
+  or more, fails (inside the worker: its fixed_pt model convolves with scipy).
 
 The fix is an import hook, installed before the first Lava import and scoped to those
 three modules (:data:`PATCHES`): when one loads, its source is parsed, the construct is
@@ -24,7 +27,9 @@ rewritten on the syntax tree, and the module is compiled from that tree:
   instance gets its own default object);
 - ``ft.partial(np.reshape, newshape=s)`` becomes ``reshape_to(s)``, a function that
   reshapes positionally (valid on every numpy);
-- a function of ``conv/utils.py`` taking ``groups`` starts with ``groups = as_int(groups)``.
+- a function of ``conv/utils.py`` taking ``groups`` starts with ``groups = as_int(groups)``,
+  and one taking ``kernel_size``/``stride``/``padding``/``dilation`` makes each a tuple
+  of Python ints first (``as_int(padding, True)``).
 
 Line numbers stay those of the file; nothing is written to the bytecode cache, so the
 installed package stays untouched. Lava stays behind the backend boundary: nothing in
@@ -99,13 +104,22 @@ class _ReshapeKeywordRewriter(ast.NodeTransformer):
         return node
 
 
-def as_int(value) -> int:
-    """A Python int from a numpy scalar or one-element array (Lava's int8 ``groups``)."""
+def as_int(value, many: bool = False):
+    """A Python int from a numpy scalar or one-element array (Lava's int8 ``groups``); with
+    ``many``, a numpy array as a tuple of Python ints (Lava's int8 ``kernel_size``,
+    ``stride``, ``padding``, ``dilation``), anything else as it is."""
+    if many:
+        return tuple(int(v) for v in value.reshape(-1)) if isinstance(value, np.ndarray) else value
     return int(np.asarray(value).reshape(-1)[0])
 
 
+#: conv/utils.py arguments Lava passes as its model's int8 Vars
+_INT8_ARGS = {"groups": False, "kernel_size": True, "stride": True, "padding": True, "dilation": True}
+
+
 class _GroupsIntRewriter(ast.NodeTransformer):
-    """``def f(..., groups, ...): body`` -> ``def f(...): groups = as_int(groups); body``."""
+    """``def f(..., groups, padding, ...): body`` -> ``def f(...): groups = as_int(groups);
+    padding = as_int(padding, True); body`` (every argument of :data:`_INT8_ARGS`)."""
 
     helper = (__name__, "as_int", "_snnc_as_int")
 
@@ -113,12 +127,15 @@ class _GroupsIntRewriter(ast.NodeTransformer):
         self.rewritten: list[str] = []
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
-        if any(a.arg == "groups" for a in node.args.args):
-            call = ast.Call(ast.Name(self.helper[2], ast.Load()), [ast.Name("groups", ast.Load())], [])
-            fix = ast.copy_location(ast.Assign([ast.Name("groups", ast.Store())], call), node.body[0])
-            docstring = int(isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant))
+        names = [a.arg for a in node.args.args if a.arg in _INT8_ARGS]
+        docstring = int(isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant))
+        for name in reversed(names):
+            call = ast.Call(ast.Name(self.helper[2], ast.Load()),
+                            [ast.Name(name, ast.Load())] + [ast.Constant(True)] * _INT8_ARGS[name], [])
+            fix = ast.copy_location(ast.Assign([ast.Name(name, ast.Store())], call), node.body[0])
             node.body.insert(docstring, fix)
-            self.rewritten.append(f"line {node.lineno}: def {node.name}(..., groups, ...)")
+        if names:
+            self.rewritten.append(f"line {node.lineno}: def {node.name}(..., {', '.join(names)}, ...)")
         return node
 
 

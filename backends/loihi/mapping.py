@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.backends.loihi import tiling
-from snnc.backends.loihi.chip import CHIP_NEURONS
+from snnc.backends.loihi.chip import CHIP_NEURONS, dendritic_sum
 from snnc.backends.loihi.targets import Target
 from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
@@ -91,11 +91,15 @@ class Mapping:
 
 
 def chip_layers(graph: Graph) -> dict[str, str | None]:
-    """synapse node -> the loihi_lif reading its output (None: the host reads it back)."""
+    """synapse node -> the loihi_lif reading its output (None: the host reads it back); each
+    synapse of a dendritic sum maps to the neuron the sum feeds (its compartments are then
+    counted once per synapse: an over-estimate of the neurons, not of the synapses)."""
     layers = {}
     for node in graph.nodes:
         if node.op in SYNAPSES:
             readers = graph.users(node.outputs[0])
+            if len(readers) == 1 and dendritic_sum(graph, readers[0]):   # one of a neuron's synapses
+                readers = graph.users(readers[0].outputs[0])
             lif = [r for r in readers if r.op in CHIP_NEURONS]
             layers[node.name] = lif[0].name if len(lif) == 1 and len(readers) == 1 else None
     return layers
@@ -161,7 +165,7 @@ def _check_graded_out(graph: Graph, target: Target) -> None:
 
 
 def _cannot_map(node, target: Target) -> str | None:
-    bits_in = node.attrs.get("num_message_bits", 0)
+    bits_in = node.attrs["num_message_bits"]
     if bits_in > int(target.message_bits):
         carries = f"{int(target.message_bits)}-bit" if int(target.message_bits) else "only binary"
         return f"it reads {bits_in}-bit graded spikes; {target.name} carries {carries} spikes"

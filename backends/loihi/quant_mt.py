@@ -11,7 +11,7 @@ does up to that rounding (:mod:`snnc.ir.ops.loihi_mt`). Its readers:
 
 - a synapse reading ``%y`` (or a reshape of it) reads the graded payload on chip:
   ``num_message_bits`` = the payload's bits (sign + the largest level's), weights per
-  payload unit (W/k); the quantisation report lists it as ``graded(bits)``;
+  payload unit (W/k); the quantisation table lists it as ``graded(bits)``;
     encoded-multi-threshold
         %y = multi_threshold(%x)   (x: a float value on the host, e.g. ECMT's delta(relu(cum_mean)))
         ->  %e = loihi_encode(%x); %i = loihi_conv[1×1 depthwise, ones](%e) (or, for a vector,

@@ -11,6 +11,11 @@ Each rule, ``# before -> after``:
     synapse-multi-threshold  %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; loihi_mt
                     (ECMT's neuron, graded payload; quant_mt.py, which also dequantises it for host readers)
     encoded-multi-threshold  %y = multi_threshold(%x) (x: float)  ->  %e = loihi_encode(%x); loihi_dense[identity](%e); loihi_mt
+    residual-synapses  %r = add(conv|linear(%s1), conv|linear(%s2) or spikes); %y = lif|if(%r)
+                    ->  two loihi synapses into one loihi_lif (a dendritic sum; quant_residual.py,
+                    applied first, on the float graph: see quantize.py)
+    avgpool-synapse %p = avgpool(%x); %y = lif|if|multi_threshold(%p)  ->  %p = conv[depthwise, 1/|window|](%x)
+                    (exact; synapse-neuron or synapse-multi-threshold then takes it on chip)
     neuron-on-host  %y = lif|if(%a)   (a: not a synapse's)  ->  (stays: the quantiser reports why)
 
 A synapse reading a float value reads ``loihi_encode`` of it instead (integer graded
@@ -31,6 +36,7 @@ from snnc.ir.build import infer_outputs
 from snnc.ir.graph import Graph, Node
 from snnc.ir.interpret import Interpreter
 from snnc.ir.ops.loihi import sign_mode
+from snnc.ir.ops.pool_norm import pool_geometry
 from snnc.ir.rewrite import Match, Pat, Rule, single_use
 
 SYNAPSES = {"conv": "loihi_conv", "linear": "loihi_dense"}
@@ -73,7 +79,7 @@ def synapse_geometry(syn: Node) -> dict | str:
         return {}
     w = syn.params["weight"]
     spatial = w.ndim - 2
-    pads = tuple(syn.attrs.get("pads") or (0,) * 2 * spatial)
+    pads = tuple(syn.attrs["pads"] or (0,) * 2 * spatial)
     if spatial > 2:
         return f"a {spatial}-d conv: Lava's Conv is 2-d"
     if pads[:spatial] != pads[spatial:]:
@@ -105,6 +111,7 @@ class Quantiser:
         self.encoded: dict[str, tuple] = {}   # float value -> (levels value, scale, max |level|, bits)
         self.layers: list[dict] = []
         self.notes: list[tuple[int, dict]] = []           # (position, host entry) made while rewriting
+        self.stays: dict[str, str] = {}                   # neuron -> why its layer declined
         self._ranges: dict[str, tuple[float, float]] = {}
 
     # -- building --------------------------------------------------------------------
@@ -133,7 +140,10 @@ class Quantiser:
     # -- inputs ----------------------------------------------------------------------
     def reads_spikes(self, graph: Graph, syn: Node) -> bool:
         """Whether ``syn`` reads spikes: binary, or a sum of on-chip spike streams."""
-        x = syn.inputs[0]
+        return self.spikes(graph, syn.inputs[0])
+
+    def spikes(self, graph: Graph, x: str) -> bool:
+        """Whether ``x`` is spikes: binary, a sum of on-chip spike streams, or a graded payload."""
         return chip_streams(graph, x) > 0 or quant_mt.payload_of(graph, x) is not None \
             or self.g.values[x].kind.is_binary
 
@@ -183,14 +193,30 @@ class Quantiser:
         x, per_level, x_max, bits = self.source(graph, syn, w, theta)
         return x, w / per_level, b, x_max, bits                    # w: per input level
 
-    def fuse(self, graph: Graph, m: Match) -> None:
-        """synapse-neuron: the synapse and its neuron on chip, with one scale."""
+    def undo_encoders(self, graph: Graph, before: set[str]) -> None:
+        """Remove the encoders made since ``encoded`` held ``before`` (a rewrite that declines
+        after its inputs were encoded leaves nothing behind)."""
+        for x in [x for x in self.encoded if x not in before]:
+            name = self.encoded.pop(x)[0]
+            graph.remove_node(name)
+            self.notes[:] = [(at, n) for at, n in self.notes if n["node"] != name]
+
+    def fuse(self, graph: Graph, m: Match) -> str | None:
+        """synapse-neuron: the synapse and its neuron on chip, with one scale; declines (the
+        layer stays on the host, the reason recorded) when the threshold is finer than one
+        integer step at the largest scale the weights allow."""
         syn = m["syn"]
         neuron = neuron_after(graph, syn)
         c, theta, tau = scales.neuron_terms(neuron)
+        before = set(self.encoded)
         x, w, b, x_max, bits = self._weights(graph, syn, c, theta)
         bias_max = float(np.abs(b).max(initial=0.0)) if b is not None else 0.0
-        k, theta_int, w_int, limit = scales.choose_scale(w, theta, x_max, neuron.name, bias_max)
+        try:
+            k, theta_int, w_int, limit = scales.choose_scale(w, theta, x_max, neuron.name, bias_max)
+        except scales.ThresholdTooFine as err:
+            self.undo_encoders(graph, before)
+            self.stays[neuron.name] = f"{err} (on the host, in float)"
+            return self.stays[neuron.name]
         mant, exp, bias_err = scales.bias_parts(64.0 * k * b, neuron.name) if b is not None else (None, None, 0.0)
         graph.remove_node(syn.name, drop_outputs=False)
         graph.remove_node(neuron.name, drop_outputs=False)
@@ -203,7 +229,7 @@ class Quantiser:
         self.put(graph, syn, "loihi_lif", [syn.outputs[0]], name=neuron.name, outputs=[neuron.outputs[0]],
                  source=neuron.source, attrs={"du": 4095, "dv": dv, "vth": theta_int - 1}, params=params)
         notes = []
-        if neuron.attrs.get("v_reset", 0.0):
+        if neuron.attrs["v_reset"]:
             notes.append(f"v_reset={neuron.attrs['v_reset']:g} lowered as reset to 0 with threshold θ - v_reset")
         self.layers.append({
             "layer": syn.name, "op": syn.op, "neuron": neuron.name, "neuron_op": neuron.op,
@@ -238,13 +264,13 @@ class Quantiser:
         attrs = pool.attrs
         k = tuple(attrs["kernel_shape"])
         spatial = len(k)
-        pads = tuple(attrs.get("pads") or (0,) * 2 * spatial)
+        pads = tuple(attrs["pads"] or (0,) * 2 * spatial)
         channels = self.g.values[pool.inputs[0]].shape[0]
         graph.remove_node(pool.name, drop_outputs=False)
         total = graph.fresh_name(f"{pool.name}.count")
         self.put(graph, pool, "loihi_conv", [pool.inputs[0]], name=total, outputs=[total], source=pool.source,
-                 attrs={"strides": list(attrs.get("strides") or [1] * spatial), "pads": list(pads),
-                        "dilations": list(attrs.get("dilations") or [1] * spatial), "group": channels},
+                 attrs={"strides": list(attrs["strides"] or [1] * spatial), "pads": list(pads),
+                        "dilations": list(attrs["dilations"] or [1] * spatial), "group": channels},
                  params={"weight": np.ones((channels, 1, *k), np.int32)})
         self.put(graph, pool, "loihi_lif", [total], name=pool.name, outputs=[pool.outputs[0]], source=pool.source,
                  attrs={"du": 4095, "dv": 4095, "vth": 0})
@@ -253,7 +279,32 @@ class Quantiser:
                             "weight_levels": 1, "vth": 0, "du": 4095, "dv": 4095,
                             "notes": ["all-ones depthwise conv into a neuron that fires at any spike (exact)"]})
 
+    def avgpool(self, graph: Graph, m: Match) -> None:
+        """avgpool-synapse: an average pool a neuron reads is a depthwise conv of weight
+        1/|window| (exact with zero padding counted): synapse-neuron (or the multi-threshold
+        rule) then puts it on chip as the neuron's synapse, instead of a host op before it."""
+        pool = m["pool"]
+        k, s, p, d = pool_geometry(pool, len(pool.attrs["kernel_shape"]))
+        channels = self.g.values[pool.inputs[0]].shape[0]
+        graph.remove_node(pool.name, drop_outputs=False)
+        self.put(graph, pool, "conv", [pool.inputs[0]], name=pool.name, outputs=[pool.outputs[0]],
+                 source=pool.source, attrs={"strides": list(s), "pads": list(p), "dilations": list(d),
+                                            "group": channels},
+                 params={"weight": np.full((channels, 1, *k), 1.0 / float(np.prod(k)), np.float32)})
+
     # -- why a candidate stays on the host -------------------------------------------
+    def why_not_avgpool(self, graph: Graph, m: Match) -> str | None:
+        pool = m["pool"]
+        spatial = len(pool.attrs["kernel_shape"])
+        _, _, pads, _ = pool_geometry(pool, spatial)
+        if pool.attrs["ceil_mode"] or (any(pads) and not pool.attrs["count_include_pad"]):
+            return "ceil_mode, or padding that does not count: border windows average fewer cells than a conv"
+        if spatial > 2 or pads[:spatial] != pads[spatial:]:
+            return "uneven padding or >2-d pooling: no Lava Conv"
+        if self.g.values[pool.inputs[0]].shape[0] > quant_mt.LAVA_CONV_AXIS_MAX:
+            return "more channels than Lava's int8 conv groups hold"
+        return None
+
     def why_not_synapse(self, graph: Graph, m: Match) -> str | None:
         geometry = synapse_geometry(m["syn"])
         return geometry if isinstance(geometry, str) else None
@@ -262,14 +313,16 @@ class Quantiser:
     def why_not_pool(graph: Graph, m: Match) -> str | None:
         attrs = m["pool"].attrs
         spatial = len(attrs["kernel_shape"])
-        pads = tuple(attrs.get("pads") or (0,) * 2 * spatial)
-        if attrs.get("ceil_mode", 0) or pads[:spatial] != pads[spatial:] or spatial > 2:
+        pads = tuple(attrs["pads"] or (0,) * 2 * spatial)
+        if attrs["ceil_mode"] or pads[:spatial] != pads[spatial:] or spatial > 2:
             return "ceil_mode, uneven padding or >2-d pooling: no Lava Conv"
         return None
 
     def why_neuron_stays(self, graph: Graph, m: Match) -> str:
         """A float neuron no synapse-neuron rewrite took: what it reads (in the float graph)."""
         neuron = m["neuron"]
+        if neuron.name in self.stays:
+            return self.stays[neuron.name]
         src = self.g.producer(neuron.inputs[0])
         if neuron.op == "multi_threshold" and src is not None and src.op in SYNAPSES:
             return f"its synaptic layer {src.name!r} stays on the host"
@@ -278,7 +331,11 @@ class Quantiser:
     def rules(self) -> list[Rule]:
         """The rule set, in the order they are tried at each node."""
         timed = lambda n: self.g.values[n.inputs[0]].timed               # noqa: E731
+        pooled = lambda g, n: timed(n) and single_use(g, n) and g.users(n.outputs[0])[0].op in (   # noqa: E731
+            *NEURONS, "multi_threshold")
         return [
+            Rule("avgpool-synapse", Pat("avgpool", name="pool", where=pooled), self.avgpool,
+                 check=self.why_not_avgpool),
             Rule("synapse-neuron", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)
                                        and neuron_after(g, n) is not None), self.fuse, check=self.why_not_synapse),
             Rule("synapse-multi-threshold", Pat(set(SYNAPSES), name="syn", where=lambda g, n: timed(n)

@@ -8,13 +8,18 @@ Rewrites, each ``# before -> after`` (rules on :mod:`snnc.ir.rewrite`, in
 
     %a = conv|linear(%s); %y = lif|if(%a)  ->  %a = loihi_conv|loihi_dense(%s); %y = loihi_lif(%a)
     %y = maxpool(%s)   (s: spikes)         ->  %c = loihi_conv[ones, group=C](%s); %y = loihi_lif[vth=0](%c)
+    %p = avgpool(%x) read by a neuron      ->  %p = conv[depthwise, 1/|window|](%x), then as any synapse
     %a = conv|linear(%s); %y = multi_threshold(%a)  ->  loihi_conv|loihi_dense; %y = loihi_mt  (graded payload)
     %a = conv|linear(%s) (no neuron after) ->  %i = loihi_conv|loihi_dense(%s); %a = loihi_dequant(%i)
+    %r = add(conv|linear(%s1), conv|linear(%s2) or spikes); %y = lif|if(%r)
+                                           ->  two loihi synapses, %d = add of them (a dendritic
+                                               sum, on chip); %y = loihi_lif(%d)   (quant_residual.py)
     a synapse reading a float input x      ->  its input is loihi_encode(x): integer graded spikes
 
-and leaves every other node on the host, as it was (the report says why). The files, by
+and leaves every other node on the host, as it was (the report says why; so is a layer
+whose threshold is below one integer step at the largest scale its weights allow). The files, by
 job: ``quant_rules.py`` (the rewrites), ``scales.py`` (the scale and bias arithmetic),
-``latency.py`` (the one-step synaptic delays), ``quant_report.py`` (the report table);
+``latency.py`` (the one-step synaptic delays), ``quant_table.py`` (the quantisation table);
 this module runs them and checks the result.
 
 The mapping (DESIGN.md; lava/proc/lif/models.py). SpikingJelly's LIF with decay_input
@@ -46,10 +51,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.loihi import widths
+from snnc.backends.loihi import quant_residual, widths
 from snnc.backends.loihi.latency import latency
 from snnc.backends.loihi.quant_mt import dequant_payloads
-from snnc.backends.loihi.quant_table import table_lines as report_lines
+from snnc.backends.loihi.quant_table import table_lines
 from snnc.backends.loihi.quant_rules import NEURONS, SYNAPSES, Quantiser
 from snnc.backends.loihi.scales import choose_scale
 from snnc.ir.errors import SnncError, UnsupportedError
@@ -57,35 +62,45 @@ from snnc.ir.graph import Graph, Node, Value
 from snnc.ir.ops.loihi import PROGRAM_META
 from snnc.ir.rewrite import apply_rules
 
-__all__ = ["choose_scale", "latency", "quantize", "report_lines"]
+__all__ = ["choose_scale", "latency", "quantize", "table_lines"]
 
 
 def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
-             input_bits: int | None = None) -> Graph:
+             input_bits: int | None = None, residual: bool = True) -> Graph:
     """The graph in Loihi numerics (module doc); ``graph`` is not changed.
 
     ``calibration`` maps graph inputs to sample arrays; the range of each float value a
     synapse reads is taken from them (else assumed within [-1, 1]). ``input_bits`` is the
     graded-spike width of such inputs (default: per input, the width that balances input
     and weight rounding under the 16-bit bound on a neuron's input). The per-layer report is in
-    ``q.meta["loihi"]`` (:func:`report_lines` prints it).
+    ``q.meta["loihi"]`` (:func:`table_lines` prints it); ``q.meta["loihi"]["rules"]`` counts
+    the rewrites each rule made. ``residual=False`` leaves a residual add that feeds a
+    neuron on the host (the rule ``residual-synapses`` off: for comparisons).
     """
     if input_bits is not None and not 2 <= input_bits <= widths.WIDTHS["num_message_bits"].hi:
         raise SnncError(f"input_bits={input_bits}: Loihi's graded spikes carry 2..24 bits")
     _check_supported(graph)
     quantiser = Quantiser(graph, calibration, input_bits)
-    rewritten, log = apply_rules(graph, quantiser.rules())
+    # the residual rule first: it copies the synapses of a residual add into the neuron the
+    # add feeds, and the layers it copied from may then pair with their own neurons
+    first = quant_residual.rule(quantiser)
+    rewritten, log = apply_rules(graph, [first] if residual else [])
+    declined = {e.node: e for e in log.declined}
+    rewritten, log = apply_rules(rewritten, quantiser.rules(), log)
+    declined = {**{e.node: e for e in log.declined}, **{k: e for k, e in declined.items() if k in rewritten
+                                                         and rewritten.node(k).op in NEURONS}}
     dequant_payloads(quantiser, rewritten)
     q = _in_order(rewritten, quantiser)
     lag = latency(q)
     for node in q.nodes:        # each neuron starts when its first input arrives
         if node.op in ("loihi_lif", "loihi_mt"):
             node.attrs["start"] = lag[node.inputs[0]]
-    host = quantiser.notes + [(quantiser.pos[e.node], {"node": e.node, "reason": e.reason}) for e in log.declined]
+    host = quantiser.notes + [(quantiser.pos[e.node], {"node": e.node, "reason": e.reason}) for e in declined.values()]
     q.meta[PROGRAM_META] = {
         "layers": quantiser.layers, "host": [entry for _, entry in sorted(host, key=lambda h: h[0])],
         "inputs": {k: {"levels": v[0], "scale": v[1], "max_level": v[2], "bits": v[3]}
-                   for k, v in quantiser.encoded.items()}}
+                   for k, v in quantiser.encoded.items()},
+        "rules": {rule.name: log.count(rule.name) for rule in [first, *quantiser.rules()] if log.count(rule.name)}}
     found = widths.problems(q)
     if found:   # the scales are chosen to fit: this is a bug, said plainly
         raise SnncError(f"quantised graph {graph.name!r} exceeds Loihi's bit widths", problems=found)
@@ -100,7 +115,7 @@ def _check_supported(graph: Graph) -> None:
         if node.op == "batchnorm" and src is not None and src.op in SYNAPSES:
             found.append(f"batchnorm {node.name!r} after {src.name!r} is not folded: run fold-bn first "
                          "(snnc.passes.fold_bn.fold_batchnorm, or snnc opt --passes fold-bn)")
-        if node.op in NEURONS and node.attrs.get("soft_reset", 0):
+        if node.op in NEURONS and node.attrs["soft_reset"]:
             found.append(f"{node.op} {node.name!r} has a soft reset (V -= θ); Lava's LIF only resets to 0: "
                          "retrain with a hard reset (v_reset=0.0)")
     if found:

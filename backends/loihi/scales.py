@@ -27,13 +27,18 @@ VTH_MAX = widths.WIDTHS["vth"].hi
 BIAS_MAX = widths.WIDTHS["bias_mant"].hi * 2 ** widths.WIDTHS["bias_exp"].hi      # 4095 << 7
 
 
+class ThresholdTooFine(UnsupportedError):
+    """A threshold below one integer step at the largest scale the weights allow: the
+    layer cannot be quantised, and stays on the host (the quantiser records why)."""
+
+
 def neuron_terms(neuron: Node) -> tuple[float, float, float | None]:
     """``(c, θ, τ)``: the factor on the input (1/τ with decay_input), the threshold above
     the reset level, and τ (None for IF)."""
     lif = neuron.op == "lif"
-    tau = float(neuron.attrs.get("tau", 2.0)) if lif else None
-    c = 1.0 / tau if lif and neuron.attrs.get("decay_input", 1) else 1.0
-    theta = float(neuron.attrs.get("v_threshold", 1.0)) - float(neuron.attrs.get("v_reset", 0.0))
+    tau = float(neuron.attrs["tau"]) if lif else None
+    c = 1.0 / tau if lif and neuron.attrs["decay_input"] else 1.0
+    theta = float(neuron.attrs["v_threshold"]) - float(neuron.attrs["v_reset"])
     if theta <= 0:
         raise UnsupportedError(f"{neuron.op} {neuron.name!r}: v_threshold - v_reset = {theta:g} <= 0; Loihi fires "
                                "above a non-negative threshold: use v_threshold > v_reset")
@@ -45,14 +50,16 @@ def decay(tau: float | None) -> int:
     return 0 if tau is None else int(min(max(round(4096.0 / tau), 0), 4095))
 
 
-def choose_scale(w: np.ndarray, theta: float | None, x_max: int, name: str, bias_max: float = 0.0):
+def choose_scale(w: np.ndarray, theta: float | None, x_max, name: str, bias_max: float = 0.0):
     """``(k, θ_int, W_int, limited_by)``: the largest scale k (integer units per float unit)
     with even weights in [−254, 254], θ_int = k·θ an integer <= 2^17, a worst-case
-    synaptic input within 16 bits, and a bias (64·k·b) within 13 bits << 7."""
+    synaptic input within 16 bits, and a bias (64·k·b) within 13 bits << 7. ``x_max``
+    bounds |input|: one number, or one per column of ``w`` flattened to ``[O, -1]``."""
     wmax = float(np.abs(w).max(initial=0.0))
     flat = w.reshape(w.shape[0], -1)
-    worst_f = max(np.where(flat > 0, flat, 0).sum(axis=1).max(initial=0.0),
-                  np.where(flat < 0, -flat, 0).sum(axis=1).max(initial=0.0)) * x_max
+    driven = flat * np.asarray(x_max, np.float64)          # x_max: a bound, or one per column
+    worst_f = max(np.where(driven > 0, driven, 0).sum(axis=1).max(initial=0.0),
+                  np.where(driven < 0, -driven, 0).sum(axis=1).max(initial=0.0))
     limits = {"weights": WEIGHT_MAX / wmax if wmax else np.inf,
               "16-bit input": A_IN_MAX / worst_f if worst_f else np.inf}
     if theta is not None:
@@ -67,7 +74,7 @@ def choose_scale(w: np.ndarray, theta: float | None, x_max: int, name: str, bias
         if theta is not None:
             theta_int = int(np.floor(k * theta + 1e-9))
             if theta_int < 1:
-                raise UnsupportedError(
+                raise ThresholdTooFine(
                     f"{name!r}: threshold {theta:g} is below one integer step at the largest scale its {limit} "
                     f"allow (k = {k:.3g}; largest weight {wmax:g}): raise the threshold or scale the weights down")
             k = theta_int / theta
@@ -138,6 +145,6 @@ def mt_scale(w: np.ndarray, thetas: np.ndarray, levels: int, gap: int, x_max: in
         w_int = (2 * np.rint(k * w / 2)).astype(np.int32)       # monotone in k: still within bounds
         limit = "24-bit levels"
     if np.rint(k * float(np.min(thetas))) < 1:
-        raise UnsupportedError(f"{name!r}: threshold {float(np.min(thetas)):g} is below one integer step at the "
+        raise ThresholdTooFine(f"{name!r}: threshold {float(np.min(thetas)):g} is below one integer step at the "
                                f"largest scale its {limit} allow (k = {k:.3g})")
     return k, w_int, limit

@@ -54,19 +54,22 @@ WIDTHS: dict[str, Width] = {
 }
 
 
-def worst_input(weight: np.ndarray, x_max: int, per_output_axis: int = 0) -> int:
+def worst_input(weight: np.ndarray, x_max, per_output_axis: int = 0) -> int:
     """The largest |a| a synapse can deliver when every input is in ``[-x_max, x_max]``:
-    all positive weights driven up, or all negative ones (binary inputs: x_max = 1)."""
+    all positive weights driven up, or all negative ones (binary inputs: x_max = 1).
+    ``x_max`` may also be one bound per input (per column of the flattened weights): the
+    synapses of a dendritic sum, each with its own input, side by side."""
     w = np.asarray(weight).astype(np.int64)
     flat = np.moveaxis(w, per_output_axis, 0).reshape(w.shape[per_output_axis], -1)
-    pos = np.where(flat > 0, flat, 0).sum(axis=1)
-    neg = np.where(flat < 0, -flat, 0).sum(axis=1)
-    return int(max(pos.max(initial=0), neg.max(initial=0)) * x_max)
+    x_max = np.asarray(x_max, np.int64)
+    pos = (np.where(flat > 0, flat, 0) * x_max).sum(axis=1)
+    neg = (np.where(flat < 0, -flat, 0) * x_max).sum(axis=1)
+    return int(max(pos.max(initial=0), neg.max(initial=0)))
 
 
 def _input_max(graph: Graph, node) -> int:
     """Largest |input| a synaptic node can see: 1 for spikes, the encoder's levels else."""
-    if node.attrs.get("num_message_bits", 0) == 0:
+    if node.attrs["num_message_bits"] == 0:
         return 1
     levels = graph.values[node.inputs[0]].kind.levels
     if levels is None:
@@ -77,15 +80,28 @@ def _input_max(graph: Graph, node) -> int:
 def _check_input_max(graph: Graph, node, found: list[str]) -> None:
     """A multi-threshold neuron's ``input_max`` bounds the payload its readers budget for
     (snnc.ir.ops.loihi_mt.fired_bound): it must hold its synapse's worst case plus bias."""
-    m = int(node.attrs.get("input_max", 0))
+    m = int(node.attrs["input_max"])
     syn = graph.producer(node.inputs[0])
     if m <= 0 or syn is None or syn.op not in ops_with(SYNAPTIC, TEMPORAL):
         return
-    worst = worst_input(syn.params["weight"], _input_max(graph, syn)) << max(syn.attrs.get("weight_exp", 0), 0)
+    worst = worst_input(syn.params["weight"], _input_max(graph, syn)) << max(syn.attrs["weight_exp"], 0)
     if "bias" in node.params:
         worst += int(np.abs(node.params["bias"]).max(initial=0))
     if worst > m:
         found.append(f"{node.name!r} (loihi_mt): input_max {m} is below its synapse's worst case {worst}")
+
+
+def _check_dendrites(graph: Graph, node, found: list[str]) -> None:
+    """A neuron reading an ``add`` of synapses (a dendritic sum) gets both at once: the
+    sum of their worst cases must fit its 16-bit input."""
+    src = graph.producer(node.inputs[0])
+    syns = [graph.producer(v) for v in src.inputs] if src is not None and src.op == "add" else []
+    if not syns or not all(s is not None and s.op in ops_with(SYNAPTIC, TEMPORAL) for s in syns):
+        return
+    a = sum(worst_input(s.params["weight"], _input_max(graph, s)) << max(s.attrs["weight_exp"], 0) for s in syns)
+    if a > WIDTHS["a_in"].hi:
+        found.append(f"{node.name!r} (loihi_lif): worst-case input {a} of its {len(syns)} synapses together "
+                     f"exceeds the neuron's 16-bit input {WIDTHS['a_in']} ({WIDTHS['a_in'].source})")
 
 
 def problems(graph: Graph) -> list[str]:
@@ -103,15 +119,15 @@ def problems(graph: Graph) -> list[str]:
         if node.op in ops_with(SYNAPTIC, TEMPORAL):
             w = node.params["weight"]
             need(node, "weight", w)
-            need(node, "weight_exp", node.attrs.get("weight_exp", 0))
-            need(node, "num_message_bits", node.attrs.get("num_message_bits", 0))
+            need(node, "weight_exp", node.attrs["weight_exp"])
+            need(node, "num_message_bits", node.attrs["num_message_bits"])
             if node.op == "loihi_dense":
-                used = lava_weights(w, node.attrs.get("num_weight_bits", 8), node.attrs.get("sign_mode", ""))
+                used = lava_weights(w, node.attrs["num_weight_bits"], node.attrs["sign_mode"])
                 if not np.array_equal(used, w):
                     found.append(f"{node.name!r} (loihi_dense): {int((used != w).sum())} weights change when Lava "
-                                 f"truncates them to {node.attrs.get('num_weight_bits', 8)} bits "
+                                 f"truncates them to {node.attrs['num_weight_bits']} bits "
                                  f"({sign_mode(w)} sign: {'even values' if sign_mode(w) == 'mixed' else 'any'})")
-            e = max(node.attrs.get("weight_exp", 0), 0)
+            e = max(node.attrs["weight_exp"], 0)
             a = worst_input(w, _input_max(graph, node)) << e
             if a > WIDTHS["a_in"].hi:
                 found.append(f"{node.name!r} ({node.op}): worst-case synaptic input {a} exceeds the neuron's "
@@ -123,8 +139,9 @@ def problems(graph: Graph) -> list[str]:
                 need(node, "uv", node.params["bias"])
             need(node, "num_message_bits", payload_bits(node))
         elif node.op == "loihi_lif":
+            _check_dendrites(graph, node, found)
             for what in ("vth", "du", "dv"):
-                need(node, what, node.attrs.get(what, 0))
+                need(node, what, node.attrs[what])
             for what in ("bias_mant", "bias_exp"):
                 if what in node.params:
                     need(node, what, node.params[what])

@@ -51,7 +51,7 @@ UV_BITS = 24
 DECAY_SHIFT = 12                 # du, dv are 12-bit fractions of 4096
 ACT_SHIFT = VTH_SHIFT = 6        # synaptic input and threshold are MSB-aligned by 6 bits
 SIGN_MODES = ("", "mixed", "excitatory", "inhibitory")
-#: the ``graph.meta`` key under which a quantised program keeps its quantisation report:
+#: the ``graph.meta`` key under which a quantised program keeps its quantisation table:
 #: its presence is what says a graph is in Loihi numerics (the simulator checks it)
 PROGRAM_META = "loihi"
 
