@@ -148,7 +148,7 @@ def _td(value, fmt) -> str:
     """A cell showing ``fmt(value)``, its exact value in ``data-value`` (for scripts)."""
     if value is None:
         return "<td>-</td>"
-    exact = value if isinstance(value, str) else repr(value)
+    exact = value if isinstance(value, str) else str(value) if isinstance(value, int) else repr(float(value))
     return f'<td data-value="{html.escape(exact)}">{html.escape(fmt(value))}</td>'
 
 

@@ -26,10 +26,11 @@ def agreement(row: Row, measure: str) -> float:
 
 
 def row_dict(row: Row, measure: str) -> dict:
-    """One T's figures as a report prints them under ``"target"``."""
-    return {"agreement": agreement(row, measure), "accuracy": row.accuracy,
-            "energy_synaptic_pj": row.energy_synaptic_pj, "ratio_synaptic": row.ratio_synaptic,
-            "energy_full_pj": row.energy_full_pj, "ratio_full": row.ratio_full, "firing_rate": row.firing_rate}
+    """One T's figures as a report prints them under ``"target"`` (plain floats or None)."""
+    values = {"agreement": agreement(row, measure), "accuracy": row.accuracy,
+              "energy_synaptic_pj": row.energy_synaptic_pj, "ratio_synaptic": row.ratio_synaptic,
+              "energy_full_pj": row.energy_full_pj, "ratio_full": row.ratio_full, "firing_rate": row.firing_rate}
+    return {k: None if v is None else float(v) for k, v in values.items()}
 
 
 def smallest_t(ev: Evaluation, target: float, measure: str = "top1") -> Row | None:
