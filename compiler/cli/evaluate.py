@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from snnc.cli.common import add_dt_argument, check_levels_file, load_graph, load_npy, write_target_outputs, write_text
