@@ -84,20 +84,21 @@ def check_levels_file(snn: Graph, ann) -> None:
     levels_file(snn, neuron_keys(snn, site_keys(ann)))
 
 
-def write_target_outputs(args, result) -> None:
-    """``--write-levels`` and ``--write-snn`` (snnc evaluate and snnc convert): each checked
-    before anything is written, so a refusal leaves neither half-written."""
+def write_target_outputs(result, *, levels: Path | None = None, snn: Path | None = None,
+                         force: bool = False) -> None:
+    """``--write-levels`` and ``--write-snn`` of ``--target-agreement`` (snnc evaluate and
+    snnc convert): both checked before either is written, so a refusal leaves neither
+    half-written. ``result``: :class:`snnc.conversion.target.TargetResult`."""
     from snnc.onnx.io import save_model
     from snnc.onnx.ir_to_onnx import graph_to_onnx
 
-    levels = None
-    if getattr(args, "write_levels", None) is not None:
-        check_output(args.write_levels, args.force)
-        levels = json.dumps(result.levels_file(), indent=1) + "\n"
-    if getattr(args, "write_snn", None) is not None:
-        check_output(args.write_snn, args.force)
-        save_model(graph_to_onnx(result.graph), args.write_snn)
-        print(f"wrote {args.write_snn}", file=sys.stderr)     # stdout may be the JSON report
-    if levels is not None:
-        write_text(args.write_levels, levels, args.force)
-        print(f"wrote {args.write_levels}", file=sys.stderr)
+    for path in (levels, snn):
+        if path is not None:
+            check_output(path, force)
+    text = None if levels is None else json.dumps(result.levels_file(), indent=1) + "\n"
+    if snn is not None:
+        save_model(graph_to_onnx(result.graph), snn)
+        print(f"wrote {snn}", file=sys.stderr)     # stdout may be the JSON report
+    if text is not None:
+        write_text(levels, text, force)
+        print(f"wrote {levels}", file=sys.stderr)

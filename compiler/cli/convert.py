@@ -97,9 +97,8 @@ def run(args) -> int:
 
 
 def _search(args, overrides, sit: dict):
-    from snnc.cli.common import load_npy
+    from snnc.cli.common import load_npy, write_target_outputs
     from snnc.conversion.data import input_specs, load_dataset
-    from snnc.cli.common import write_target_outputs
     from snnc.conversion.search import search_levels
     from snnc.conversion.target import reach_target
     from snnc.onnx.importer import import_onnx
@@ -122,7 +121,7 @@ def _search(args, overrides, sit: dict):
                           tune=args.tune_levels and args.method != "relu-if", choice=choice, labels=labels)
     for line in result.lines():
         print(line)
-    write_target_outputs(argparse.Namespace(write_levels=args.write_levels, force=args.force), result)
+    write_target_outputs(result, levels=args.write_levels, force=args.force)
     return graph_to_onnx(result.graph) if result.tuned is not None else snn, info
 
 

@@ -13,7 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from snnc.cli.common import add_dt_argument, check_levels_file, load_graph, load_npy, write_target_outputs, write_text
+from snnc.cli.common import (add_dt_argument, check_levels_file, load_graph, load_npy, write_target_outputs,
+                             write_text)
 from snnc.files import check_output
 
 FORMATS = ("table", "json", "csv", "html")
@@ -111,5 +112,5 @@ def _target(args, snn, ann, data, labels, ev):
     result = reach_target(snn, ann, data, args.target_agreement, ev, measure=args.agreement, tune=args.tune_levels,
                           labels=labels, batch_size=args.batch_size, energy_model=args.energy_model,
                           engine=args.engine, workers=args.workers, address=args.address)
-    write_target_outputs(args, result)
+    write_target_outputs(result, levels=args.write_levels, snn=args.write_snn, force=args.force)
     return result
