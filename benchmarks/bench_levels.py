@@ -20,8 +20,7 @@ def _search(name, model, calib, test, target, max_t):
 
     from snnc.conversion.convert import convert
     from snnc.conversion.evaluate import evaluate
-    from snnc.conversion.level_search import tune_levels
-    from snnc.conversion.search import choose
+    from snnc.conversion.target import reach_target
     from snnc.conversion.torch_ann import export_ann
     from snnc.ir.errors import SnncError
     from snnc.onnx.importer import import_onnx
@@ -32,16 +31,16 @@ def _search(name, model, calib, test, target, max_t):
     start = time.perf_counter()
     ev = evaluate(snn, ann, data, steps=range(1, max_t + 1))
     try:
-        T = choose([(None, ev)], target).row.T
+        result = reach_target(snn, ann, data, target, ev)       # what snnc evaluate --target-agreement runs
     except SnncError as err:
         print(f"\n{name}: {err}")
         return
-    _, c = tune_levels(snn, ann, data, target, T, ev)
+    T, c = result.choice.row.T, result.tuned
     seconds = time.perf_counter() - start
     print(f"\n{name}: {len(test)} held-out digits, target agreement {target:g}: T = {T} "
           f"({len(c.trials)} trial evaluations, {seconds:.1f} s in all)")
-    for layer, n in c.levels.items():
-        print(f"  {layer:34} n = {c.start[layer]} -> {n}")
+    for layer, n in c.levels.items():       # named by their --thresholds keys
+        print(f"  {c.keys.get(layer, layer):34} n = {c.start[layer]} -> {n}")
     for label, row, bits in (("before", c.before, c.payload_before), ("after", c.after, c.payload_after)):
         print(f"  {label:6}  agreement {row.agreement:.4f}  energy ratio (synaptic) {row.ratio_synaptic:.4f}  "
               f"energy {row.energy_synaptic_pj / 1e6:.4g} uJ  payload {bits:,.0f} bits/sample")

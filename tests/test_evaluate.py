@@ -146,3 +146,18 @@ def test_convert_target_agreement_searches_levels(converted):
     r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
                                str(tmp / "x.onnx"), "--target-agreement", "0.9"], capture_output=True, text=True)
     assert r.returncode == 2 and "needs --data" in r.stderr
+
+
+def test_write_levels_needs_a_target_and_multi_threshold_neurons(converted):
+    """A relu-if SNN has IF neurons only: --write-levels is one line, exit 2, nothing written."""
+    tmp, *_ = converted
+    out = tmp / "levels.json"
+    r = _evaluate(tmp, "--write-levels", str(out))
+    assert r.returncode == 2 and "--target-agreement" in r.stderr and not out.exists(), r.stderr
+    r = _evaluate(tmp, "--target-agreement", "0.9", "--write-levels", str(out), "--write-snn", str(tmp / "w.onnx"))
+    assert r.returncode == 2 and "no multi-threshold neurons" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists() and not (tmp / "w.onnx").exists()
+    r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
+                               str(tmp / "c.onnx"), "--target-agreement", "0.9", "--data", str(tmp / "test.npy"),
+                               "--write-levels", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2 and "relu-if" in r.stderr and not out.exists() and not (tmp / "c.onnx").exists()

@@ -5,6 +5,7 @@ PyTorch running the ANN."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from conftest import require
 
 from onnx_helpers import run_ort
+from html_sections import data_tables
 
 torch = require("torch")
 SNNC = [sys.executable, "-m", "snnc"]
@@ -41,7 +43,8 @@ def searched(digits_cnn):
     assert r.returncode == 0, r.stderr
     r = subprocess.run(SNNC + ["evaluate", str(tmp / "snn_ecmt.onnx"), "--ann", str(tmp / "ann.onnx"), "--data",
                                str(tmp / "test.npy"), "-T", str(T_MAX), "--target-agreement", str(TARGET),
-                               "--format", "json", "--write-snn", str(tmp / "tuned.onnx")],
+                               "--format", "json", "--write-snn", str(tmp / "tuned.onnx"),
+                               "--write-levels", str(tmp / "levels.json")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     x = np.load(tmp / "test.npy")
@@ -121,3 +124,81 @@ def test_payload_widths():
     # sign + exponent k < n: n = 1 is the sign alone, 2 one bit of k, 3-4 two, 5-8 three
     assert [payload_bits(n) for n in (1, 2, 3, 4, 5, 8, 9)] == [1, 2, 3, 3, 4, 4, 5]
     assert [next_width(n) for n in (8, 6, 5, 4, 3, 2, 1)] == [4, 4, 4, 2, 2, 1, None]
+
+
+def _mt_attrs(proto: onnx.ModelProto) -> dict[str, dict]:
+    return {n.name: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+            for n in proto.graph.node if n.op_type == "MultiThreshold"}
+
+
+def test_levels_file_round_trips_through_convert(searched):
+    """--write-levels keys the neurons by the layer names --thresholds takes: converting the
+    ANN with that file rebuilds the SNN evaluate wrote (same levels and thresholds per
+    neuron, the same outputs on onnxruntime)."""
+    tmp, target, x, _ = searched
+    levels = json.loads((tmp / "levels.json").read_text())
+    assert {k: v["levels"] for k, v in levels.items()} == target["levels"]
+    tuned = onnx.load(str(tmp / "tuned.onnx"))
+    assert sorted(levels) == sorted(name.rsplit(".mt", 1)[0] for name in _mt_attrs(tuned))   # the layer, input 0
+    # other calibration data on purpose: the file carries the thresholds, not only the levels
+    np.save(tmp / "other_calib.npy", x[:50] * 0.5)
+    r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "other_calib.npy"), "-o",
+                               str(tmp / "rebuilt.onnx"), "--method", "ecmt", "--thresholds", str(tmp / "levels.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rebuilt = onnx.load(str(tmp / "rebuilt.onnx"))
+    assert _mt_attrs(rebuilt) == _mt_attrs(tuned)
+    feeds = {tuned.graph.input[0].name: np.broadcast_to(x, (4, *x.shape)).copy()}
+    a, b = run_ort(tuned, feeds), run_ort(rebuilt, feeds)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _evaluate_target(tmp, fmt: str) -> str:
+    r = subprocess.run(SNNC + ["evaluate", str(tmp / "snn_ecmt.onnx"), "--ann", str(tmp / "ann.onnx"), "--data",
+                               str(tmp / "test.npy"), "-T", str(T_MAX), "--target-agreement", str(TARGET),
+                               "--format", fmt], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def _number(cell: str):
+    return None if cell == "" else (int(cell) if cell.lstrip("-").isdigit() else float(cell))
+
+
+def test_csv_has_the_target_section_of_the_json(searched):
+    tmp, target, *_ = searched
+    blocks = [[]]
+    for row in csv.reader(_evaluate_target(tmp, "csv").rstrip().splitlines()):   # print adds a newline
+        if row:
+            blocks[-1].append(row)
+        else:
+            blocks.append([])
+    table, choice, figures, levels = blocks
+    assert len(table) == 1 + T_MAX and table[0][0] == "T"
+    assert choice == [["target_agreement", "measure", "T"], [str(TARGET), "top1", str(target["T"])]]
+    header = figures[0]
+    assert [r[0] for r in figures[1:]] == ["before", "after"]
+    for row in figures[1:]:
+        stage = row[0]
+        values = dict(zip(header[1:], map(_number, row[1:])))
+        assert values.pop("payload_bits") == target[f"payload_bits_{stage}"]
+        assert values == target[stage]
+    assert levels[0] == ["layer", "levels_start", "levels"]
+    assert {r[0]: (int(r[1]), int(r[2])) for r in levels[1:]} == {
+        k: (target["levels_start"][k], n) for k, n in target["levels"].items()}
+
+
+def test_html_has_the_target_section_of_the_json(searched):
+    tmp, target, *_ = searched
+    page = _evaluate_target(tmp, "html")
+    tables = data_tables(page, "target")
+    (choice,) = tables["target-choice"]
+    assert choice == {"target_agreement": repr(TARGET), "measure": "top1", "T": str(target["T"])}
+    figures = tables["target-figures"]
+    assert [r["stage"] for r in figures] == ["before", "after"]
+    for row in figures:
+        stage = row.pop("stage")
+        assert float(row.pop("payload_bits")) == target[f"payload_bits_{stage}"]
+        assert {k: (None if v is None else float(v)) for k, v in row.items()} == target[stage]
+    assert {r["layer"]: (int(r["levels_start"]), int(r["levels"])) for r in tables["target-levels"]} == {
+        k: (target["levels_start"][k], n) for k, n in target["levels"].items()}

@@ -72,6 +72,11 @@ def _input_max(graph: Graph, node) -> int:
     if node.attrs["num_message_bits"] == 0:
         return 1
     levels = graph.values[node.inputs[0]].kind.levels
+    source = graph.producer(node.inputs[0])
+    if levels is None and source is not None and source.op == "loihi_encode":
+        # a wide encoder's kind keeps no level list (ANALOG past 4096 levels), but its clip
+        # range is the bound: a signed 13-bit one sends |x| <= 4095, not 2^13 - 1
+        return max(abs(int(source.attrs["lo"])), abs(int(source.attrs["hi"])))
     if levels is None:
         return (1 << node.attrs["num_message_bits"]) - 1
     return int(max(abs(v) for v in levels))

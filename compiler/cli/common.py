@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -69,3 +70,35 @@ def load_npy(path: Path) -> np.ndarray:
         raise SnncError(f"{path} is a numpy .npz archive; give one array as an .npy file (np.save)")
     check_input_array(arr, str(path))
     return arr
+
+
+def check_levels_file(snn: Graph, ann) -> None:
+    """``--write-levels``: every multi-threshold neuron of ``snn`` must have a
+    ``--thresholds`` key of ``ann`` (:func:`snnc.conversion.level_search.levels_file`)."""
+    from snnc.conversion.convert import site_keys
+    from snnc.conversion.level_search import levels_file, neurons, site_keys as neuron_keys
+
+    if not neurons(snn):
+        raise SnncError("--write-levels: the SNN has no multi-threshold neurons (an ecmt or sit conversion has); "
+                        "there are no levels to write")
+    levels_file(snn, neuron_keys(snn, site_keys(ann)))
+
+
+def write_target_outputs(result, *, levels: Path | None = None, snn: Path | None = None,
+                         force: bool = False) -> None:
+    """``--write-levels`` and ``--write-snn`` of ``--target-agreement`` (snnc evaluate and
+    snnc convert): both checked before either is written, so a refusal leaves neither
+    half-written. ``result``: :class:`snnc.conversion.target.TargetResult`."""
+    from snnc.onnx.io import save_model
+    from snnc.onnx.ir_to_onnx import graph_to_onnx
+
+    for path in (levels, snn):
+        if path is not None:
+            check_output(path, force)
+    text = None if levels is None else json.dumps(result.levels_file(), indent=1) + "\n"
+    if snn is not None:
+        save_model(graph_to_onnx(result.graph), snn)
+        print(f"wrote {snn}", file=sys.stderr)     # stdout may be the JSON report
+    if text is not None:
+        write_text(levels, text, force)
+        print(f"wrote {levels}", file=sys.stderr)

@@ -50,7 +50,13 @@ def add_parser(sub) -> None:
                         "--target loihi compiles today)")
     p.add_argument("--target-agreement", type=float, metavar="X",
                    help="search the fewest levels (n, 6, 4, 2) and the smallest T whose agreement with the "
-                        "ANN on --data reaches X; writes the chosen SNN")
+                        "ANN on --data reaches X, then each layer's levels at that T; writes the chosen SNN")
+    p.add_argument("--tune-levels", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --target-agreement: then lower each layer's levels at the chosen T, as snnc "
+                        "evaluate --target-agreement does (default: on)")
+    p.add_argument("--write-levels", type=Path, metavar="FILE",
+                   help="with --target-agreement: also write the chosen levels and thresholds per layer, a "
+                        "--thresholds file that rebuilds this SNN")
     p.add_argument("--data", type=Path, help="with --target-agreement: the evaluation samples (.npy/.npz)")
     p.add_argument("--labels", type=Path, help="with --target-agreement: labels, to report accuracy")
     p.add_argument("-T", "--max-timesteps", type=int, default=16,
@@ -67,6 +73,12 @@ def run(args) -> int:
     from snnc.onnx.io import save_model
 
     check_output(args.output, args.force)
+    if args.write_levels is not None:
+        if args.target_agreement is None:
+            raise SnncError("--write-levels writes what --target-agreement chose; give --target-agreement X")
+        if args.method == "relu-if":
+            raise SnncError("--write-levels: a relu-if SNN has no multi-threshold neurons; use --method ecmt or sit")
+        check_output(args.write_levels, args.force)
     overrides = _overrides(args.thresholds) if args.thresholds else None
     if args.levels < 1:
         raise SnncError(f"--levels must be >= 1, got {args.levels}")
@@ -85,10 +97,13 @@ def run(args) -> int:
 
 
 def _search(args, overrides, sit: dict):
-    from snnc.cli.common import load_npy
+    from snnc.cli.common import load_npy, write_target_outputs
     from snnc.conversion.data import input_specs, load_dataset
     from snnc.conversion.search import search_levels
+    from snnc.conversion.target import reach_target
+    from snnc.onnx.importer import import_onnx
     from snnc.onnx.io import load_model
+    from snnc.onnx.ir_to_onnx import graph_to_onnx
 
     if args.data is None:
         raise SnncError("--target-agreement needs --data: the samples to measure agreement on")
@@ -97,13 +112,17 @@ def _search(args, overrides, sit: dict):
     ann = load_model(args.model)
     data = load_dataset(args.data, input_specs(ann))
     labels = load_npy(args.labels) if args.labels else None
-    snn, info, choice = search_levels(ann, args.calib, data, args.target_agreement, method=args.method,
-                                      levels=args.levels, max_t=args.max_timesteps, measure=args.agreement,
-                                      labels=labels, percentile=args.percentile, overrides=overrides, progress=True,
-                                      **sit)
-    for line in choice.lines(args.target_agreement):
+    snn, info, choice, ev = search_levels(ann, args.calib, data, args.target_agreement, method=args.method,
+                                          levels=args.levels, max_t=args.max_timesteps, measure=args.agreement,
+                                          labels=labels, percentile=args.percentile, overrides=overrides,
+                                          progress=True, **sit)
+    # then the per-layer levels at the chosen T: the search snnc evaluate --target-agreement runs
+    result = reach_target(import_onnx(snn), ann, data, args.target_agreement, ev, measure=args.agreement,
+                          tune=args.tune_levels and args.method != "relu-if", choice=choice, labels=labels)
+    for line in result.lines():
         print(line)
-    return snn, info
+    write_target_outputs(result, levels=args.write_levels, force=args.force)
+    return graph_to_onnx(result.graph) if result.tuned is not None else snn, info
 
 
 def _overrides(path: Path) -> dict:

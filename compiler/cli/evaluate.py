@@ -4,16 +4,17 @@ of a converted SNN at every T, against its ANN (see :mod:`snnc.conversion.evalua
     snnc evaluate snn.onnx --ann ann.onnx --data test.npy --labels y.npy -T 1,2,4,6,8,10
     snnc evaluate snn.onnx --ann ann.onnx --data test.npz --format html -o eval.html
     snnc evaluate snn.onnx --ann ann.onnx --data val.npy -T 16 --target-agreement 0.99 --write-snn tuned.onnx
+    snnc evaluate snn.onnx --ann ann.onnx --data val.npy -T 16 --target-agreement 0.99 --write-levels levels.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from snnc.cli.common import add_dt_argument, load_graph, load_npy, write_text
+from snnc.cli.common import (add_dt_argument, check_levels_file, load_graph, load_npy, write_target_outputs,
+                             write_text)
 from snnc.files import check_output
 
 FORMATS = ("table", "json", "csv", "html")
@@ -41,6 +42,9 @@ def add_parser(sub) -> None:
                    help="with --target-agreement: search per-layer levels at the chosen T (default: on)")
     p.add_argument("--write-snn", type=Path, metavar="FILE",
                    help="with --target-agreement: write the SNN with the chosen levels here (.onnx)")
+    p.add_argument("--write-levels", type=Path, metavar="FILE",
+                   help="with --target-agreement: write the chosen levels and thresholds per layer as a JSON "
+                        "file for snnc convert --thresholds (keys: the ANN's layer names)")
     p.add_argument("--agreement", default="top1", choices=("top1", "cosine"),
                    help="what --target-agreement measures: top-1 match (classifiers, default) or cosine "
                         "similarity (embeddings)")
@@ -59,10 +63,11 @@ def run(args) -> int:
 
     if args.output is not None:
         check_output(args.output, args.force)
-    if args.write_snn is not None:
-        if args.target_agreement is None:
-            raise SnncError("--write-snn writes the SNN --target-agreement tuned; give --target-agreement X")
-        check_output(args.write_snn, args.force)
+    for flag, path in (("--write-snn", args.write_snn), ("--write-levels", args.write_levels)):
+        if path is not None:
+            if args.target_agreement is None:
+                raise SnncError(f"{flag} writes what --target-agreement chose; give --target-agreement X")
+            check_output(path, args.force)
     if args.workers < 1:
         raise SnncError(f"--workers must be >= 1, got {args.workers}")
     steps = parse_steps(args.timesteps)
@@ -74,14 +79,22 @@ def run(args) -> int:
     ann = load_model(args.ann)
     data = load_dataset(args.data, input_specs(ann))
     labels = load_npy(args.labels) if args.labels else None
+    if args.write_levels is not None:
+        check_levels_file(snn, ann)                  # before the run: a file it cannot write is refused now
     ev = evaluate(snn, ann, data, labels=labels, steps=steps, batch_size=args.batch_size,
                   energy_model=args.energy_model, engine=args.engine, workers=args.workers,
                   address=args.address, progress=True)
+    result = _target(args, snn, ann, data, labels, ev) if args.target_agreement is not None else None
+    target = None if result is None else result.to_dict()
     title = f"snnc evaluate: {args.model.name} vs {args.ann.name} on {args.data.name}"
-    text = {"table": lambda: eval_table.text(ev, title), "json": lambda: json.dumps(ev.to_dict(), indent=1),
-            "csv": lambda: eval_table.to_csv(ev), "html": lambda: eval_table.to_html(ev, title)}[args.format]()
-    if args.target_agreement is not None:
-        text = _target(args, snn, ann, data, labels, ev, text)
+    if args.format == "table":
+        text = eval_table.text(ev, title) + ("\n" + "\n".join(result.lines()) if result else "")
+    elif args.format == "json":
+        text = json.dumps({**ev.to_dict(), **({"target": target} if target else {})}, indent=1)
+    elif args.format == "csv":
+        text = eval_table.to_csv(ev) + (eval_table.target_csv(target) if target else "")
+    else:
+        text = eval_table.to_html(ev, title, target)
     if args.output is None:
         print(text)
     else:
@@ -90,32 +103,14 @@ def run(args) -> int:
     return 0
 
 
-def _target(args, snn, ann, data, labels, ev, text: str) -> str:
+def _target(args, snn, ann, data, labels, ev):
     """The smallest T reaching the target, then (``--tune-levels``) the per-layer levels
-    at that T (:mod:`snnc.conversion.level_search`); the tuned SNN to ``--write-snn``."""
-    from snnc.conversion.search import choose
+    at that T (:mod:`snnc.conversion.target`); the SNN to ``--write-snn``, its neurons as a
+    ``--thresholds`` file to ``--write-levels``."""
+    from snnc.conversion.target import reach_target
 
-    choice = choose([(None, ev)], args.target_agreement, args.agreement)
-    tuned = None
-    if args.tune_levels:
-        from snnc.conversion.level_search import tune_levels
-
-        graph, tuned = tune_levels(snn, ann, data, args.target_agreement, choice.row.T, ev, measure=args.agreement,
-                                   labels=labels, batch_size=args.batch_size, energy_model=args.energy_model,
-                                   engine=args.engine, workers=args.workers, address=args.address)
-    if args.write_snn is not None:
-        from snnc.onnx.io import save_model
-        from snnc.onnx.ir_to_onnx import graph_to_onnx
-
-        check_output(args.write_snn, args.force)
-        save_model(graph_to_onnx(graph if tuned is not None else snn), args.write_snn)
-        print(f"wrote {args.write_snn}", file=sys.stderr)     # stdout may be the JSON report
-    if args.format == "table":
-        text += "\n" + "\n".join(choice.lines(args.target_agreement) + (tuned.lines(args.agreement) if tuned else []))
-    elif args.format == "json":
-        report = json.loads(text)
-        report["target"] = {"agreement": args.target_agreement, "measure": args.agreement, "T": choice.row.T}
-        if tuned is not None:
-            report["target"].update(tuned.to_dict(args.agreement))
-        text = json.dumps(report, indent=1)
-    return text
+    result = reach_target(snn, ann, data, args.target_agreement, ev, measure=args.agreement, tune=args.tune_levels,
+                          labels=labels, batch_size=args.batch_size, energy_model=args.energy_model,
+                          engine=args.engine, workers=args.workers, address=args.address)
+    write_target_outputs(result, levels=args.write_levels, snn=args.write_snn, force=args.force)
+    return result

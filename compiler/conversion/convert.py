@@ -88,11 +88,9 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
         model = export_ann(model, example)
     proto = as_model_proto(model)
     data = _calibration_data(calib, proto)
-    from snnc.onnx.importer import import_onnx
     from snnc.onnx.ir_to_onnx import graph_to_onnx
-    from snnc.passes import run_pipeline
 
-    graph = run_pipeline(import_onnx(proto), "remove-identity,fold-constants,fold-bn")
+    graph = ann_graph(proto)
     from snnc.conversion import ecmt, relu_if
 
     if method == "relu-if":
@@ -118,9 +116,9 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
         overrides = overrides or {}
         attrs = {}
         for n, i in sites:
-            key = n.name if i == 0 else f"{n.name}:{i}"
-            attrs[(n.name, i)] = ecmt.thresholds(timed, n.inputs[i], by_value.get(n.inputs[i]), levels, overrides, key)
-        unknown = sorted(set(overrides) - {n.name if i == 0 else f"{n.name}:{i}" for n, i in sites})
+            attrs[(n.name, i)] = ecmt.thresholds(timed, n.inputs[i], by_value.get(n.inputs[i]), levels, overrides,
+                                                 ecmt.site_key(n.name, i))
+        unknown = sorted(set(overrides) - {ecmt.site_key(n.name, i) for n, i in sites})
         if unknown:
             raise SnncError(f"threshold overrides name no neuron site: {unknown[:5]}; sites are the synaptic "
                             "layers' names (and 'name:1' for a product's second operand)")
@@ -141,6 +139,23 @@ def convert(model, calib, *, method: str = "relu-if", percentile: float = 99.0, 
         info.inserted = {"multi-threshold": sum(n.op == "multi_threshold" for n in snn.nodes),
                          "spiking-matmul": sum(n.op == "spiking_matmul" for n in snn.nodes)}
     return graph_to_onnx(snn), info
+
+
+def ann_graph(proto: onnx.ModelProto):
+    """The ANN's IR as the rules see it: imported, identities removed, constants and
+    BatchNorm folded."""
+    from snnc.onnx.importer import import_onnx
+    from snnc.passes import run_pipeline
+
+    return run_pipeline(import_onnx(proto), "remove-identity,fold-constants,fold-bn")
+
+
+def site_keys(proto: onnx.ModelProto) -> list[str]:
+    """The ``--thresholds`` keys of ``ecmt``/``sit`` neurons of this ANN, in graph order:
+    every key a thresholds file may use."""
+    from snnc.conversion import ecmt, relu_if
+
+    return [ecmt.site_key(n.name, i) for n, i in ecmt.mt_sites(relu_if.to_timed(ann_graph(proto)))]
 
 
 def _is_torch_module(model) -> bool:

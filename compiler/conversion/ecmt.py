@@ -128,6 +128,19 @@ def mt_sites(graph: Graph) -> list[tuple[Node, int]]:
     return sites
 
 
+def site_key(node_name: str, index: int) -> str:
+    """The ``--thresholds`` key of the neuron reading input ``index`` of ``node_name``: the
+    layer's name, ``name:1`` for a product's second operand."""
+    return node_name if index == 0 else f"{node_name}:{index}"
+
+
+def neuron_name(node_name: str, index: int) -> str:
+    """The multi-threshold neuron's own name, ``<layer>.mt<index>``: the SNN file names it
+    so (see :func:`insert_neurons`), and :func:`snnc.conversion.level_search.site_keys`
+    reads the key back from it."""
+    return f"{node_name}.mt{index}"
+
+
 def thresholds(graph: Graph, value: str, stats, levels: int, overrides: dict, site: str) -> dict:
     """The multi-threshold attributes for the neuron reading ``value`` at ``site``."""
     fixed = FIXED_BASES.get(after(graph, value, static_values(graph, through_synapses=False)) or "")
@@ -152,8 +165,11 @@ def insert_neurons(graph: Graph, attrs_by_site: dict[tuple[str, int], dict], sta
     for (name, index), attrs in attrs_by_site.items():
         node = graph.node(name)
         value = node.inputs[index]
-        mt = emit(graph, "multi_threshold", [value], name=graph.fresh_name(f"{name}.mt{index}"),
-                  attrs=attrs, source=node.source)
+        # source = its own name, not the layer's ONNX node: the written SNN then names the
+        # neuron "<layer>.mt<index>" (the layer's own ONNX name is taken by the layer), so a
+        # report can key it the way --thresholds does (level_search.site_keys)
+        mt_name = graph.fresh_name(neuron_name(name, index))
+        mt = emit(graph, "multi_threshold", [value], name=mt_name, attrs=attrs, source=mt_name)
         graph.replace_uses(value, mt.outputs[0], exclude=[u.name for u in graph.users(value) if u is not node])
         added += 1
     for node in [n for n in graph.nodes if n.op == "matmul" and not is_linear_in_time(graph, n, static)]:

@@ -93,7 +93,8 @@ def _plot(title: str, xs: list[int], series: list[tuple[str, list, str]], ymax: 
     return "".join(parts) + "</svg>"
 
 
-def to_html(ev: Evaluation, title: str = "snnc evaluate") -> str:
+def to_html(ev: Evaluation, title: str = "snnc evaluate", target: dict | None = None) -> str:
+    """The page; ``target`` (``--target-agreement``'s dict) adds :func:`target_html`."""
     rows = [header(ev)] + _cells(ev)
     table = "".join("<tr>" + "".join((f"<th>{html.escape(c)}</th>" if i == 0 or r == 0 else f"<td>{html.escape(c)}</td>")
                                      for i, c in enumerate(row)) + "</tr>" for r, row in enumerate(rows))
@@ -109,4 +110,65 @@ def to_html(ev: Evaluation, title: str = "snnc evaluate") -> str:
             "synaptic = ECMT's count (synaptic layers and matmuls), full = plus neurons and spikes.</p>"
             f"<table>{table}</table>"
             f"<figure>{_plot('accuracy / agreement vs T', xs, acc, 1.0)}</figure>"
-            f"<figure>{_plot('energy ratio SNN/ANN vs T', xs, energy)}</figure></body></html>")
+            f"<figure>{_plot('energy ratio SNN/ANN vs T', xs, energy)}</figure>"
+            + (target_html(target) if target is not None else "") + "</body></html>")
+
+
+# the --target-agreement section: rendered from the dict `--format json` prints under
+# "target" (snnc.conversion.target.TargetResult.to_dict), so every format says the same
+_TARGET_FIELDS = ["agreement", "accuracy", "energy_synaptic_pj", "ratio_synaptic", "energy_full_pj", "ratio_full",
+                  "firing_rate"]
+
+
+def _target_stages(target: dict) -> list[tuple[str, dict, float | None]]:
+    """(stage, figures, payload bits) for ``before`` (the file's levels at T) and, when the
+    levels were searched, ``after``."""
+    return [(stage, target[stage], target.get(f"payload_bits_{stage}"))
+            for stage in ("before", "after") if stage in target]
+
+
+def target_csv(target: dict) -> str:
+    """Three more CSV blocks after the table, each after a blank line and with its own
+    header: the target (``target_agreement,measure,T``), the figures at T per stage, the
+    levels per layer (``--thresholds`` keys). Numbers are written exactly (``repr``)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerows([[], ["target_agreement", "measure", "T"], [target["agreement"], target["measure"], target["T"]],
+                 [], ["stage"] + _TARGET_FIELDS + ["payload_bits"]])
+    for stage, row, bits in _target_stages(target):
+        w.writerow([stage] + [row[k] for k in _TARGET_FIELDS] + [bits])
+    w.writerows([[], ["layer", "levels_start", "levels"]])
+    start = target.get("levels_start", target["levels"])
+    for layer, n in target["levels"].items():
+        w.writerow([layer, start[layer], n])
+    return buf.getvalue()
+
+
+def _td(value, fmt) -> str:
+    """A cell showing ``fmt(value)``, its exact value in ``data-value`` (for scripts)."""
+    if value is None:
+        return "<td>-</td>"
+    exact = value if isinstance(value, str) else str(value) if isinstance(value, int) else repr(float(value))
+    return f'<td data-value="{html.escape(exact)}">{html.escape(fmt(value))}</td>'
+
+
+def target_html(target: dict) -> str:
+    """The HTML section (``<section id="target">``): the target and T, a table of the
+    figures at T per stage, a table of levels per layer."""
+    fmts = {"agreement": lambda v: f"{v:.4f}", "accuracy": lambda v: f"{100 * v:.2f}%",
+            "energy_synaptic_pj": lambda v: f"{v / 1e6:.4g} uJ", "ratio_synaptic": lambda v: f"{v:.4f}",
+            "energy_full_pj": lambda v: f"{v / 1e6:.4g} uJ", "ratio_full": lambda v: f"{v:.4f}",
+            "firing_rate": lambda v: f"{v:.4f}"}
+    head = "".join(f"<th>{k}</th>" for k in ["stage"] + _TARGET_FIELDS + ["payload_bits"])
+    stages = "".join(f"<tr><th>{stage}</th>" + "".join(_td(row[k], fmts[k]) for k in _TARGET_FIELDS)
+                     + _td(bits, lambda v: f"{v:.4g}") + "</tr>" for stage, row, bits in _target_stages(target))
+    start = target.get("levels_start", target["levels"])
+    levels = "".join(f"<tr><th>{html.escape(layer)}</th>{_td(start[layer], str)}{_td(n, str)}</tr>"
+                     for layer, n in target["levels"].items())
+    return (f'<section id="target"><h2>Target agreement</h2>'
+            f'<table id="target-choice"><tr><th>target_agreement</th><th>measure</th><th>T</th></tr>'
+            f'<tr>{_td(target["agreement"], lambda v: f"{v:g}")}{_td(target["measure"], str)}'
+            f'{_td(target["T"], str)}</tr></table>'
+            f'<table id="target-figures"><tr>{head}</tr>{stages}</table>'
+            f'<table id="target-levels"><tr><th>layer</th><th>levels_start</th><th>levels</th></tr>{levels}</table>'
+            "</section>")

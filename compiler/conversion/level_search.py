@@ -25,10 +25,12 @@ same bounded streaming, the same Ray sharding when asked.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from snnc.conversion.evaluate import Evaluation, Row
 from snnc.conversion.search import agreement
+from snnc.ir.errors import SnncError
 from snnc.ir.graph import Graph
 
 
@@ -45,6 +47,48 @@ def next_width(levels: int) -> int | None:
 def neurons(graph: Graph) -> dict[str, int]:
     """Multi-threshold neurons and their levels, in graph order."""
     return {n.name: int(n.attrs["levels"]) for n in graph.nodes if n.op == "multi_threshold"}
+
+
+def site_keys(graph: Graph, keys: list[str]) -> dict[str, str]:
+    """Neuron name -> its ``--thresholds`` key among ``keys`` (the ANN's sites,
+    :func:`snnc.conversion.convert.site_keys`), read from the name ``<layer>.mt<i>`` the
+    conversion gives it (:func:`snnc.conversion.ecmt.neuron_name`). The importer lowercases
+    names that are not module paths, so a key matches regardless of case when only one does.
+    Neurons that name no key (a file converted by an older snnc) are left out."""
+    from snnc.conversion.ecmt import site_key
+
+    by_lower: dict[str, list[str]] = {}
+    for key in keys:
+        by_lower.setdefault(key.lower(), []).append(key)
+    out = {}
+    for name in neurons(graph):
+        m = re.fullmatch(r"(.+)\.mt(\d+)", name)
+        if m is None:
+            continue
+        wanted = site_key(m.group(1), int(m.group(2)))
+        found = [wanted] if wanted in keys else by_lower.get(wanted.lower(), [])
+        if len(found) == 1:
+            out[name] = found[0]
+    return out
+
+
+def levels_file(graph: Graph, keys: dict[str, str]) -> dict:
+    """``{key: {"levels", "theta_pos", "theta_neg"}}`` of every multi-threshold neuron: a
+    ``snnc convert --thresholds`` file that rebuilds these neurons from the same ANN,
+    whatever the calibration data (the thresholds are the float32 values in the graph;
+    JSON keeps them exactly)."""
+    missing = [n for n in neurons(graph) if n not in keys]
+    if missing:
+        raise SnncError(f"cannot name neuron(s) {missing[:3]} by a --thresholds key of the ANN (convert the ANN "
+                        "again with this snnc, or check --ann is the ANN the SNN was converted from)")
+
+    def theta(values):
+        values = [float(v) for v in values]
+        return values[0] if len(values) == 1 else values
+
+    return {keys[n.name]: {"levels": int(n.attrs["levels"]), "theta_pos": theta(n.attrs["theta_pos"]),
+                           "theta_neg": theta(n.attrs["theta_neg"])}
+            for n in graph.nodes if n.op == "multi_threshold"}
 
 
 def with_levels(graph: Graph, levels: dict[str, int]) -> Graph:
@@ -80,7 +124,9 @@ class Trial:
 
 @dataclass
 class LevelChoice:
-    """What the search chose at T: levels per neuron, and the row before and after."""
+    """What the search chose at T: levels per neuron, and the row before and after.
+    ``keys`` (neuron -> ``--thresholds`` key, :func:`site_keys`) names the neurons in
+    reports the way a thresholds file does; a neuron without a key keeps its own name."""
 
     T: int
     start: dict[str, int]
@@ -90,18 +136,21 @@ class LevelChoice:
     payload_before: float                  # graded-spike payload bits per sample, all neurons
     payload_after: float
     trials: list[Trial] = field(default_factory=list)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def _named(self, levels: dict[str, int]) -> dict[str, int]:
+        return {self.keys.get(name, name): n for name, n in levels.items()}
 
     def to_dict(self, measure: str) -> dict:
         from dataclasses import asdict
 
-        def row(r: Row) -> dict:
-            return {"agreement": agreement(r, measure), "accuracy": r.accuracy,
-                    "energy_synaptic_pj": r.energy_synaptic_pj, "ratio_synaptic": r.ratio_synaptic,
-                    "energy_full_pj": r.energy_full_pj, "ratio_full": r.ratio_full, "firing_rate": r.firing_rate}
+        from snnc.conversion.search import row_dict
 
-        return {"T": self.T, "levels_start": self.start, "levels": self.levels, "before": row(self.before),
-                "after": row(self.after), "payload_bits_before": self.payload_before,
-                "payload_bits_after": self.payload_after, "trials": [asdict(t) for t in self.trials]}
+        trials = [{**asdict(t), "layer": self.keys.get(t.layer, t.layer)} for t in self.trials]
+        return {"T": self.T, "levels_start": self._named(self.start), "levels": self._named(self.levels),
+                "before": row_dict(self.before, measure), "after": row_dict(self.after, measure),
+                "payload_bits_before": self.payload_before, "payload_bits_after": self.payload_after,
+                "trials": trials}
 
     def lines(self, measure: str) -> list[str]:
         if not self.start:
@@ -109,7 +158,7 @@ class LevelChoice:
         changed = {k: (self.start[k], v) for k, v in self.levels.items() if v != self.start[k]}
         out = [f"  levels per layer at T = {self.T} ({len(changed)} of {len(self.start)} lowered, "
                f"{len(self.trials)} evaluations):"]
-        out += [f"    {name}: {self.start[name]}" + (f" -> {n}" if n != self.start[name] else "")
+        out += [f"    {self.keys.get(name, name)}: {self.start[name]}" + (f" -> {n}" if n != self.start[name] else "")
                 for name, n in self.levels.items()]
         for label, r, bits in (("before", self.before, self.payload_before), ("after", self.after, self.payload_after)):
             energy = "-" if r.energy_synaptic_pj is None else (

@@ -4,9 +4,9 @@ Agreement is top-1 agreement with the ANN on the evaluation data (for an embeddi
 mean cosine similarity). One evaluation at T_max gives every T ≤ T_max (the SNN is
 causal), so the smallest T that reaches X costs one run. ``snnc convert`` also searches
 the number of threshold levels n (``ecmt``/``sit``): each candidate n is converted and
-evaluated once, and the cheapest (n, T) by synaptic energy that reaches X wins. Levels
-are chosen for the whole network here; ``snnc evaluate --target-agreement`` chooses them
-per layer at the smallest T (:mod:`snnc.conversion.level_search`).
+evaluated once, and the cheapest (n, T) by synaptic energy that reaches X wins; then,
+as ``snnc evaluate --target-agreement`` does, the levels of each layer are lowered at that
+T (:mod:`snnc.conversion.level_search`, driven by :mod:`snnc.conversion.target`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ MEASURES = ("top1", "cosine")
 def agreement(row: Row, measure: str) -> float:
     """Top-1 agreement with the ANN (a classifier) or mean cosine similarity (an embedding)."""
     return row.agreement if measure == "top1" else row.cosine
+
+
+def row_dict(row: Row, measure: str) -> dict:
+    """One T's figures as a report prints them under ``"target"`` (plain floats or None)."""
+    values = {"agreement": agreement(row, measure), "accuracy": row.accuracy,
+              "energy_synaptic_pj": row.energy_synaptic_pj, "ratio_synaptic": row.ratio_synaptic,
+              "energy_full_pj": row.energy_full_pj, "ratio_full": row.ratio_full, "firing_rate": row.firing_rate}
+    return {k: None if v is None else float(v) for k, v in values.items()}
 
 
 def smallest_t(ev: Evaluation, target: float, measure: str = "top1") -> Row | None:
@@ -74,7 +82,8 @@ def search_levels(ann, calib, data, target: float, *, method: str, levels: int, 
                   progress: bool = False, **options):
     """Convert ``ann`` with n = ``levels`` and fewer levels (n, 6, 4, 2 below it), evaluate
     each on ``data`` for T = 1..``max_t`` (``options`` go to :func:`convert`); returns
-    (the chosen SNN as ONNX, its info, :class:`Choice`)."""
+    (the chosen SNN as ONNX, its info, :class:`Choice`, its :class:`Evaluation`): the
+    per-layer search (:func:`snnc.conversion.target.reach_target`) starts from these."""
     from snnc.conversion.convert import as_model_proto, convert
     from snnc.conversion.evaluate import evaluate
     from snnc.onnx.importer import import_onnx
@@ -87,7 +96,7 @@ def search_levels(ann, calib, data, target: float, *, method: str, levels: int, 
                             levels=n or 8, overrides=overrides, **options)
         ev = evaluate(import_onnx(snn), proto, data, labels=labels, steps=range(1, max_t + 1), progress=progress)
         results.append((n, ev))
-        built[n] = (snn, info)
+        built[n] = (snn, info, ev)
     choice = choose(results, target, measure)
-    snn, info = built[choice.levels]
-    return snn, info, choice
+    snn, info, ev = built[choice.levels]
+    return snn, info, choice, ev
