@@ -43,10 +43,12 @@ def np_siexp(x, T, h, d):
 
 def np_si_norm(w, axis, timesteps=None):
     """SIT Eq. 5-10: V_th = Σ w along axis; Fig. 5b: out = max(0, w/V_th) (N_spike = 1);
-    Fig. 5a: T steps of v += sr·w (sr = 1), z = [v >= V_th], v −= V_th·z, out = Σ z."""
-    v_th = w.sum(axis=axis, keepdims=True)
+    Fig. 5a: T steps of v += sr·w (sr = 1), z = [v >= V_th], v −= V_th·z, out = Σ z, on w
+    rounded to multiples of 2^-10 (SINorm's exact fixed point, tests/test_sit_ties.py)."""
     if timesteps is None:
-        return np.maximum(0.0, w / v_th)
+        return np.maximum(0.0, w / w.sum(axis=axis, keepdims=True))
+    w = np.round(w * 1024.0)
+    v_th = w.sum(axis=axis, keepdims=True)
     v = np.zeros_like(w)
     count = np.zeros_like(w)
     for _ in range(timesteps):
