@@ -3,7 +3,10 @@
     python benchmarks/bench_sit.py [--ks 4-16] [--dims 2,16,197] [--rows 2048] [--seed 0]
 
 1. SI-exp (SIT Eq. 2-4, ``snnc.nn.SIExp.from_table(K)``, float32) against exp on 10,000
-   evenly spaced points in [−1, 1], per K, next to SIT's 0.0015413 (Section 3.3).
+   evenly spaced points in [−1, 1], per K, next to SIT's 0.0015413 (Section 3.3), and the
+   floor no K-step SI-exp can beat (:func:`snnc.nn.sit_fit.interval_bound` of 2^K: at
+   most 2^K intervals of constant output), and the least K that floor allows for SIT's
+   figure.
 2. Spiking-Softmax (SIT Eq. 1, 5-10, ``snnc.nn.SpikingSoftmax(K)``) against softmax on
    inputs drawn uniformly from [−1, 1] (Section 4.2: "random values in the range
    [−1, 1]"), per K, next to SIT's 0.013991 at K = 12 (Fig. 7). SIT does not give the
@@ -18,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -66,11 +70,20 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     ks, dims = parse_list(args.ks), parse_list(args.dims)
 
+    from snnc.nn.sit_fit import interval_bound
+
     print(f"SI-exp RMSE vs exp on 10,000 points in [-1, 1] (SIT: {PAPER_RMSE})")
-    print("   K      RMSE   <= SIT?")
+    print("floor: best piecewise-constant fit with 2^K intervals (no K-step SI-exp can beat it)")
+    print("   K      RMSE     floor   <= SIT?")
     for K in ks:
         r = si_exp_rmse(K)
-        print(f"  {K:2d}  {r:.6f}   {'yes' if r <= PAPER_RMSE else 'no'}")
+        print(f"  {K:2d}  {r:.6f}  {interval_bound(2 ** K):.6f}   {'yes' if r <= PAPER_RMSE else 'no'}")
+    lo, need = 1, 10_000                 # the floor falls with the interval count: bisect
+    while need - lo > 1:
+        mid = (lo + need) // 2
+        lo, need = (lo, mid) if interval_bound(mid) <= PAPER_RMSE else (mid, need)
+    print(f"SIT's {PAPER_RMSE} needs >= {need} intervals, so K >= {math.ceil(math.log2(need))} "
+          "steps, whatever the tables")
 
     rng = np.random.default_rng(args.seed)
     inputs = {n: rng.uniform(-1.0, 1.0, size=(args.rows, n)).astype(np.float32) for n in dims}
