@@ -31,6 +31,11 @@ with d exact (the error is piecewise constant in T, h, so a line search over a g
 ladder of moves replaces the gradient), basin hops, several chains. It ends 15-30 % below
 the surrogate training, not at SIT's 0.0015413: the error still falls only about as
 K^−1.3 (see docs/conversion.md for the figures).
+
+**The floor**, :func:`interval_bound`: K steps make at most 2^K intervals of constant
+output, so no table beats the best 2^K-interval piecewise-constant fit (SIT's 0.0015413
+needs K ≥ 9). The searched tables use only ~K²/2 intervals and sit within 1.1-1.8× of the
+floor for the count they use.
 """
 
 from __future__ import annotations
