@@ -3,7 +3,10 @@
     python benchmarks/bench_sit.py [--ks 4-16] [--dims 2,16,197] [--rows 2048] [--seed 0]
 
 1. SI-exp (SIT Eq. 2-4, ``snnc.nn.SIExp.from_table(K)``, float32) against exp on 10,000
-   evenly spaced points in [−1, 1], per K, next to SIT's 0.0015413 (Section 3.3).
+   evenly spaced points in [−1, 1], per K, next to SIT's 0.0015413 (Section 3.3), and the
+   floor no K-step SI-exp can beat (:func:`snnc.nn.sit_fit.interval_bound` of 2^K: at
+   most 2^K intervals of constant output), and the least K that floor allows for SIT's
+   figure.
 2. Spiking-Softmax (SIT Eq. 1, 5-10, ``snnc.nn.SpikingSoftmax(K)``) against softmax on
    inputs drawn uniformly from [−1, 1] (Section 4.2: "random values in the range
    [−1, 1]"), per K, next to SIT's 0.013991 at K = 12 (Fig. 7). SIT does not give the
@@ -18,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -36,14 +40,19 @@ def parse_list(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-def si_exp_rmse(K: int) -> float:
+def si_exp_rmse(K: int) -> tuple[float, int]:
+    """RMSE of the shipped K table, and how many intervals of one spike pattern it makes
+    along the 10,000 points (at most 2^K)."""
     import torch
 
     from snnc.nn import SIExp
 
     x = torch.linspace(-1.0, 1.0, 10_000, dtype=torch.float32)
-    out = SIExp.from_table(K)(x).double()
-    return float(torch.sqrt(torch.mean((out - torch.exp(x.double())) ** 2)))
+    neuron = SIExp.from_table(K)
+    out = neuron(x).double()
+    z = neuron.spike_train(x)                                   # [K, 10000]
+    runs = 1 + int((z[:, 1:] != z[:, :-1]).any(dim=0).sum())
+    return float(torch.sqrt(torch.mean((out - torch.exp(x.double())) ** 2))), runs
 
 
 def softmax_mse(K: int, x: np.ndarray, timesteps: int | None) -> float:
@@ -66,11 +75,23 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     ks, dims = parse_list(args.ks), parse_list(args.dims)
 
+    from snnc.nn.sit_fit import interval_bound
+
     print(f"SI-exp RMSE vs exp on 10,000 points in [-1, 1] (SIT: {PAPER_RMSE})")
-    print("   K      RMSE   <= SIT?")
+    print("floor: best piecewise-constant fit with 2^K intervals (no K-step SI-exp can beat it);")
+    print("used: intervals of one spike pattern the table makes; floor(used): the best fit with that many")
+    print("   K      RMSE  <= SIT?     floor   used  floor(used)  RMSE/floor(used)")
     for K in ks:
-        r = si_exp_rmse(K)
-        print(f"  {K:2d}  {r:.6f}   {'yes' if r <= PAPER_RMSE else 'no'}")
+        r, used = si_exp_rmse(K)
+        fu = interval_bound(used)
+        print(f"  {K:2d}  {r:.6f}  {'yes' if r <= PAPER_RMSE else 'no ':3s}    {interval_bound(2 ** K):.6f}"
+              f"  {used:5d}     {fu:.6f}  {r / fu:6.2f}")
+    lo, need = 1, 10_000                 # the floor falls with the interval count: bisect
+    while need - lo > 1:
+        mid = (lo + need) // 2
+        lo, need = (lo, mid) if interval_bound(mid) <= PAPER_RMSE else (mid, need)
+    print(f"SIT's {PAPER_RMSE} needs >= {need} intervals, so K >= {math.ceil(math.log2(need))} "
+          "steps, whatever the tables")
 
     rng = np.random.default_rng(args.seed)
     inputs = {n: rng.uniform(-1.0, 1.0, size=(args.rows, n)).astype(np.float32) for n in dims}

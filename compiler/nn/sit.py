@@ -139,12 +139,23 @@ class SINorm(nn.Module):
       every step (so ``N_spike = T``), charge ``v(t) = v(t−1) + sr(t)·w`` (Eq. 6),
       ``z(t) = Θ(v(t) − V_th)``, discharge ``v(t) −= V_th·z(t)`` (Eq. 7-8), and
       ``out = Σ_t z(t)`` (Eq. 9): an integer count, ``floor(T·w/V_th)`` for 0 ≤ w ≤ V_th.
+      The stepped neuron runs in exact fixed point: w is first rounded to a multiple of
+      ``2^-frac_bits`` (``FRAC_BITS`` = 10) and kept as that integer, so V_th, v and every
+      comparison are exact integers in float32 and no summation order can move a spike.
+      In plain float32 a running total that should sit exactly on V_th (equal weights,
+      T a multiple of the row length: every uniform attention row) lands an ulp either
+      side depending on how torch, onnxruntime or numpy order ``Σ w``, and the spike
+      flips (``tests/test_sit_ties.py``). Exact while ``2·Σ|w|·2^frac_bits < 2^24``,
+      i.e. ``Σ|w| ≤ 8192`` (about 2,900 SI-exp outputs of at most e per row).
 
     ``out`` is a spike count; ``out / N_spike`` (the rate) is the softmax estimate, which
     :class:`SpikingSoftmax` returns. Where ``V_th ≤ 0`` (no SI-exp neuron fired) out = 0.
     """
 
-    def __init__(self, dim: int = -1, n_spike: int = 1, timesteps: int | None = None):
+    FRAC_BITS = 10
+
+    def __init__(self, dim: int = -1, n_spike: int = 1, timesteps: int | None = None,
+                 frac_bits: int = FRAC_BITS):
         super().__init__()
         if timesteps is not None:
             if int(timesteps) != timesteps or timesteps < 1:
@@ -152,15 +163,21 @@ class SINorm(nn.Module):
             n_spike = int(timesteps)
         if not (np.isfinite(n_spike) and n_spike > 0):
             raise ValueError(f"SINorm: n_spike must be > 0, got {n_spike}")
+        if int(frac_bits) != frac_bits or not 0 <= frac_bits <= 20:
+            raise ValueError(f"SINorm: frac_bits must be an integer in 0..20, got {frac_bits}")
         self.dim = int(dim)
         self.n_spike = n_spike
         self.timesteps = None if timesteps is None else int(timesteps)
+        self.frac_bits = int(frac_bits)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         if self.timesteps is None:       # Fig. 5b: one snnc::SINorm node; Fig. 5a exports unrolled
             exported = _symbolic("SINorm", w, {"axis": self.dim, "n_spike": float(self.n_spike)})
             if exported is not None:
                 return exported
+        if self.timesteps is not None:
+            # fixed point (class docstring): integer-valued float32, so Σ and v are exact
+            w = torch.round(w * float(2 ** self.frac_bits))
         v_th = w.sum(dim=self.dim, keepdim=True)                       # Eq. 5
         ok = v_th > 0
         safe = torch.where(ok, v_th, torch.ones_like(v_th))
@@ -177,7 +194,7 @@ class SINorm(nn.Module):
         return torch.where(ok, out, torch.zeros_like(out))
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, n_spike={self.n_spike}, timesteps={self.timesteps}"
+        return f"dim={self.dim}, n_spike={self.n_spike}, timesteps={self.timesteps}, frac_bits={self.frac_bits}"
 
 
 class SpikingSoftmax(nn.Module):

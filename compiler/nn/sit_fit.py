@@ -31,6 +31,11 @@ with d exact (the error is piecewise constant in T, h, so a line search over a g
 ladder of moves replaces the gradient), basin hops, several chains. It ends 15-30 % below
 the surrogate training, not at SIT's 0.0015413: the error still falls only about as
 K^−1.3 (see docs/conversion.md for the figures).
+
+**The floor**, :func:`interval_bound`: K steps make at most 2^K intervals of constant
+output, so no table beats the best 2^K-interval piecewise-constant fit (SIT's 0.0015413
+needs K ≥ 9). The searched tables use only ~K²/2 intervals and sit within 1.1-1.8× of the
+floor for the count they use.
 """
 
 from __future__ import annotations
@@ -373,3 +378,35 @@ def fit_si_exp_series(ks, seed: int = 0, progress=None, **kwargs) -> dict[int, d
         if progress is not None:
             progress(prev, time.perf_counter() - t0)
     return fits
+
+
+def interval_bound(n_pieces: int, n: int = N_POINTS, iters: int = 500) -> float:
+    """A floor under every K-step SI-exp's RMSE with ``n_pieces = 2^K``: the RMSE of the best
+    piecewise-constant fit of exp with ``n_pieces`` intervals on ``n`` evenly spaced points
+    in [−1, 1].
+
+    Why it bounds SI-exp (Eq. 2-4): on an interval of x where the spikes so far are fixed,
+    v(t) = x − const rises with slope 1, so step t's threshold splits it at most once; K
+    steps give at most 2^K intervals, each with one spike pattern and one output Σ d·z.
+    Since exp is monotone, the best fit with N intervals is the N-level Lloyd–Max
+    quantiser of y = exp(x) (contiguous cells in y are contiguous in x), found here by
+    Lloyd's iteration from cells uniform in x (a local optimum of a 1-D problem whose
+    optimum is unique for a log-concave density; it only ever lowers the error)."""
+    N = int(n_pieces)
+    x = np.linspace(-1.0, 1.0, n)
+    y = np.exp(x)
+    if N >= n:
+        return 0.0
+    c = np.exp(np.linspace(-1.0, 1.0, 2 * N + 1)[1::2])
+    cs, cs2 = np.r_[0.0, np.cumsum(y)], np.r_[0.0, np.cumsum(y * y)]
+
+    def cells(c):
+        idx = np.r_[0, np.searchsorted(y, (c[1:] + c[:-1]) / 2), n]
+        return idx, np.diff(idx), cs[idx[1:]] - cs[idx[:-1]]
+
+    for _ in range(iters):
+        _, cnt, s = cells(c)
+        c = np.where(cnt > 0, s / np.maximum(cnt, 1), c)
+    idx, cnt, s = cells(c)
+    sse = (cs2[idx[1:]] - cs2[idx[:-1]]) - np.where(cnt > 0, s * s / np.maximum(cnt, 1), 0.0)
+    return float(np.sqrt(max(sse.sum(), 0.0) / n))
