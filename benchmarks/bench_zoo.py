@@ -78,22 +78,26 @@ def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exporters", default="legacy,dynamo")
-    parser.add_argument("--models", help="comma-separated torchvision model names (default: all classifiers)")
+    parser.add_argument("--models", help="comma-separated torchvision model names, or timm/<name> "
+                                         "(default: all torchvision classifiers)")
     parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--limit", type=int, help="only the first N torchvision models")
+    parser.add_argument("--limit", type=int, help="only the first N torchvision models (0: none)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     import zoo
 
     tv = zoo.torchvision()
     names = args.models.split(",") if args.models else tv.models.list_models(module=tv.models)
-    names = names[:args.limit] if args.limit else names
+    timm_names = [n.split("/", 1)[1] for n in names if n.startswith("timm/")]
+    names = [n for n in names if not n.startswith("timm/")]
+    names = names[:args.limit] if args.limit is not None else names
     cases = [(n, (lambda n=n: tv.models.get_model(n, weights=None, num_classes=10))) for n in names]
-    if args.timm:
+    timm_names += TIMM_MODELS if args.timm else []
+    if timm_names:
         timm = zoo.timm()
         cases += [(f"timm/{n}", (lambda n=n: timm.create_model(n, pretrained=False, num_classes=10)))
-                  for n in TIMM_MODELS]
+                  for n in timm_names]
     results: Counter = Counter()
     reasons: Counter = Counter()
     for exporter in args.exporters.split(","):
