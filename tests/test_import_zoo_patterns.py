@@ -70,3 +70,57 @@ def test_batchnorm_over_rows_merged_with_the_batch(dynamo, tmp_path):
     randomize_batchnorm(model)
     graph = _check(model, (5, 8), tmp_path / "levit.onnx", dynamo)
     assert [n.op for n in graph.nodes].count("batchnorm") == 1
+
+
+class _UnevenPool(nn.Module):
+    """VGG's head on a small input: an adaptive pool to 7x7 from 4x4 (dynamo writes it as a
+    GatherND of the windows, the legacy exporter refuses it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d((7, 7))
+        self.fc = nn.Linear(4 * 49, 5)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.conv(x)).flatten(1))
+
+
+def test_adaptive_pool_that_does_not_divide_its_input(tmp_path):
+    torch.manual_seed(1)
+    graph = _check(_UnevenPool(), (3, 4, 4), tmp_path / "pool.onnx", dynamo=True)
+    assert "gather" in [n.op for n in graph.nodes]
+
+
+@pytest.mark.parametrize("indices", [[[[0, 1], [2, 0]], [[1, 1], [-1, -2]]], [[2], [0], [1], [1]]],
+                         ids=["pairs", "rows"])
+def test_gather_nd_at_constant_indices(indices):
+    """GatherND over the leading per-sample axes of [H, W, N, C] (the batch third): pairs
+    index H and W, rows index H alone; both give [2, 2, N, C] / [4, 2, N, C]."""
+    indices = np.array(indices, dtype=np.int64)
+    helper = onnx.helper
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 2, 0, 3]),
+             helper.make_node("GatherND", ["t", "i"], ["g"]),
+             helper.make_node("Relu", ["g"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=[2, 0, 1, 3])]     # the batch first again
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                         ["n", 3, 2, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [onnx.numpy_helper.from_array(indices, "i")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    ir = import_onnx(proto)
+    x = np.random.default_rng(0).standard_normal((5, 3, 2, 4)).astype(np.float32)
+    (mine,) = Interpreter(ir).run({"x": x}).values()
+    np.testing.assert_array_equal(mine, run_ort(proto, {"x": x})["y"])
+
+
+def test_gather_nd_across_the_batch_is_refused():
+    helper = onnx.helper
+    graph = helper.make_graph([helper.make_node("GatherND", ["x", "i"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [onnx.numpy_helper.from_array(np.array([[0]], dtype=np.int64), "i")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(Exception, match="GatherND.*include the batch axis"):
+        import_onnx(proto)
