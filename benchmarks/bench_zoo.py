@@ -5,6 +5,7 @@ the first line of the refusal — then the counts, and the refusal reasons group
 
     python benchmarks/bench_zoo.py [--exporters legacy,dynamo] [--models resnet18,...]
                                    [--timm] [--size 64] [--limit N]
+    python benchmarks/bench_zoo.py --table run1.log run2.log    # the docs' tables from runs' output
 
 Random initialisation, eval mode, batch axis dynamic (legacy) or fixed at 1 (dynamo),
 opset 17/18. Models whose architecture fixes the input size (the ViTs: 224 px) use it;
@@ -15,6 +16,7 @@ the rest use ``--size`` px to keep the run short. torchvision is loaded the way
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -75,6 +77,58 @@ def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
             return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
 
 
+LINE = re.compile(r"^(legacy|dynamo) +(\S+) +(ok|refused|export|build) +[\d.]+s  (.*)$")
+
+
+def _family(name: str) -> str:
+    """``resnet50`` -> resnet, ``timm/tf_efficientnet_b0`` -> timm/efficientnet,
+    ``timm/mobilenetv3_small_050`` -> timm/mobilenet."""
+    prefix, _, bare = name.rpartition("/")
+    bare = bare.removeprefix("tf_")
+    family = "wide_resnet" if bare.startswith("wide_resnet") else re.sub(r"(v\d+|\d+)$", "", bare.split("_")[0])
+    return f"{prefix}/{family}" if prefix else family
+
+
+def _summary(rows: list[tuple[str, str, str, str]]) -> None:
+    reasons = Counter((e, s, d.split(":")[0] + ": " + d.split(": ", 1)[-1][:70]) for e, _, s, d in rows if s != "ok")
+    for exporter in dict.fromkeys(e for e, *_ in rows):
+        statuses = Counter(s for e, _, s, _ in rows if e == exporter)
+        counts = ", ".join(f"{s} {statuses[s]}" for s in ("ok", "refused", "export", "build") if statuses[s])
+        print(f"{exporter}: {sum(statuses.values())} models: {counts}")
+    for (exporter, status, reason), n in reasons.most_common():
+        print(f"  {n:3} x {exporter}/{status}: {reason}")
+
+
+def _table(rows: list[tuple[str, str, str, str]]) -> None:
+    """One markdown table per exporter: a row per family, what did not import and why."""
+    for exporter in dict.fromkeys(e for e, *_ in rows):
+        print(f"\n{exporter}\n\n| family | models | ok | not ok: reason |\n|---|---|---|---|")
+        families: dict[str, list] = {}
+        for e, name, status, detail in rows:
+            if e == exporter:
+                families.setdefault(_family(name), []).append((name, status, detail))
+        for family, members in families.items():
+            names = ", ".join(n.split("/")[-1] for n, *_ in members)
+            why: dict[str, list[str]] = {}          # one reason, the models it stopped
+            for n, s, d in members:
+                if s != "ok":
+                    why.setdefault(f"{s}: {d[:100]}", []).append(n.split("/")[-1])
+            bad = "; ".join(f"{', '.join(ns)} ({reason})" for reason, ns in why.items())
+            ok = sum(s == "ok" for _, s, _ in members)
+            print(f"| {family} | {names} | {ok}/{len(members)} | {bad or '-'} |")
+
+
+def _read_logs(paths: list[str]) -> list[tuple[str, str, str, str]]:
+    """Result lines of earlier runs; a later line for the same exporter and model wins."""
+    found: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            m = LINE.match(line)
+            if m:
+                found[m.group(1), m.group(2)] = m.groups()
+    return list(found.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exporters", default="legacy,dynamo")
@@ -83,7 +137,15 @@ def main() -> None:
     parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="only the first N torchvision models (0: none)")
+    parser.add_argument("--table", nargs="+", metavar="LOG",
+                        help="run nothing: read the result lines of earlier runs' output and print the "
+                             "summary and a markdown table per exporter (docs/zoo.md)")
     args = parser.parse_args()
+    if args.table:
+        rows = _read_logs(args.table)
+        _summary(rows)
+        _table(rows)
+        return
     sys.path.insert(0, str(ROOT / "tests"))
     import zoo
 
@@ -98,24 +160,16 @@ def main() -> None:
         timm = zoo.timm()
         cases += [(f"timm/{n}", (lambda n=n: timm.create_model(n, pretrained=False, num_classes=10)))
                   for n in timm_names]
-    results: Counter = Counter()
-    reasons: Counter = Counter()
+    rows = []
     for exporter in args.exporters.split(","):
         for name, build in cases:
             start = time.perf_counter()
             status, detail = _try(name.split("/")[-1], build, args.size, exporter)
-            results[(exporter, status)] += 1
-            if status != "ok":
-                reasons[(exporter, status, detail.split(":")[0] + ": " + detail.split(": ", 1)[-1][:70])] += 1
+            rows.append((exporter, name, status, detail))
             print(f"{exporter:7} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
     print()
-    for exporter in args.exporters.split(","):
-        total = sum(v for (e, _), v in results.items() if e == exporter)
-        counts = ", ".join(f"{s} {results[(exporter, s)]}" for s in ("ok", "refused", "export", "build")
-                           if results[(exporter, s)])
-        print(f"{exporter}: {total} models: {counts}")
-    for (exporter, status, reason), n in reasons.most_common():
-        print(f"  {n:3} x {exporter}/{status}: {reason}")
+    _summary(rows)
+    _table(rows)
 
 
 if __name__ == "__main__":
