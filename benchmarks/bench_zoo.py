@@ -48,7 +48,10 @@ def _export(model, x, exporter: str, path: Path) -> None:
         torch.onnx.export(model, (x,), str(path), input_names=["x"], opset_version=17, dynamo=False,
                           dynamic_axes={"x": {0: "n"}})
         return
-    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False)
+    # dynamo-dyn: a dynamic batch; torch.export specialises a size-1 example, so export at 2
+    dynamic = {"dynamic_shapes": ({0: torch.export.Dim("n")},)} if exporter == "dynamo-dyn" else {}
+    x = x.expand(2, *x.shape[1:]).contiguous() if dynamic else x
+    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False, **dynamic)
     program.save(str(path))
 
 
@@ -77,7 +80,7 @@ def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
             return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
 
 
-LINE = re.compile(r"^(legacy|dynamo) +(\S+) +(ok|refused|export|build) +[\d.]+s  (.*)$")
+LINE = re.compile(r"^(legacy|dynamo|dynamo-dyn) +(\S+) +(ok|refused|export|build) +[\d.]+s  (.*)$")
 
 
 def _family(name: str) -> str:
@@ -131,7 +134,8 @@ def _read_logs(paths: list[str]) -> list[tuple[str, str, str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exporters", default="legacy,dynamo")
+    parser.add_argument("--exporters", default="legacy,dynamo",
+                        help="legacy, dynamo (batch fixed at 1), dynamo-dyn (batch dynamic)")
     parser.add_argument("--models", help="comma-separated torchvision model names, or timm/<name> "
                                          "(default: all torchvision classifiers)")
     parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
@@ -166,7 +170,7 @@ def main() -> None:
             start = time.perf_counter()
             status, detail = _try(name.split("/")[-1], build, args.size, exporter)
             rows.append((exporter, name, status, detail))
-            print(f"{exporter:7} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
+            print(f"{exporter:10} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
     print()
     _summary(rows)
     _table(rows)
