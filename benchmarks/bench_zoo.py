@@ -110,7 +110,7 @@ def _table(rows: list[tuple[str, str, str, str]]) -> None:
         for e, name, status, detail in rows:
             if e == exporter:
                 families.setdefault(_family(name), []).append((name, status, detail))
-        for family, members in families.items():
+        for family, members in sorted(families.items(), key=lambda kv: ("/" in kv[0], kv[0])):
             names = ", ".join(n.split("/")[-1] for n, *_ in members)
             why: dict[str, list[str]] = {}          # one reason, the models it stopped
             for n, s, d in members:
