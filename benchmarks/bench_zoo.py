@@ -5,6 +5,7 @@ the first line of the refusal — then the counts, and the refusal reasons group
 
     python benchmarks/bench_zoo.py [--exporters legacy,dynamo] [--models resnet18,...]
                                    [--timm] [--size 64] [--limit N]
+    python benchmarks/bench_zoo.py --table run1.log run2.log    # the docs' tables from runs' output
 
 Random initialisation, eval mode, batch axis dynamic (legacy) or fixed at 1 (dynamo),
 opset 17/18. Models whose architecture fixes the input size (the ViTs: 224 px) use it;
@@ -15,34 +16,46 @@ the rest use ``--size`` px to keep the run short. torchvision is loaded the way
 from __future__ import annotations
 
 import argparse
-import io
+import re
 import sys
+import tempfile
 import time
 import traceback
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMM_MODELS = ["vit_tiny_patch16_224", "deit_tiny_patch16_224", "convnext_atto", "efficientnet_b0",
-               "resnet18", "mobilenetv3_small_050", "regnetx_002"]
-FIXED_224 = ("vit_", "swin_", "maxvit_", "deit_", "alexnet")     # the architecture fixes or needs 224 px
+# the ViT/DeiT/ConvNeXt/EfficientNet families (the issue's goal), then a few others
+TIMM_MODELS = ["vit_tiny_patch16_224", "vit_small_patch16_224", "deit_tiny_patch16_224",
+               "deit_tiny_distilled_patch16_224", "deit3_small_patch16_224", "convnext_atto", "convnextv2_atto",
+               "efficientnet_b0", "efficientnet_lite0", "tf_efficientnet_b0", "efficientnetv2_rw_t",
+               "resnet18", "mobilenetv3_small_050", "mobilenetv4_conv_small", "regnetx_002",
+               "swin_tiny_patch4_window7_224", "mobilevit_xxs", "levit_128s"]
+# the architecture fixes the input size (ViTs, Swin, LeViT: 224 px), or needs >= 224 px
+# (AlexNet's and VGG's adaptive pools to 6x6 / 7x7, which the legacy exporter takes only
+# when the input is a multiple of them)
+FIXED_224 = ("vit_", "swin_", "maxvit_", "deit", "levit_", "alexnet", "vgg")
 SIZE = {"inception_v3": 299}
 
 
-def _export(model, x, exporter: str) -> bytes:
+def _export(model, x, exporter: str, path: Path) -> None:
+    """Write the model to ``path`` as a user would: a file (weights past protobuf's 2 GiB,
+    e.g. regnet_y_128gf's, go to external data beside it); no ``torch.no_grad()``, under
+    which nn.MultiheadAttention takes a fused kernel the legacy exporter cannot write."""
     import torch
 
-    buf = io.BytesIO()
     if exporter == "legacy":
-        torch.onnx.export(model, (x,), buf, input_names=["x"], opset_version=17, dynamo=False,
+        torch.onnx.export(model, (x,), str(path), input_names=["x"], opset_version=17, dynamo=False,
                           dynamic_axes={"x": {0: "n"}})
-        return buf.getvalue()
-    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False)
-    return program.model_proto.SerializeToString()
+        return
+    # dynamo-dyn: a dynamic batch; torch.export specialises a size-1 example, so export at 2
+    dynamic = {"dynamic_shapes": ({0: torch.export.Dim("n")},)} if exporter == "dynamo-dyn" else {}
+    x = x.expand(2, *x.shape[1:]).contiguous() if dynamic else x
+    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False, **dynamic)
+    program.save(str(path))
 
 
 def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
-    import onnx
     import torch
 
     from snnc.onnx.importer import import_onnx
@@ -52,55 +65,115 @@ def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
     except Exception as err:  # noqa: BLE001 -- report, do not stop the survey
         return "build", f"{type(err).__name__}: {str(err).splitlines()[0][:100]}"
     px = SIZE.get(name, 224 if name.startswith(FIXED_224) else size)
-    try:
-        with torch.no_grad():
-            blob = _export(model, torch.rand(1, 3, px, px), exporter)
-    except Exception as err:  # noqa: BLE001
-        return "export", f"{type(err).__name__}: {str(err).strip().splitlines()[0][:100] if str(err).strip() else ''}"
-    try:
-        graph = import_onnx(onnx.load_from_string(blob))
-        return "ok", f"{len(graph)} nodes"
-    except Exception as err:  # noqa: BLE001
-        return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.onnx"
+        try:
+            _export(model, torch.rand(1, 3, px, px), exporter, path)
+        except Exception as err:  # noqa: BLE001
+            text = str(err).strip()
+            return "export", f"{type(err).__name__}: {text.splitlines()[0][:100] if text else ''}"
+        del model
+        try:
+            graph = import_onnx(path)
+            return "ok", f"{len(graph)} nodes"
+        except Exception as err:  # noqa: BLE001
+            return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+
+
+LINE = re.compile(r"^(legacy|dynamo|dynamo-dyn) +(\S+) +(ok|refused|export|build) +[\d.]+s  (.*)$")
+
+
+def _family(name: str) -> str:
+    """``resnet50`` -> resnet, ``timm/tf_efficientnet_b0`` -> timm/efficientnet,
+    ``timm/mobilenetv3_small_050`` -> timm/mobilenet."""
+    prefix, _, bare = name.rpartition("/")
+    bare = bare.removeprefix("tf_")
+    family = "wide_resnet" if bare.startswith("wide_resnet") else re.sub(r"(v\d+|\d+)$", "", bare.split("_")[0])
+    return f"{prefix}/{family}" if prefix else family
+
+
+def _summary(rows: list[tuple[str, str, str, str]]) -> None:
+    reasons = Counter((e, s, d.split(":")[0] + ": " + d.split(": ", 1)[-1][:70]) for e, _, s, d in rows if s != "ok")
+    for exporter in dict.fromkeys(e for e, *_ in rows):
+        statuses = Counter(s for e, _, s, _ in rows if e == exporter)
+        counts = ", ".join(f"{s} {statuses[s]}" for s in ("ok", "refused", "export", "build") if statuses[s])
+        print(f"{exporter}: {sum(statuses.values())} models: {counts}")
+    for (exporter, status, reason), n in reasons.most_common():
+        print(f"  {n:3} x {exporter}/{status}: {reason}")
+
+
+def _table(rows: list[tuple[str, str, str, str]]) -> None:
+    """One markdown table per exporter: a row per family, what did not import and why."""
+    for exporter in dict.fromkeys(e for e, *_ in rows):
+        print(f"\n{exporter}\n\n| family | models | ok | not ok: reason |\n|---|---|---|---|")
+        families: dict[str, list] = {}
+        for e, name, status, detail in rows:
+            if e == exporter:
+                families.setdefault(_family(name), []).append((name, status, detail))
+        for family, members in sorted(families.items(), key=lambda kv: ("/" in kv[0], kv[0])):
+            names = ", ".join(n.split("/")[-1] for n, *_ in members)
+            why: dict[str, list[str]] = {}          # one reason, the models it stopped
+            for n, s, d in members:
+                if s != "ok":
+                    why.setdefault(f"{s}: {d[:100]}", []).append(n.split("/")[-1])
+            bad = "; ".join(f"{', '.join(ns)} ({reason})" for reason, ns in why.items())
+            ok = sum(s == "ok" for _, s, _ in members)
+            print(f"| {family} | {names} | {ok}/{len(members)} | {bad or '-'} |")
+
+
+def _read_logs(paths: list[str]) -> list[tuple[str, str, str, str]]:
+    """Result lines of earlier runs; a later line for the same exporter and model wins."""
+    found: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            m = LINE.match(line)
+            if m:
+                found[m.group(1), m.group(2)] = m.groups()
+    return list(found.values())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--exporters", default="legacy,dynamo")
-    parser.add_argument("--models", help="comma-separated torchvision model names (default: all classifiers)")
+    parser.add_argument("--exporters", default="legacy,dynamo",
+                        help="legacy, dynamo (batch fixed at 1), dynamo-dyn (batch dynamic)")
+    parser.add_argument("--models", help="comma-separated torchvision model names, or timm/<name> "
+                                         "(default: all torchvision classifiers)")
     parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--limit", type=int, help="only the first N torchvision models")
+    parser.add_argument("--limit", type=int, help="only the first N torchvision models (0: none)")
+    parser.add_argument("--table", nargs="+", metavar="LOG",
+                        help="run nothing: read the result lines of earlier runs' output and print the "
+                             "summary and a markdown table per exporter (docs/zoo.md)")
     args = parser.parse_args()
+    if args.table:
+        rows = _read_logs(args.table)
+        _summary(rows)
+        _table(rows)
+        return
     sys.path.insert(0, str(ROOT / "tests"))
     import zoo
 
     tv = zoo.torchvision()
     names = args.models.split(",") if args.models else tv.models.list_models(module=tv.models)
-    names = names[:args.limit] if args.limit else names
+    timm_names = [n.split("/", 1)[1] for n in names if n.startswith("timm/")]
+    names = [n for n in names if not n.startswith("timm/")]
+    names = names[:args.limit] if args.limit is not None else names
     cases = [(n, (lambda n=n: tv.models.get_model(n, weights=None, num_classes=10))) for n in names]
-    if args.timm:
+    timm_names += TIMM_MODELS if args.timm else []
+    if timm_names:
         timm = zoo.timm()
         cases += [(f"timm/{n}", (lambda n=n: timm.create_model(n, pretrained=False, num_classes=10)))
-                  for n in TIMM_MODELS]
-    results: Counter = Counter()
-    reasons: Counter = Counter()
+                  for n in timm_names]
+    rows = []
     for exporter in args.exporters.split(","):
         for name, build in cases:
             start = time.perf_counter()
             status, detail = _try(name.split("/")[-1], build, args.size, exporter)
-            results[(exporter, status)] += 1
-            if status != "ok":
-                reasons[(exporter, status, detail.split(":")[0] + ": " + detail.split(": ", 1)[-1][:70])] += 1
-            print(f"{exporter:7} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
+            rows.append((exporter, name, status, detail))
+            print(f"{exporter:10} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
     print()
-    for exporter in args.exporters.split(","):
-        total = sum(v for (e, _), v in results.items() if e == exporter)
-        counts = ", ".join(f"{s} {results[(exporter, s)]}" for s in ("ok", "refused", "export", "build")
-                           if results[(exporter, s)])
-        print(f"{exporter}: {total} models: {counts}")
-    for (exporter, status, reason), n in reasons.most_common():
-        print(f"  {n:3} x {exporter}/{status}: {reason}")
+    _summary(rows)
+    _table(rows)
 
 
 if __name__ == "__main__":

@@ -133,10 +133,21 @@ def batchnorm(ctx: Context, node) -> None:
     x = node.input[0]
     if ctx.attr("training_mode", 0) or len([o for o in node.output if o]) > 1:
         raise ctx.fail("BatchNormalization in training mode; export the model in eval() mode")
-    _one_batch_axis(ctx, x)
+    layout = ctx.layout(x)
+    rows = layout.merged == "major" and layout.pos == 0 and layout.full_rank >= 2
+    _one_batch_axis(ctx, x, merged_ok=rows)
     scale, bias, mean, var = (ctx.const(t) for t in node.input[1:5])
-    ctx.emit("batchnorm", [ctx.value(x)], attrs={"epsilon": float(ctx.attr("epsilon", 1e-5))},
-             params={"scale": scale, "bias": bias, "mean": mean, "var": var})
+    attrs, params = {"epsilon": float(ctx.attr("epsilon", 1e-5))}, {"scale": scale, "bias": bias, "mean": mean,
+                                                                     "var": var}
+    if not rows:
+        ctx.emit("batchnorm", [ctx.value(x)], attrs=attrs, params=params)
+        return
+    # BatchNorm1d over tokens merged into the batch (timm LeViT: bn(x.flatten(0, 1)), [N*L, C]):
+    # per sample [L, C, ...], channels second; the IR's batchnorm reads them first
+    perm = [1, 0] + list(range(2, len(layout.sample)))
+    turned = ctx.emit("transpose", [ctx.value(x)], attrs={"perm": perm}, output="", suffix=":to_channels")
+    normed = ctx.emit("batchnorm", [turned], attrs=attrs, params=params, output="", suffix=":bn")
+    ctx.emit("transpose", [normed], attrs={"perm": perm})
 
 
 @converter("LayerNormalization")

@@ -136,6 +136,29 @@ def gather(ctx: Context, node) -> None:
              params={"indices": indices.astype(np.int64)})
 
 
+@converter("GatherND")
+def gather_nd(ctx: Context, node) -> None:
+    """``data[idx[..., 0], …, idx[..., r-1]]`` at constant indices over per-sample leading
+    axes (dynamo's adaptive average pool whose output size does not divide its input:
+    ``[H, W, N, C]`` gathered at ``[7, 7, kh, kw, 2]``). Row-major, those r axes are one
+    axis of their product, so it is a reshape and one gather at the raveled indices."""
+    x, idx = node.input
+    if ctx.attr("batch_dims", 0) or not ctx.is_data(x) or ctx.is_data(idx):
+        raise ctx.fail("only GatherND from the network's values at constant indices, with batch_dims 0, "
+                       "is supported")
+    layout, indices = ctx.layout(x), ctx.const(idx)
+    r = indices.shape[-1]
+    if layout.merged or layout.pos < r:
+        raise ctx.fail(f"its {r} indexed axes of {layout.describe()} include the batch axis")
+    dims = layout.sample[:r]
+    if indices.size and ((indices < -np.array(dims)).any() or (indices >= np.array(dims)).any()):
+        raise ctx.fail(f"an index is out of range for the indexed axes {list(dims)}")
+    flat = np.ravel_multi_index(tuple(np.moveaxis(indices % np.array(dims), -1, 0)), dims)
+    rows = ctx.emit("reshape", [ctx.value(x)], attrs={"shape": [int(np.prod(dims)), *layout.sample[r:]]},
+                    output="", suffix=":rows")
+    ctx.emit("gather", [rows], attrs={"axis": 0}, params={"indices": flat.astype(np.int64)})
+
+
 @converter("Split")
 def split(ctx: Context, node) -> None:
     x = node.input[0]

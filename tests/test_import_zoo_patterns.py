@@ -1,0 +1,126 @@
+"""Patterns that kept models of the ANN zoo from importing (``benchmarks/bench_zoo.py``),
+each built small: exported by both torch.onnx exporters, imported, and run in the IR
+interpreter at several batch sizes equal to onnxruntime (which runs the file itself) and
+to PyTorch. The full zoo is too slow for the suite; ``docs/zoo.md`` has its table.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from snnc.ir.interpret import Interpreter
+from snnc.onnx.importer import import_onnx
+
+from conftest import randomize_batchnorm
+from onnx_helpers import run_ort
+
+
+def _export(model: nn.Module, x: torch.Tensor, path, dynamo: bool) -> None:
+    """Legacy exporter with a dynamic batch, or dynamo's default: the batch fixed at x's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(model, (x,), str(path), dynamo=True, input_names=["x"], output_names=["y"])
+        else:
+            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
+                              output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+
+
+def _check(model: nn.Module, sample: tuple[int, ...], path, dynamo: bool) -> object:
+    """Export at batch 1 and compare the IR interpreter with onnxruntime and PyTorch at
+    batches 1 and 3 (onnxruntime one sample at a time where the file fixes the batch)."""
+    model.eval()
+    _export(model, torch.rand(1, *sample), path, dynamo)
+    graph = import_onnx(path)
+    proto = onnx.load(path)
+    for n in (1, 3):
+        x = np.random.default_rng(n).standard_normal((n, *sample)).astype(np.float32)
+        (mine,) = Interpreter(graph).run({"x": x}).values()
+        theirs = np.concatenate([run_ort(proto, {"x": x[i:i + 1]})["y"] for i in range(n)])
+        with torch.no_grad():
+            expected = model(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(theirs, expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+    return graph
+
+
+class _LinearNorm(nn.Module):
+    """timm LeViT's ``LinearNorm``: a BatchNorm1d over the tokens merged into the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 6)
+        self.bn = nn.BatchNorm1d(6)
+
+    def forward(self, x):
+        x = self.linear(x)
+        return self.bn(x.flatten(0, 1)).reshape_as(x)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_batchnorm_over_rows_merged_with_the_batch(dynamo, tmp_path):
+    torch.manual_seed(0)
+    model = _LinearNorm()
+    randomize_batchnorm(model)
+    graph = _check(model, (5, 8), tmp_path / "levit.onnx", dynamo)
+    assert [n.op for n in graph.nodes].count("batchnorm") == 1
+
+
+class _UnevenPool(nn.Module):
+    """VGG's head on a small input: an adaptive pool to 7x7 from 4x4 (dynamo writes it as a
+    GatherND of the windows, the legacy exporter refuses it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d((7, 7))
+        self.fc = nn.Linear(4 * 49, 5)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.conv(x)).flatten(1))
+
+
+def test_adaptive_pool_that_does_not_divide_its_input(tmp_path):
+    torch.manual_seed(1)
+    graph = _check(_UnevenPool(), (3, 4, 4), tmp_path / "pool.onnx", dynamo=True)
+    assert "gather" in [n.op for n in graph.nodes]
+
+
+@pytest.mark.parametrize("indices", [[[[0, 1], [2, 0]], [[1, 1], [-1, -2]]], [[2], [0], [1], [1]]],
+                         ids=["pairs", "rows"])
+def test_gather_nd_at_constant_indices(indices):
+    """GatherND over the leading per-sample axes of [H, W, N, C] (the batch third): pairs
+    index H and W, rows index H alone; both give [2, 2, N, C] / [4, 2, N, C]."""
+    indices = np.array(indices, dtype=np.int64)
+    helper = onnx.helper
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 2, 0, 3]),
+             helper.make_node("GatherND", ["t", "i"], ["g"]),
+             helper.make_node("Relu", ["g"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=[2, 0, 1, 3])]     # the batch first again
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                         ["n", 3, 2, 4])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [onnx.numpy_helper.from_array(indices, "i")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    ir = import_onnx(proto)
+    x = np.random.default_rng(0).standard_normal((5, 3, 2, 4)).astype(np.float32)
+    (mine,) = Interpreter(ir).run({"x": x}).values()
+    np.testing.assert_array_equal(mine, run_ort(proto, {"x": x})["y"])
+
+
+def test_gather_nd_across_the_batch_is_refused():
+    helper = onnx.helper
+    graph = helper.make_graph([helper.make_node("GatherND", ["x", "i"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["n", 3])],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                              [onnx.numpy_helper.from_array(np.array([[0]], dtype=np.int64), "i")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(Exception, match="GatherND.*include the batch axis"):
+        import_onnx(proto)
