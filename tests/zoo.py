@@ -35,3 +35,9 @@ def torchvision():
 def timm():
     torchvision()
     return require("timm")
+
+
+def transformers():
+    """Hugging Face transformers (its BERT imports torchvision through its image utilities)."""
+    torchvision()
+    return require("transformers")

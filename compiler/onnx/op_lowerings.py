@@ -190,7 +190,7 @@ _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow",
            "greater_equal": "GreaterOrEqual", "and": "And", "or": "Or", "xor": "Xor"}
 _UNARY = {"relu": "Relu", "neg": "Neg", "abs": "Abs", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp",
           "log": "Log", "sqrt": "Sqrt", "reciprocal": "Reciprocal", "erf": "Erf", "identity": "Identity",
-          "hard_swish": "HardSwish", "not": "Not",
+          "hard_swish": "HardSwish", "not": "Not", "is_nan": "IsNaN",
           "floor": "Floor", "ceil": "Ceil", "round": "Round", "sign": "Sign"}
 
 

@@ -176,6 +176,9 @@ def _sign_kind(node, ins):
 _unary("sign", lambda n, x: np.sign(x), _sign_kind, doc="sign(x) in {-1, 0, 1}.")
 _unary("not", lambda n, x: np.logical_not(x), lambda node, ins: [kinds.SPIKE], boolean=True,
        doc="not x, on bool values.")
+# transformers' attention zeroes the rows a full mask turns into NaN: where(isnan(p), 0, p)
+_unary("is_nan", lambda n, x: np.isnan(x), lambda node, ins: [kinds.SPIKE], boolean=True,
+       doc="x is NaN, as bool.")
 
 
 def _cast_dtype(node, ins):

@@ -11,7 +11,7 @@ _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow",
            "GreaterOrEqual": "greater_equal", "And": "and", "Or": "or", "Xor": "xor"}
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
           "Neg": "neg", "Abs": "abs", "Reciprocal": "reciprocal", "Erf": "erf", "Identity": "identity",
-          "HardSwish": "hard_swish", "Not": "not",
+          "HardSwish": "hard_swish", "Not": "not", "IsNaN": "is_nan",
           "Floor": "floor", "Ceil": "ceil", "Round": "round", "Sign": "sign"}
 
 

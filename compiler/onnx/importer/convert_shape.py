@@ -122,6 +122,9 @@ def gather(ctx: Context, node) -> None:
     if not ctx.is_data(x) and ctx.is_data(idx) and ctx.attr("axis", 0) == 0:    # a token embedding
         ctx.emit("embedding", [ctx.value(idx)], params={"weight": ctx.const(x)})
         return
+    if ctx.is_data(x) and not ctx.is_data(idx) and _identity_gather(ctx, x, idx, ctx.attr("axis", 0)):
+        _reshape_to_probe(ctx, node)
+        return
     if not ctx.is_data(x) or ctx.is_data(idx):
         raise ctx.fail("only Gather from the network's values at constant indices, or rows of a constant "
                        "table (an embedding), is supported")
@@ -136,6 +139,34 @@ def gather(ctx: Context, node) -> None:
              params={"indices": indices.astype(np.int64)})
 
 
+def _identity_gather(ctx: Context, x: str, idx: str, axis: int) -> bool:
+    """At every probe the indices are ``arange`` over the whole gathered axis, so the
+    gather only reshapes that axis into the indices' shape (transformers' vmapped padding
+    mask reads ``mask.flatten()[b·L + k]``, indices computed from the batch size)."""
+    for shape, indices in zip(ctx.shapes(x), ctx.probe_values(idx)):
+        n = shape[axis % len(shape)]
+        if not np.issubdtype(indices.dtype, np.integer) or indices.size != n \
+                or not np.array_equal(indices.reshape(-1), np.arange(n)):
+            return False
+    return True
+
+
+def _identity_gather_nd(ctx: Context, x: str, idx: str) -> bool:
+    """As :func:`_identity_gather` for GatherND: the index tuples, raveled, are ``arange``
+    over the whole leading ``r`` axes at every probe (dynamo's form of the same mask)."""
+    for shape, indices in zip(ctx.shapes(x), ctx.probe_values(idx)):
+        if not np.issubdtype(indices.dtype, np.integer) or indices.ndim < 1 or not 0 < indices.shape[-1] <= len(shape):
+            return False
+        dims = shape[:indices.shape[-1]]
+        if indices.size // indices.shape[-1] != int(np.prod(dims)) or (indices < 0).any() \
+                or (indices >= np.array(dims)).any():
+            return False
+        flat = np.ravel_multi_index(tuple(np.moveaxis(indices.reshape(-1, len(dims)), -1, 0)), dims)
+        if not np.array_equal(flat, np.arange(flat.size)):
+            return False
+    return True
+
+
 @converter("GatherND")
 def gather_nd(ctx: Context, node) -> None:
     """``data[idx[..., 0], …, idx[..., r-1]]`` at constant indices over per-sample leading
@@ -143,6 +174,9 @@ def gather_nd(ctx: Context, node) -> None:
     ``[H, W, N, C]`` gathered at ``[7, 7, kh, kw, 2]``). Row-major, those r axes are one
     axis of their product, so it is a reshape and one gather at the raveled indices."""
     x, idx = node.input
+    if not ctx.attr("batch_dims", 0) and ctx.is_data(x) and not ctx.is_data(idx) and _identity_gather_nd(ctx, x, idx):
+        _reshape_to_probe(ctx, node)
+        return
     if ctx.attr("batch_dims", 0) or not ctx.is_data(x) or ctx.is_data(idx):
         raise ctx.fail("only GatherND from the network's values at constant indices, with batch_dims 0, "
                        "is supported")

@@ -135,6 +135,8 @@ class Prober:
         standard = node.domain in ("", "ai.onnx")
         type_only = TYPE_ONLY_INPUTS.get(node.op_type, set()) if standard else set()
         status = {probe.status[i] for k, i in enumerate(node.input) if i and k not in type_only}
+        if any(probe.status[node.input[k]] == SHAPE for k in type_only if k < len(node.input)):
+            status.add(SHAPE)       # Shape(x) of a value computed from a shape varies with it (BERT's mask)
         if type_only and any(probe.status[node.input[k]] == DATA for k in type_only):
             if node.op_type in ("Shape", "Size"):
                 shape = probe.shapes[ins[0]]
