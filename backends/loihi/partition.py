@@ -42,22 +42,36 @@ def _layer_tiles(mapping: Mapping) -> dict[str, list]:
     return tiles
 
 
+def _dendritic(mapping: Mapping) -> set[str]:
+    """Neurons fed by several synapses (a dendritic sum): each synapse has its own tiles,
+    so a split synapse is joined back before the sum and the neuron stays whole."""
+    seen: dict[str, int] = {}
+    for neuron in mapping.layers.values():
+        if neuron:
+            seen[neuron] = seen.get(neuron, 0) + 1
+    return {n for n, count in seen.items() if count > 1}
+
+
 def tile_nodes(mapping: Mapping) -> dict[int, tuple[str, str | None]]:
-    """``id(tile)`` -> (its synapse node, its neuron node) in the partitioned program."""
-    out = {}
+    """``id(tile)`` -> (its synapse node, its neuron node) in the partitioned program (no
+    neuron for a split synapse of a dendritic sum: its neuron is not split)."""
+    out, whole = {}, _dendritic(mapping)
     for layer, tiles in _layer_tiles(mapping).items():
         for i, tile in enumerate(tiles):
             if len(tiles) == 1:
                 out[id(tile)] = (layer, tile.neuron)
             else:
-                out[id(tile)] = (tile_names(layer, i), tile.neuron and tile_names(tile.neuron, i))
+                neuron = tile.neuron if tile.neuron not in whole else None
+                out[id(tile)] = (tile_names(layer, i), neuron and tile_names(neuron, i))
     return out
 
 
 def partition(graph: Graph, mapping: Mapping) -> Graph:
     """``graph`` with every multi-tile chip layer split per tile (module docstring)."""
     split = {name: [t.box for t in tiles] for name, tiles in _layer_tiles(mapping).items() if len(tiles) > 1}
-    neurons = {mapping.layers[name] for name in split if mapping.layers[name]}
+    whole = _dendritic(mapping)
+    layers = {name: (n if n not in whole else None) for name, n in mapping.layers.items()}
+    neurons = {layers[name] for name in split if layers[name]}
     out = Graph(graph.name)
     out.meta = dict(graph.meta)
     for name in graph.inputs:
@@ -67,7 +81,7 @@ def partition(graph: Graph, mapping: Mapping) -> Graph:
         if node.name in neurons:
             continue                            # made with its layer's tiles
         if node.name in split:
-            _split_layer(graph, out, node, mapping.layers[node.name], split[node.name])
+            _split_layer(graph, out, node, layers[node.name], split[node.name])
             continue
         out.add_node(Node(node.name, node.op, list(node.inputs), list(node.outputs), dict(node.attrs),
                           dict(node.params), node.source),

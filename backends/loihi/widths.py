@@ -59,12 +59,16 @@ def worst_input(weight: np.ndarray, x_max, per_output_axis: int = 0) -> int:
     all positive weights driven up, or all negative ones (binary inputs: x_max = 1).
     ``x_max`` may also be one bound per input (per column of the flattened weights): the
     synapses of a dendritic sum, each with its own input, side by side."""
+    pos, neg = _drive(weight, x_max, per_output_axis)
+    return int(max(pos.max(initial=0), neg.max(initial=0)))
+
+
+def _drive(weight: np.ndarray, x_max, per_output_axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the largest positive and negative input the synapse delivers."""
     w = np.asarray(weight).astype(np.int64)
     flat = np.moveaxis(w, per_output_axis, 0).reshape(w.shape[per_output_axis], -1)
     x_max = np.asarray(x_max, np.int64)
-    pos = (np.where(flat > 0, flat, 0) * x_max).sum(axis=1)
-    neg = (np.where(flat < 0, -flat, 0) * x_max).sum(axis=1)
-    return int(max(pos.max(initial=0), neg.max(initial=0)))
+    return (np.where(flat > 0, flat, 0) * x_max).sum(axis=1), (np.where(flat < 0, -flat, 0) * x_max).sum(axis=1)
 
 
 def _input_max(graph: Graph, node) -> int:
@@ -103,7 +107,14 @@ def _check_dendrites(graph: Graph, node, found: list[str]) -> None:
     syns = [graph.producer(v) for v in src.inputs] if src is not None and src.op == "add" else []
     if not syns or not all(s is not None and s.op in ops_with(SYNAPTIC, TEMPORAL) for s in syns):
         return
-    a = sum(worst_input(s.params["weight"], _input_max(graph, s)) << max(s.attrs["weight_exp"], 0) for s in syns)
+    # per output channel (axis 0 of every synapse's weights: the neuron's channels), the
+    # positive drives add up, and the negative ones; mixed layouts fall back to the bound
+    drives = [[d << max(s.attrs["weight_exp"], 0) for d in _drive(s.params["weight"], _input_max(graph, s))]
+              for s in syns]
+    if len({len(p) for p, _ in drives}) == 1:
+        a = int(max(sum(p for p, _ in drives).max(initial=0), sum(n for _, n in drives).max(initial=0)))
+    else:
+        a = sum(int(max(p.max(initial=0), n.max(initial=0))) for p, n in drives)
     if a > WIDTHS["a_in"].hi:
         found.append(f"{node.name!r} (loihi_lif): worst-case input {a} of its {len(syns)} synapses together "
                      f"exceeds the neuron's 16-bit input {WIDTHS['a_in']} ({WIDTHS['a_in'].source})")
