@@ -52,6 +52,7 @@ Lava equivalent and is an error.
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 
 from snnc.backends.loihi import quant_lag, quant_residual, widths
@@ -145,7 +146,10 @@ def _in_order(graph: Graph, quantiser: Quantiser) -> Graph:
     q.meta = dict(graph.meta)
     for name in graph.inputs:
         q.add_input(_copy_value(graph.values[name]))
-    for node in sorted(graph.nodes, key=place):
+    # the float order where the inputs allow it: an encoder a later rule made (at its own
+    # node's place) for a value an earlier-placed synapse also reads still comes first
+    names = nx.lexicographical_topological_sort(graph.nx, key=lambda name: place(graph.node(name)))
+    for node in (graph.node(name) for name in names):
         q.add_node(Node(node.name, node.op, list(node.inputs), list(node.outputs), dict(node.attrs),
                         dict(node.params), node.source), [_copy_value(graph.values[o]) for o in node.outputs])
     q.outputs = list(graph.outputs)
