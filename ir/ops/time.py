@@ -4,7 +4,6 @@
     mean_time       x: per step     -> (1/T) Σ_t x[t]                 (rate decoding)
     sum_time        x: per step     -> Σ_t x[t]
     select_time[i]  x: per step     -> x[i]                           (e.g. the last step)
-    delay[steps=k]  x: per step     -> x[t - k], zeros for t < k      (aligns step lags)
 """
 
 from __future__ import annotations
@@ -21,12 +20,6 @@ _TRAITS = {TEMPORAL, TIME_BOUNDARY}
 def _to_timed(node, ins):
     if ins[0].timed:
         raise ValueError(f"repeat_time reads {ins[0].name!r}, which already has a time axis")
-    return ["TN"]
-
-
-def _timed_only(node, ins):
-    if not ins[0].timed:
-        raise ValueError(f"{node.op} reads {ins[0].name!r}, which has no time axis")
     return ["TN"]
 
 
@@ -81,28 +74,3 @@ def sum_time(node, arrays):
 def select_time(node, arrays):
     """One step of the time axis (negative counts from the end): [T, N, ...] -> [N, ...]."""
     return [arrays[0][node.attrs["index"]]]
-
-
-def _delay_kind(node, ins):
-    """The input's levels and the zeros of the first ``steps`` steps."""
-    return [kinds.join(ins[0].kind, kinds.Kind.of([0.0]))]
-
-
-@op("delay", arity=1, shape=same_shape, kind=_delay_kind, axes=_timed_only, traits={TEMPORAL},
-    attrs={"steps": Attr(int)})
-def delay(node, arrays):
-    """A fixed delay of ``steps`` time steps: ``out[t] = x[t - steps]``, zeros for
-    ``t < steps`` ([T, N, ...] -> [T, N, ...]; stateful: a FIFO of ``steps`` values).
-
-    Loihi's synapses deliver one step late, so a value lags its float counterpart by the
-    synapses on its longest path (``snnc.backends.loihi.latency``); the quantiser's
-    ``lag-align`` rule delays the less-lagged inputs of a multi-input host op with it, so
-    that ``x(t - 7) + y(t - 9)`` becomes ``x(t - 9) + y(t - 9)``: the float ``x(t) + y(t)``,
-    9 steps late."""
-    x, k = arrays[0], node.attrs["steps"]
-    if k < 0:
-        raise ValueError(f"delay {node.name!r}: steps={k} is negative (a delay cannot look ahead)")
-    out = np.zeros_like(x)
-    if k < x.shape[0]:
-        out[k:] = x[:x.shape[0] - k]
-    return [out]
