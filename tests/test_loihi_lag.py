@@ -22,13 +22,13 @@ torch = require("torch")
 
 # -- the op ------------------------------------------------------------------------------
 def test_delay_is_a_fifo_of_k_steps():
-    from snnc.ir.graph import Graph, Node, Value
+    from snnc.ir.build import emit
+    from snnc.ir.graph import Graph, Value
     from snnc.ir.interpret import run
     from snnc.ir.kinds import SPIKE
 
     g = Graph("d")
     g.add_input(Value("x", (3,), kind=SPIKE))
-    from snnc.ir.build import emit
     emit(g, "delay", ["x"], name="y", attrs={"steps": 2})
     g.outputs = ["y"]
     assert g.values["y"].kind == SPIKE and g.values["y"].shape == (3,) and g.values["y"].axes == "TN"
@@ -40,7 +40,7 @@ def test_delay_is_a_fifo_of_k_steps():
     np.testing.assert_array_equal(run(g, {"x": x})["y"], np.stack(want))
 
 
-def test_delay_needs_a_time_axis():
+def test_delay_needs_a_time_axis_and_steps_of_at_least_0():
     from snnc.ir.build import emit
     from snnc.ir.errors import IRError
     from snnc.ir.graph import Graph, Value
@@ -49,6 +49,9 @@ def test_delay_needs_a_time_axis():
     g.add_input(Value("x", (3,), axes="N"))
     with pytest.raises(IRError, match="no time axis"):
         emit(g, "delay", ["x"], name="y", attrs={"steps": 1})
+    g.add_input(Value("s", (3,)))
+    with pytest.raises(IRError, match="cannot look ahead"):
+        emit(g, "delay", ["s"], name="z", attrs={"steps": -1})
 
 
 # -- the rule ------------------------------------------------------------------------------

@@ -281,12 +281,18 @@ def _timed_only(node, ins):
     return ["TN"]
 
 
+def _delay_shape(node, ins):
+    if node.attrs["steps"] < 0:
+        raise ValueError(f"steps={node.attrs['steps']} is negative: a delay cannot look ahead")
+    return same_shape(node, ins)
+
+
 def _delay_kind(node, ins):
     """The input's levels and the zeros of the first ``steps`` steps."""
     return [kinds.join(ins[0].kind, Kind.of([0.0]))]
 
 
-@op("delay", arity=1, shape=same_shape, kind=_delay_kind, axes=_timed_only, traits={TEMPORAL},
+@op("delay", arity=1, shape=_delay_shape, kind=_delay_kind, axes=_timed_only, traits={TEMPORAL},
     attrs={"steps": Attr(int)})
 def delay(node, arrays):
     """A fixed delay of ``steps`` time steps: ``out[t] = x[t - steps]``, zeros for
@@ -298,8 +304,6 @@ def delay(node, arrays):
     that ``x(t - 7) + y(t - 9)`` becomes ``x(t - 9) + y(t - 9)``: the float ``x(t) + y(t)``,
     9 steps late."""
     x, k = arrays[0], node.attrs["steps"]
-    if k < 0:
-        raise ValueError(f"delay {node.name!r}: steps={k} is negative (a delay cannot look ahead)")
     out = np.zeros_like(x)
     if k < x.shape[0]:
         out[k:] = x[:x.shape[0] - k]
