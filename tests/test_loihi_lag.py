@@ -96,12 +96,14 @@ def _model(variant: str, folder):
 
 
 def _quantised(path, x, **options):
-    from snnc.backends.loihi.quantize import quantize
+    """The float graph (default passes) and its ``loihi-quantize`` pass output (``options``:
+    the pass's, e.g. ``lag_align=False``)."""
     from snnc.onnx.importer import import_onnx
     from snnc.passes import DEFAULT_PIPELINE, run_pipeline
 
     g = run_pipeline(import_onnx(str(path)), DEFAULT_PIPELINE)
-    return g, quantize(g, calibration={g.inputs[0]: x}, **options)
+    return g, run_pipeline(g, "loihi-quantize", options={"loihi-quantize": {"calibration": {g.inputs[0]: x},
+                                                                             **options}})
 
 
 def _agreement(g, q, x) -> float:
