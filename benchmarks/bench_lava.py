@@ -1,6 +1,7 @@
 """The simulator's loihi numerics against Lava, on the same lowered networks, in one run.
 
     python benchmarks/bench_lava.py [--steps 16] [--samples 4] [--repeat 5] [--host-share-only]
+    python benchmarks/bench_lava.py --lag-align [--steps 16] [--samples 4]
 
 First, the host share of the tiny Spikingformer and Spikformer with the quantiser's
 ``residual-synapses`` rule off and on (chip ops, host ops, host<->chip bits per step: the
@@ -14,6 +15,12 @@ runs on snnc's numpy interpreter (``engine="sim"``, best of ``--repeat``) and on
 (``Loihi2SimCfg(select_tag="fixed_pt")``: process build, run and read-back, which is what
 a user waits for; Lava imported and warmed up beforehand). Prints both times, their
 ratio (goal >= 50x) and whether every layer's spikes are equal (they must be).
+
+``--lag-align``: instead, the float-vs-loihi agreement of the tiny Spikingformer (with
+``residual-synapses`` on, the default, and off) and Spikformer, weights scaled x8 so every
+layer fires, with the quantiser's ``lag-align`` rule off and on: per neuron layer the
+fraction of spikes equal to the float graph's (loihi numerics cut at each layer's lag), and
+per graph output the top-1 agreement and the largest difference.
 
 Beside that end-to-end ratio, which Lava's process build and start-up weigh on, the
 steady state: both runtimes are also run on the input repeated to 2T steps, and the
@@ -67,7 +74,20 @@ def tokenizer(steps: int, samples: int):
     return graph, x
 
 
-def spikingformer_whole(steps: int, samples: int):
+def _scale(model, gain: float) -> None:
+    """BatchNorm running variances in [0.5, 2], conv weights times ``gain``: a net that fires."""
+    import torch
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+                m.running_var.uniform_(0.5, 2.0)
+            if isinstance(m, torch.nn.Conv2d | torch.nn.Conv1d):
+                m.weight.mul_(gain)
+
+
+def spikingformer_whole(steps: int, samples: int, gain: float = 4.0):
     """The whole tiny Spikingformer through the default passes (host ops between chip layers)."""
     import torch
 
@@ -79,20 +99,16 @@ def spikingformer_whole(steps: int, samples: int):
     cfg = config("tiny")
     torch.manual_seed(0)
     model = spikingformer("tiny").eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
-                m.running_var.uniform_(0.5, 2.0)
-            if isinstance(m, torch.nn.Conv2d | torch.nn.Conv1d):
-                m.weight.mul_(4.0)
+    _scale(model, gain)
     size = cfg.img_size
     graph = run_pipeline(import_onnx(to_onnx(model, torch.rand(2, 2, cfg.in_channels, size, size))), DEFAULT_PIPELINE)
     x = np.random.default_rng(0).random((steps, samples, cfg.in_channels, size, size)).astype(np.float32) * 2
     return graph, x
 
 
-def spikformer_whole(steps: int, samples: int):
-    """The whole tiny Spikformer through the default passes (as :func:`spikingformer_whole`)."""
+def spikformer_whole(steps: int, samples: int, gain: float | None = None):
+    """The whole tiny Spikformer through the default passes (as :func:`spikingformer_whole`;
+    weights as initialised unless ``gain``)."""
     import torch
 
     from snnc.models import config, spikformer
@@ -103,6 +119,8 @@ def spikformer_whole(steps: int, samples: int):
     cfg = config("tiny")
     torch.manual_seed(0)
     model = spikformer("tiny").eval()
+    if gain:
+        _scale(model, gain)
     size = cfg.img_size
     graph = run_pipeline(import_onnx(to_onnx(model, torch.rand(2, 2, cfg.in_channels, size, size))), DEFAULT_PIPELINE)
     x = np.random.default_rng(0).random((steps, samples, cfg.in_channels, size, size)).astype(np.float32) * 2
@@ -131,6 +149,41 @@ def host_share(steps: int) -> None:
         cell = lambda key: f"{a[key]:,} -> {b[key]:,}"         # noqa: E731
         print(f"{name:<22} {cell('chip_ops'):>11} {cell('host_ops_in_run'):>12} {f'{ha} -> {hb}':>10} "
               f"{cell('bits_to_host_per_step'):>15} {cell('bits_to_chip_per_step'):>13}   (rule fired {fired}x)")
+    print()
+
+
+def lag_agreement(steps: int, samples: int, gain: float = 8.0) -> None:
+    """Float vs loihi agreement with ``lag-align`` off and on (``--lag-align``, module doc)."""
+    from snnc.backends.loihi.run import run_loihi
+    from snnc.ir.interpret import record
+
+    print(f"float vs loihi numerics, lag-align off -> on (T={steps}, N={samples}, conv weights x{gain:g}):")
+    for name, make, residual in (("spikingformer-tiny", spikingformer_whole, True),
+                                 ("spikingformer-tiny, residual-synapses off", spikingformer_whole, False),
+                                 ("spikformer-tiny", spikformer_whole, True)):
+        graph, x = make(steps, samples, gain)
+        floats = record(graph, {"x": x})
+        runs = []
+        for on in (False, True):
+            q = quantize(graph, calibration={"x": x}, residual=residual, lag_align=on)
+            runs.append((q, run_loihi(q, {"x": x}, align=True)))
+        (_, off), (q, on) = runs
+        aligned = [e["node"] for e in q.meta["loihi"]["lags"] if e["reason"] is None]
+        print(f"{name}: lag-align fired {q.meta['loihi']['rules'].get('lag-align', 0)}x "
+              f"(aligned: {', '.join(aligned) or 'none'})")
+        agree = lambda r, v: float((floats[v] == r.values[v]).mean())          # noqa: E731
+        layers = [v for v in on.values if v in floats and floats[v].shape == on.values[v].shape]
+        for v in layers:
+            if agree(off, v) != agree(on, v):
+                print(f"  {v:<34} spikes equal {agree(off, v):7.2%} -> {agree(on, v):7.2%}")
+        print(f"  {'mean over ' + str(len(layers)) + ' neuron layers':<34} spikes equal "
+              f"{np.mean([agree(off, v) for v in layers]):7.2%} -> {np.mean([agree(on, v) for v in layers]):7.2%}")
+        for o in graph.outputs:
+            f = floats[o]
+            top1 = lambda r: float((f.argmax(-1) == r.outputs[o].argmax(-1)).mean())             # noqa: E731
+            err = lambda r: float(np.abs(f - r.outputs[o]).max())                                 # noqa: E731
+            print(f"  output {o!r}: top-1 agreement {top1(off):.0%} -> {top1(on):.0%}, "
+                  f"largest difference {err(off):.3g} -> {err(on):.3g}")
     print()
 
 
@@ -180,7 +233,12 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--host-share-only", action="store_true",
                     help="print only the host share with residual-synapses off and on (no Lava run)")
+    ap.add_argument("--lag-align", action="store_true",
+                    help="print only the float-vs-loihi agreement with the lag-align rule off and on (no Lava run)")
     args = ap.parse_args(argv)
+    if args.lag_align:
+        lag_agreement(args.steps, args.samples)
+        return 0
     host_share(args.steps)
     if args.host_share_only:
         return 0

@@ -105,8 +105,9 @@ def test_joined_spike_streams_run_on_chip_or_inside_the_lava_run(residual):
         (c,) = clusters(p)
         assert c.reads == ["l1", "l2"] and c.sends == [fc.inputs[0]]
         assert fc.attrs["num_message_bits"] == 0    # the AND of spikes is spikes
-        row = next(r for r in host_table(p) if r["node"] == node.name)
-        assert row["in_values"] == 2 * 64 and row["in_bits"] == 2 * 64    # two spike maps, 1 bit each
+        rows = host_table(p)        # l1 (lag 1) is delayed a step to l2's lag 2 first (lag-align)
+        assert sorted(r["op"] for r in rows) == ["delay", "mul", "reshape"]      # reshape: of the product
+        assert sum(r["in_values"] for r in rows) == 2 * 64 and sum(r["in_bits"] for r in rows) == 2 * 64
     sim = _same(q, x)
     l1, l2, out = sim.values["l1"], sim.values["l2"], sim.values[q.outputs[0]]
     assert 0 < l1.mean() < 1 and 0 < l2.mean() < 1 and 0 < out.mean() < 1

@@ -42,6 +42,10 @@ SYNAPSES = ops_with(SYNAPTIC, TEMPORAL)     # loihi_dense, loihi_conv: synapses 
 CHIP_NEURONS = frozenset({"loihi_lif", "loihi_mt"})
 ON_CHIP = frozenset({*SYNAPSES, *CHIP_NEURONS})
 ALIASES = frozenset({"reshape"})
+#: host ops that never run before the chip, even on host values only: a ``delay`` must see
+#: every step of the run, the zero steps ``run_loihi(align=True)`` appends included, so it
+#: runs inside the run (as a host process) when the chip reads it
+NOT_BEFORE = frozenset({"delay"})
 NEURONS = ops_with(NEURON)
 
 
@@ -175,7 +179,7 @@ def _plan(graph: Graph, demoted: set[str]) -> ChipPlan:
                                     "not the output of a loihi_dense/loihi_conv")
             p.chip.append(node)
             on_chip.update(node.outputs)
-        elif reads_chip or reads_after:
+        elif reads_chip or reads_after or node.op in NOT_BEFORE:
             p.after.append(node)
             after_chip.update(node.outputs)
         else:

@@ -161,6 +161,9 @@ def _why(node: Node, graph: Graph) -> str:
         return "a float neuron: its input is not one synaptic layer's"
     if node.op == "matmul":
         return "a product of two dynamic tensors: no fixed synapse computes it"
+    if node.op == "delay":
+        return (f"lag-align: holds its input {node.attrs['steps']} step(s) so its reader's inputs arrive at one lag "
+                "(a FIFO on the host: Lava's synapses have no programmable delay)")
     if node.op in ("add", "sub"):
         return "a sum of two streams computed on the host"
     if node.op in ("reshape", "transpose"):

@@ -112,6 +112,7 @@ class Quantiser:
         self.layers: list[dict] = []
         self.notes: list[tuple[int, dict]] = []           # (position, host entry) made while rewriting
         self.stays: dict[str, str] = {}                   # neuron -> why its layer declined
+        self.lag_notes: dict[str, dict] = {}              # multi-input op -> its lags, what lag-align did
         self._ranges: dict[str, tuple[float, float]] = {}
 
     # -- building --------------------------------------------------------------------

@@ -24,4 +24,9 @@ def table_lines(graph: Graph) -> list[str]:
                      f"{r.get('decay_error', 0.0):>9.2e} {r.get('bias_error', 0.0):>8.2g}")
         lines += [f"  note: {n}" for n in r.get("notes", [])]
     lines += [f"host: {h['node']}: {h['reason']}" for h in meta["host"]]
+    for r in meta.get("lags", []):
+        lags = ", ".join(f"{v}@{d}" for v, d in r["lags"].items())
+        did = (", ".join(f"{v} delayed {k}" for v, k in r["delayed"].items()) if r["reason"] is None
+               else f"not aligned: {r['reason']}")
+        lines.append(f"lags: {r['node']} ({r['op']}; {lags}): {did}")
     return lines

@@ -15,6 +15,9 @@ Rewrites, each ``# before -> after`` (rules on :mod:`snnc.ir.rewrite`, in
                                            ->  two loihi synapses, %d = add of them (a dendritic
                                                sum, on chip); %y = loihi_lif(%d)   (quant_residual.py)
     a synapse reading a float input x      ->  its input is loihi_encode(x): integer graded spikes
+    %z = op(%x, %y), lag(x) < lag(y), in the Lava run
+                                           ->  %z = op(delay[lag(y)-lag(x)](%x), %y)   (lag-align,
+                                               last: quant_lag.py)
 
 and leaves every other node on the host, as it was (the report says why; so is a layer
 whose threshold is below one integer step at the largest scale its weights allow). The files, by
@@ -49,9 +52,10 @@ Lava equivalent and is an error.
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 
-from snnc.backends.loihi import quant_residual, widths
+from snnc.backends.loihi import quant_lag, quant_residual, widths
 from snnc.backends.loihi.latency import latency
 from snnc.backends.loihi.quant_mt import dequant_payloads
 from snnc.backends.loihi.quant_table import table_lines
@@ -66,7 +70,7 @@ __all__ = ["choose_scale", "latency", "quantize", "table_lines"]
 
 
 def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
-             input_bits: int | None = None, residual: bool = True) -> Graph:
+             input_bits: int | None = None, residual: bool = True, lag_align: bool = True) -> Graph:
     """The graph in Loihi numerics (module doc); ``graph`` is not changed.
 
     ``calibration`` maps graph inputs to sample arrays; the range of each float value a
@@ -75,7 +79,10 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     and weight rounding under the 16-bit bound on a neuron's input). The per-layer report is in
     ``q.meta["loihi"]`` (:func:`table_lines` prints it); ``q.meta["loihi"]["rules"]`` counts
     the rewrites each rule made. ``residual=False`` leaves a residual add that feeds a
-    neuron on the host (the rule ``residual-synapses`` off: for comparisons).
+    neuron on the host (the rule ``residual-synapses`` off: for comparisons). ``lag_align=False``
+    turns ``lag-align`` off: a multi-input op then combines its inputs at their own lags
+    (``q.meta["loihi"]["lags"]`` lists every op with inputs at different lags, and what the
+    rule did or why it could not).
     """
     if input_bits is not None and not 2 <= input_bits <= widths.WIDTHS["num_message_bits"].hi:
         raise SnncError(f"input_bits={input_bits}: Loihi's graded spikes carry 2..24 bits")
@@ -90,6 +97,8 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     declined = {**{e.node: e for e in log.declined}, **{k: e for k, e in declined.items() if k in rewritten
                                                          and rewritten.node(k).op in NEURONS}}
     dequant_payloads(quantiser, rewritten)
+    last = quant_lag.rule(quantiser)     # last: the lags are those of the finished program
+    rewritten, aligned = apply_rules(rewritten, [last] if lag_align else [])
     q = _in_order(rewritten, quantiser)
     lag = latency(q)
     for node in q.nodes:        # each neuron starts when its first input arrives
@@ -100,7 +109,10 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
         "layers": quantiser.layers, "host": [entry for _, entry in sorted(host, key=lambda h: h[0])],
         "inputs": {k: {"levels": v[0], "scale": v[1], "max_level": v[2], "bits": v[3]}
                    for k, v in quantiser.encoded.items()},
-        "rules": {rule.name: log.count(rule.name) for rule in [first, *quantiser.rules()] if log.count(rule.name)}}
+        "rules": {rule.name: log.count(rule.name) for rule in [first, *quantiser.rules()] if log.count(rule.name)},
+        "lags": [quantiser.lag_notes[n.name] for n in q.nodes if n.name in quantiser.lag_notes]}
+    if aligned.count(last.name):
+        q.meta[PROGRAM_META]["rules"][last.name] = aligned.count(last.name)
     found = widths.problems(q)
     if found:   # the scales are chosen to fit: this is a bug, said plainly
         raise SnncError(f"quantised graph {graph.name!r} exceeds Loihi's bit widths", problems=found)
@@ -134,7 +146,10 @@ def _in_order(graph: Graph, quantiser: Quantiser) -> Graph:
     q.meta = dict(graph.meta)
     for name in graph.inputs:
         q.add_input(_copy_value(graph.values[name]))
-    for node in sorted(graph.nodes, key=place):
+    # the float order where the inputs allow it: an encoder a later rule made (at its own
+    # node's place) for a value an earlier-placed synapse also reads still comes first
+    names = nx.lexicographical_topological_sort(graph.nx, key=lambda name: place(graph.node(name)))
+    for node in (graph.node(name) for name in names):
         q.add_node(Node(node.name, node.op, list(node.inputs), list(node.outputs), dict(node.attrs),
                         dict(node.params), node.source), [_copy_value(graph.values[o]) for o in node.outputs])
     q.outputs = list(graph.outputs)

@@ -14,7 +14,8 @@ them earlier gets them just before it.
 
 Options (``run_pipeline(..., options={"loihi-quantize": {...}})``): ``calibration``
 (graph input -> samples in run-time layout: the ranges of the float values synapses
-read) and ``input_bits`` (the graded-spike width of those inputs). The per-layer table
+read), ``input_bits`` (the graded-spike width of those inputs) and ``lag_align`` (False: the
+rule that delays a multi-input op's earlier inputs to one lag off, for comparisons). The per-layer table
 is in ``q.meta["loihi"]``; the pass log counts the layers put on chip and lists every node
 left on the host with the reason.
 """
@@ -31,7 +32,8 @@ from snnc.passes.manager import PassLog, register
 
 @register("loihi-quantize", requires=("fold-bias", "fold-bn"))
 def loihi_quantize(graph: Graph, log: PassLog | None = None, *,
-                   calibration: dict[str, np.ndarray] | None = None, input_bits: int | None = None) -> Graph:
+                   calibration: dict[str, np.ndarray] | None = None, input_bits: int | None = None,
+                   lag_align: bool = True) -> Graph:
     """Quantise to Loihi 2 numerics (the loihi op family), calibrated on input samples."""
     try:
         from snnc.backends.loihi.quantize import quantize
@@ -39,7 +41,7 @@ def loihi_quantize(graph: Graph, log: PassLog | None = None, *,
         raise SnncError("numerics 'loihi' needs snnc.backends.loihi.quantize, which this installation "
                         f"lacks ({err}); use --numerics float") from err
     log = log if log is not None else PassLog("loihi-quantize")
-    q = quantize(graph, calibration=calibration, input_bits=input_bits)
+    q = quantize(graph, calibration=calibration, input_bits=input_bits, lag_align=lag_align)
     meta = q.meta[PROGRAM_META]
     log.add("on_chip", len(meta["layers"]))
     log.counts.setdefault("host", 0)

@@ -33,13 +33,19 @@ spike, as Lava's ``astype(bool)``), graded integers otherwise.
 
 On the host (stateless): ``loihi_encode`` (float -> integer levels: the graded input a
 source injects) and ``loihi_dequant`` (integer currents -> float, plus a bias the chip
-cannot add to a bare synaptic output).
+cannot add to a bare synaptic output). On the host, temporal: ``delay`` (a FIFO of
+``steps`` values: ``out[t] = x[t - steps]``), which the quantiser's ``lag-align`` rule puts
+on the earlier inputs of a multi-input op so that they arrive at one lag.
+
+These ops exist only in quantised programs, which a compiled artifact stores as snnc IR
+JSON (``program.json``), never as ONNX: none has an ONNX form, and none needs one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from snnc.ir import kinds
 from snnc.ir.kinds import ANALOG, SPIKE, Kind
 from snnc.ir.ops.common import prod, same_shape
 from snnc.ir.ops.synaptic import _CONV_ATTRS, _conv_fanout, _conv_flops, _conv_shape, _linear_fanout, \
@@ -267,3 +273,38 @@ def loihi_dequant(node, arrays):
     if "bias" in node.params:
         y = y + node.params["bias"]
     return [y.astype(np.float32)]
+
+
+def _timed_only(node, ins):
+    if not ins[0].timed:
+        raise ValueError(f"{node.op} reads {ins[0].name!r}, which has no time axis")
+    return ["TN"]
+
+
+def _delay_shape(node, ins):
+    if node.attrs["steps"] < 0:
+        raise ValueError(f"steps={node.attrs['steps']} is negative: a delay cannot look ahead")
+    return same_shape(node, ins)
+
+
+def _delay_kind(node, ins):
+    """The input's levels and the zeros of the first ``steps`` steps."""
+    return [kinds.join(ins[0].kind, Kind.of([0.0]))]
+
+
+@op("delay", arity=1, shape=_delay_shape, kind=_delay_kind, axes=_timed_only, traits={TEMPORAL},
+    attrs={"steps": Attr(int)})
+def delay(node, arrays):
+    """A fixed delay of ``steps`` time steps: ``out[t] = x[t - steps]``, zeros for
+    ``t < steps`` ([T, N, ...] -> [T, N, ...]; stateful: a FIFO of ``steps`` values).
+
+    Loihi's synapses deliver one step late, so a value lags its float counterpart by the
+    synapses on its longest path (``snnc.backends.loihi.latency``); the quantiser's
+    ``lag-align`` rule delays the less-lagged inputs of a multi-input host op with it, so
+    that ``x(t - 7) + y(t - 9)`` becomes ``x(t - 9) + y(t - 9)``: the float ``x(t) + y(t)``,
+    9 steps late."""
+    x, k = arrays[0], node.attrs["steps"]
+    out = np.zeros_like(x)
+    if k < x.shape[0]:
+        out[k:] = x[:x.shape[0] - k]
+    return [out]
