@@ -105,6 +105,9 @@ def case_elementwise():
     m = emit(g, "and", [lt, ge], name="and").outputs[0]
     m = emit(g, "or", [m, emit(g, "not", [gt], name="not").outputs[0]], name="or").outputs[0]
     m = emit(g, "xor", [emit(g, "xor", [m, le], name="xor").outputs[0], eq], name="xor2").outputs[0]
+    lt_f = emit(g, "cast", [lt], name="lt_f", attrs={"to": "float32"}).outputs[0]
+    nan = emit(g, "is_nan", [emit(g, "div", [lt_f, lt_f], name="zero_by_zero").outputs[0]], name="isnan").outputs[0]
+    m = emit(g, "or", [m, nan], name="or_nan").outputs[0]
     masked = emit(g, "where", [m, hw, const(g, "fill", np.float32(-1.0))], name="mask").outputs[0]
     x3 = emit(g, "mul", ["x", const(g, "three", np.float32(3.0))], name="x3").outputs[0]
     k = emit(g, "add", [emit(g, "floor", [x3], name="floor").outputs[0],

@@ -13,6 +13,7 @@ import numpy as np
 
 from snnc.onnx.importer.context import Context, converter
 from snnc.onnx.importer.layout import Layout
+from snnc.onnx.importer.probe import SHAPE
 
 def _same_time(a: Layout, b: Layout) -> bool:
     return (a.axes == "TN") == (b.axes == "TN") and bool(a.batch) == bool(b.batch)
@@ -122,7 +123,7 @@ def gather(ctx: Context, node) -> None:
     if not ctx.is_data(x) and ctx.is_data(idx) and ctx.attr("axis", 0) == 0:    # a token embedding
         ctx.emit("embedding", [ctx.value(idx)], params={"weight": ctx.const(x)})
         return
-    if ctx.is_data(x) and not ctx.is_data(idx) and _identity_gather(ctx, x, idx, ctx.attr("axis", 0)):
+    if ctx.is_data(x) and ctx.status(idx) == SHAPE and _identity_gather(ctx, x, idx, ctx.attr("axis", 0)):
         _reshape_to_probe(ctx, node)
         return
     if not ctx.is_data(x) or ctx.is_data(idx):
@@ -140,7 +141,8 @@ def gather(ctx: Context, node) -> None:
 
 
 def _identity_gather(ctx: Context, x: str, idx: str, axis: int) -> bool:
-    """At every probe the indices are ``arange`` over the whole gathered axis, so the
+    """Indices computed from the batch size (a SHAPE value; constant indices stay a
+    gather) that are at every probe ``arange`` over the whole gathered axis, so the
     gather only reshapes that axis into the indices' shape (transformers' vmapped padding
     mask reads ``mask.flatten()[b·L + k]``, indices computed from the batch size)."""
     for shape, indices in zip(ctx.shapes(x), ctx.probe_values(idx)):
@@ -174,7 +176,8 @@ def gather_nd(ctx: Context, node) -> None:
     ``[H, W, N, C]`` gathered at ``[7, 7, kh, kw, 2]``). Row-major, those r axes are one
     axis of their product, so it is a reshape and one gather at the raveled indices."""
     x, idx = node.input
-    if not ctx.attr("batch_dims", 0) and ctx.is_data(x) and not ctx.is_data(idx) and _identity_gather_nd(ctx, x, idx):
+    if not ctx.attr("batch_dims", 0) and ctx.is_data(x) and ctx.status(idx) == SHAPE \
+            and _identity_gather_nd(ctx, x, idx):
         _reshape_to_probe(ctx, node)
         return
     if ctx.attr("batch_dims", 0) or not ctx.is_data(x) or ctx.is_data(idx):
