@@ -68,6 +68,10 @@ def main(argv=None) -> int:
     # the lowest RMSE per K
     start, old = None, {}
     if args.extend is not None:
+        if not args.out.is_file():
+            print(f"error: --extend {args.extend}: no tables file {args.out}; give --out an existing "
+                  "si_exp_tables.json (or drop --extend)", file=sys.stderr)
+            return 2
         old = json.loads(args.out.read_text())
         if str(args.extend) not in old:
             print(f"error: --extend {args.extend}: no K = {args.extend} table in {args.out}; "
