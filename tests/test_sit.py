@@ -85,7 +85,9 @@ def test_shipped_table_rmse_on_unit_interval(K):
     rmse = np.sqrt(np.mean((out.astype(np.float64) - np.exp(x.astype(np.float64))) ** 2))
     assert rmse <= DOC_RMSE[K]
     # the figure stored next to the table (and printed by the benchmark) is this one
-    assert json.loads(TABLES.read_text())[str(K)]["rmse"] == pytest.approx(rmse, rel=1e-6)
+    # (rel 1e-5: the stored figure sums d·z in float32 in numpy's pairwise order, this one
+    # in step order; at K >= 24 the two differ in the 7th digit)
+    assert json.loads(TABLES.read_text())[str(K)]["rmse"] == pytest.approx(rmse, rel=1e-5)
 
 
 def test_every_k_from_4_to_16_is_shipped_and_improves_on_k4():
