@@ -50,6 +50,9 @@ def main(argv=None) -> int:
                     help="tables kept per K in each chain; one search per value, best per K kept")
     ap.add_argument("--hops", type=int, default=8, help="basin hops per K")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--extend", type=int, default=None, metavar="K0",
+                    help="grow from the K0 table already in --out and add the fitted K's to it "
+                         "(the other tables stay as they are)")
     args = ap.parse_args(argv)
     import torch
 
@@ -63,20 +66,41 @@ def main(argv=None) -> int:
 
     # no one beam width wins at every K (the chains' greedy paths diverge): run each, keep
     # the lowest RMSE per K
+    start, old = None, {}
+    if args.extend is not None:
+        if not args.out.is_file():
+            print(f"error: --extend {args.extend}: no tables file {args.out}; give --out an existing "
+                  "si_exp_tables.json (or drop --extend)", file=sys.stderr)
+            return 2
+        old = json.loads(args.out.read_text())
+        if str(args.extend) not in old:
+            print(f"error: --extend {args.extend}: no K = {args.extend} table in {args.out}; "
+                  f"pick one of {sorted(int(k) for k in old if k.isdigit())}", file=sys.stderr)
+            return 2
+        start = (old[str(args.extend)]["T"], old[str(args.extend)]["h"])
     fits: dict[int, dict] = {}
     for beam in (int(b) for b in args.beams.split(",")):
         print(f"-- beam {beam}", flush=True)
         for K, fit in search_si_exp_series(parse_ks(args.ks), seed=args.seed, restarts=args.restarts,
-                                           beam=beam, hops=args.hops, progress=show).items():
+                                           beam=beam, hops=args.hops, progress=show,
+                                           start=start).items():
             fit["start"] += f", beam {beam}"
+            if start is not None:
+                fit["start"] += f", grown from the K = {args.extend} table"
             if K not in fits or fit["rmse"] < fits[K]["rmse"]:
                 fits[K] = fit
     tables = {str(K): {k: fit[k] for k in ("T", "h", "d", "rmse", "start")}
               for K, fit in fits.items()}
     last = fits[max(fits)]
     settings = {"seed": last["seed"], "restarts": args.restarts, "beams": args.beams, "hops": args.hops}
-    tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.sit_fit.search_si_exp_series)",
-                      "points": "10000 evenly spaced in [-1, 1], float32", **settings}
+    if start is not None:
+        # the earlier tables and their settings stay; the grown K's record theirs apart
+        extended = old.get("meta", {}).get("extended", {})
+        extended[args.ks] = {**settings, "from_K": args.extend}
+        tables = {**old, **tables, "meta": {**old.get("meta", {}), "extended": extended}}
+    else:
+        tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.sit_fit.search_si_exp_series)",
+                          "points": "10000 evenly spaced in [-1, 1], float32", **settings}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
                         "sit (ecmt with SIT's Spiking-Softmax for every softmax) or "
                         "relu-if (ReLU networks: IF neurons, threshold balancing); default: relu-if")
     p.add_argument("--softmax-steps", type=int, default=12, metavar="K",
-                   help="sit: SI-exp steps K of each Spiking-Softmax, a shipped fitted table 4..16 (default: 12)")
+                   help="sit: SI-exp steps K of each Spiking-Softmax, a shipped fitted table 4..33 (default: 12)")
     p.add_argument("--pre-sigmoid", action="store_true",
                    help="sit: a sigmoid before each Spiking-Softmax (SIT 4.3.3; the ANN must be fine-tuned for it)")
     p.add_argument("--softmax-shift", action=argparse.BooleanOptionalAction, default=True,

@@ -290,13 +290,15 @@ def _finish_search(T, h, n_points, seed):
     return _finish(T, h, n_points)
 
 
-def _search_chain(wanted, rng, score, beam, hops):
-    """One K = 1, 2, … chain; returns {K: (rmse on the search points, T, h)} for K in wanted."""
-    T0, h0 = np.zeros(1, np.float32), np.zeros(1, np.float32)
+def _search_chain(wanted, rng, score, beam, hops, start=None):
+    """One K = 1, 2, … chain (or K0 + 1, … from ``start``, a K0-step ``(T, h)``); returns
+    {K: (rmse on the search points, T, h)} for K in wanted."""
+    T0 = np.zeros(1, np.float32) if start is None else np.asarray(start[0], np.float32)
+    h0 = np.zeros(1, np.float32) if start is None else np.asarray(start[1], np.float32)
     pool = [(float(score(T0, h0)[0]), T0, h0)]
     out = {}
-    for K in range(1, wanted[-1] + 1):
-        if K > 1:
+    for K in range(T0.size, wanted[-1] + 1):
+        if K > T0.size:
             cands = []
             for _, T, h in pool:
                 for r0, TT, HH in _insertions(score, T, h, keep=4):
@@ -318,7 +320,7 @@ def _search_chain(wanted, rng, score, beam, hops):
 
 def search_si_exp_series(ks, seed: int = 0, restarts: int = 3, beam: int = 1, hops: int = 8,
                          n_search: int = SEARCH_POINTS, n_points: int = N_POINTS,
-                         progress=None) -> dict[int, dict]:
+                         progress=None, start=None) -> dict[int, dict]:
     """SI-exp tables for each K in ``ks`` by a structural search, K = 1, 2, … grown one step
     at a time (how the shipped tables are made; below :func:`fit_si_exp`'s surrogate
     training at every K ≥ 5):
@@ -334,15 +336,18 @@ def search_si_exp_series(ks, seed: int = 0, restarts: int = 3, beam: int = 1, ho
     The search scores ``n_search`` evenly spaced points (5× faster than 10,000; the final
     polish and the reported RMSE use ``n_points``). Deterministic for a ``seed``
     (numpy's ``default_rng``). ``progress(fit, seconds)`` is called after each K.
+    ``start``, a K0-step ``(T, h)`` (e.g. a shipped table), makes every chain grow from it
+    instead of from K = 1 (cost grows ~K³ per K, so large K extend a fitted series).
     """
     import time
 
     wanted = sorted(int(k) for k in ks)
-    if not wanted or wanted[0] < 1:
-        raise ValueError(f"search_si_exp_series: K must be integers >= 1, got {ks}")
+    k0 = 1 if start is None else len(start[0])
+    if not wanted or wanted[0] < k0:
+        raise ValueError(f"search_si_exp_series: K must be integers >= {k0}, got {ks}")
     score = _Scorer(n_search)
     t0 = time.perf_counter()
-    chains = [_search_chain(wanted, np.random.default_rng([seed, i]), score, beam, hops)
+    chains = [_search_chain(wanted, np.random.default_rng([seed, i]), score, beam, hops, start)
               for i in range(restarts)]
     per_k = (time.perf_counter() - t0) / len(wanted)
     fits: dict[int, dict] = {}
