@@ -168,3 +168,14 @@ def dyadic_net(neuron: str, v_reset: float = 0.0) -> Graph:
     emit(g, neuron, ["fc2"], name="n2", attrs=attrs)
     g.outputs = ["n2"]
     return g
+
+
+def amplify(model, scale: float, shift: float) -> None:
+    """w ← scale·w + shift on every weight (ndim > 1) of a torch model in place, so that
+    a randomly initialised network's layers fire enough for a test to see them."""
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim > 1:
+                p.mul_(scale).add_(shift)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import require
+from loihi_nets import amplify
 
 torch = require("torch")
 pytestmark = pytest.mark.lava
@@ -73,10 +74,7 @@ def _same(q, x):
 def _residual(join, folder):
     torch.manual_seed(0)
     model = Residual(join).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim > 1:
-                p.mul_(3.0).add_(0.2)
+    amplify(model, 3.0, 0.2)
     x = np.random.default_rng(0).random((5, 2, 2, 4, 4)).astype(np.float32)
     path = folder / f"res-{join}.onnx"
     return join, path, x, _quantised(model, x, path)

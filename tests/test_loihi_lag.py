@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import require
+from loihi_nets import amplify
 
 torch = require("torch")
 
@@ -84,10 +85,7 @@ def _model(variant: str, folder):
 
     torch.manual_seed(1)
     model = Branches(variant).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim > 1:
-                p.mul_(3.0).add_(0.1)
+    amplify(model, 3.0, 0.1)
     rng = np.random.default_rng(0)
     x = rng.random((12, 3, 6)).astype(np.float32) * (rng.random((12, 1, 1)) > 0.3)   # steps differ
     path = folder / f"{variant}.onnx"

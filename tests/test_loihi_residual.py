@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import require
+from loihi_nets import amplify
 
 torch = require("torch")
 
@@ -50,10 +51,7 @@ def _export(term: str, folder):
 
     torch.manual_seed(0)
     model = ResidualNeuron(term).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim > 1:
-                p.mul_(2.0).add_(0.1)
+    amplify(model, 2.0, 0.1)
     x = np.random.default_rng(0).random((6, 2, 2, 5, 5)).astype(np.float32)
     path = folder / f"residual-{term}.onnx"
     snnc.export(model, torch.from_numpy(x), path)
