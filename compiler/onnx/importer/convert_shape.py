@@ -123,7 +123,7 @@ def gather(ctx: Context, node) -> None:
     if not ctx.is_data(x) and ctx.is_data(idx) and ctx.attr("axis", 0) == 0:    # a token embedding
         ctx.emit("embedding", [ctx.value(idx)], params={"weight": ctx.const(x)})
         return
-    if ctx.is_data(x) and ctx.status(idx) == SHAPE and _identity_gather(ctx, x, idx, ctx.attr("axis", 0)):
+    if _reads_in_order(ctx, x, idx, ctx.attr("axis", 0)):
         _reshape_to_probe(ctx, node)
         return
     if not ctx.is_data(x) or ctx.is_data(idx):
@@ -140,31 +140,28 @@ def gather(ctx: Context, node) -> None:
              params={"indices": indices.astype(np.int64)})
 
 
-def _identity_gather(ctx: Context, x: str, idx: str, axis: int) -> bool:
-    """Indices computed from the batch size (a SHAPE value; constant indices stay a
-    gather) that are at every probe ``arange`` over the whole gathered axis, so the
-    gather only reshapes that axis into the indices' shape (transformers' vmapped padding
-    mask reads ``mask.flatten()[b·L + k]``, indices computed from the batch size)."""
+def _reads_in_order(ctx: Context, x: str, idx: str, axis: int | None) -> bool:
+    """The indices are computed from the batch size (a SHAPE value; constant indices stay
+    a gather) and at every probe read the gathered axes whole, in order: positions
+    ``arange(shape[axis])`` (Gather), or index tuples over the leading axes that ravel to
+    ``arange`` (GatherND, ``axis=None``). Such a gather only reshapes those axes into the
+    indices' shape: transformers' vmapped padding mask, ``mask.flatten()[b·L + k]``
+    (legacy export) or ``mask[b, k]`` (dynamo)."""
+    if not ctx.is_data(x) or ctx.status(idx) != SHAPE:
+        return False
     for shape, indices in zip(ctx.shapes(x), ctx.probe_values(idx)):
-        n = shape[axis % len(shape)]
-        if not np.issubdtype(indices.dtype, np.integer) or indices.size != n \
-                or not np.array_equal(indices.reshape(-1), np.arange(n)):
+        if not np.issubdtype(indices.dtype, np.integer):
             return False
-    return True
-
-
-def _identity_gather_nd(ctx: Context, x: str, idx: str) -> bool:
-    """As :func:`_identity_gather` for GatherND: the index tuples, raveled, are ``arange``
-    over the whole leading ``r`` axes at every probe (dynamo's form of the same mask)."""
-    for shape, indices in zip(ctx.shapes(x), ctx.probe_values(idx)):
-        if not np.issubdtype(indices.dtype, np.integer) or indices.ndim < 1 or not 0 < indices.shape[-1] <= len(shape):
-            return False
-        dims = shape[:indices.shape[-1]]
-        if indices.size // indices.shape[-1] != int(np.prod(dims)) or (indices < 0).any() \
-                or (indices >= np.array(dims)).any():
-            return False
-        flat = np.ravel_multi_index(tuple(np.moveaxis(indices.reshape(-1, len(dims)), -1, 0)), dims)
-        if not np.array_equal(flat, np.arange(flat.size)):
+        if axis is not None:
+            dims, flat = (shape[axis % len(shape)],), indices.reshape(-1)
+        else:
+            if indices.ndim < 1 or not 0 < indices.shape[-1] <= len(shape):
+                return False
+            dims, tuples = shape[:indices.shape[-1]], indices.reshape(-1, indices.shape[-1])
+            if (tuples < 0).any() or (tuples >= np.array(dims)).any():
+                return False
+            flat = np.ravel_multi_index(tuple(tuples.T), dims)
+        if not np.array_equal(flat, np.arange(int(np.prod(dims)))):
             return False
     return True
 
@@ -176,8 +173,7 @@ def gather_nd(ctx: Context, node) -> None:
     ``[H, W, N, C]`` gathered at ``[7, 7, kh, kw, 2]``). Row-major, those r axes are one
     axis of their product, so it is a reshape and one gather at the raveled indices."""
     x, idx = node.input
-    if not ctx.attr("batch_dims", 0) and ctx.is_data(x) and ctx.status(idx) == SHAPE \
-            and _identity_gather_nd(ctx, x, idx):
+    if not ctx.attr("batch_dims", 0) and _reads_in_order(ctx, x, idx, None):
         _reshape_to_probe(ctx, node)
         return
     if ctx.attr("batch_dims", 0) or not ctx.is_data(x) or ctx.is_data(idx):
