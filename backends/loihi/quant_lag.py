@@ -19,7 +19,7 @@ every less-lagged input to the largest lag,
 
 makes the op's output the float one, b steps late, which is what ``latency`` already says
 of it: nothing downstream changes lag (the largest input lag is unchanged), so every chip
-neuron keeps its ``start``. The delay is a host FIFO (``delay``, ``ir/ops/time.py``): it
+neuron keeps its ``start``. The delay is a host FIFO (``delay``, ``ir/ops/loihi.py``): it
 runs in the host process of the Lava run (the same IR node, stepped) and in the
 simulator's loihi numerics alike, so the two still agree bit for bit.
 
