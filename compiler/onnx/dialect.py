@@ -18,6 +18,7 @@ from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorPro
 
 import snnc.ir.ops  # noqa: F401  (registers every IR op: the schemas below are read off them)
 from snnc.ir.registry import get as ir_op
+from snnc.onnx.function_nodes import attr_const
 from snnc.onnx import dialect_conversion, dialect_frameworks, dialect_sit
 
 DOMAIN = "snnc"
@@ -72,16 +73,6 @@ IR_OPS: dict[str, str] = {name: s.ir_op for name, s in SCHEMAS.items()}
 ONNX_OPS: dict[str, str] = {s.ir_op: name for name, s in SCHEMAS.items()}
 
 
-def _attr_const(out: str, attr: str, kind: int) -> NodeProto:
-    """``out = Constant(value_float|value_int = @attr)``: a scalar read from the call site."""
-    field = "value_float" if kind == _FLOAT else "value_int"
-    node = helper.make_node("Constant", [], [out], name=f"attr_{attr}")
-    a = AttributeProto()
-    a.name, a.ref_attr_name, a.type = field, attr, kind
-    node.attribute.append(a)
-    return node
-
-
 def _const(out: str, value: float) -> NodeProto:
     return helper.make_node("Constant", [], [out], value_float=value, name=f"const_{out}")
 
@@ -106,7 +97,7 @@ def _scan_body(charge: list[NodeProto], name: str) -> GraphProto:
 
 def _neuron_function(op: str, charge: list[NodeProto], extra: list[NodeProto]) -> FunctionProto:
     schema = SCHEMAS[op]
-    nodes = [_attr_const(a, a, t) for a, t in schema.attributes.items()]
+    nodes = [attr_const(a, a, t) for a, t in schema.attributes.items()]
     nodes += [
         helper.make_node("Identity", ["v_threshold"], ["v_th"]),
         helper.make_node("Cast", ["soft_reset"], ["soft"], to=TensorProto.BOOL),

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from onnx import AttributeProto, FunctionProto, NodeProto, TensorProto, helper
 
+from snnc.onnx.function_nodes import attr_const, node as _n
+
 _FLOAT, _INT, _FLOATS = AttributeProto.FLOAT, AttributeProto.INT, AttributeProto.FLOATS
 
 
@@ -39,20 +41,8 @@ OPS = {
 }
 
 
-def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:
-    return helper.make_node(op, ins, outs, name=f"{op}_{outs[0]}", **attrs)
-
-
 def _ints(out: str, values: list[int]) -> NodeProto:
     return helper.make_node("Constant", [], [out], value_ints=values, name=f"const_{out}")
-
-
-def _ref_attr(out: str, attr: str, field: str, kind: int) -> NodeProto:
-    node = helper.make_node("Constant", [], [out], name=f"attr_{attr}")
-    a = AttributeProto()
-    a.name, a.ref_attr_name, a.type = field, attr, kind
-    node.attribute.append(a)
-    return node
 
 
 def _time_index(x: str, p: str) -> list[NodeProto]:
@@ -164,7 +154,7 @@ def _tables(sign: str) -> list[NodeProto]:
     """``L{sign}, B{sign}: [levels, M]``: θ broadcast over X[0], times gap^k; minus θ/2."""
     th = f"theta_{sign}"
     return [
-        _ref_attr(th, "theta_" + {"p": "pos", "n": "neg"}[sign], "value_floats", _FLOATS),
+        attr_const(th, "theta_" + {"p": "pos", "n": "neg"}[sign], _FLOATS),
         _n("Reshape", [th, "theta_shape"], [f"{th}_b"]),                   # [C, 1, ...] or [1, ...]
         _n("Expand", [f"{th}_b", "x0_shape"], [f"{th}_x"]),                 # [N, C, ...]
         _n("Reshape", [f"{th}_x", "m1"], [f"{th}_m"]),                      # [M]
@@ -177,8 +167,8 @@ def _tables(sign: str) -> list[NodeProto]:
 
 def multi_threshold_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _ref_attr("n_levels", "levels", "value_int", _INT),
-        _ref_attr("gap", "gap", "value_float", _FLOAT),
+        attr_const("n_levels", "levels", _INT),
+        attr_const("gap", "gap", _FLOAT),
         _ints("ax0", [0]), _ints("m1", [-1]), _ints("one", [1]), _ints("three", [3]),
         helper.make_node("Constant", [], ["two"], value_float=2.0, name="const_two"),
         helper.make_node("Constant", [], ["zero_i"], value_int=0, name="const_zero_i"),

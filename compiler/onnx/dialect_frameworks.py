@@ -64,6 +64,8 @@ from __future__ import annotations
 
 from onnx import AttributeProto, FunctionProto, GraphProto, NodeProto, TensorProto, helper
 
+from snnc.onnx.function_nodes import attr_const, node as _n
+
 _FLOAT, _INT = AttributeProto.FLOAT, AttributeProto.INT
 RESET_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
@@ -83,18 +85,6 @@ OPS = {
     "SinabsLIF": ("sinabs_lif", "Sinabs IAF/LIF over [T, ...]: V = alpha*V + X, spikes V >= threshold "
                                 "(or floor(V/threshold) counts), subtract or reset, optional lower bound."),
 }
-
-
-def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:
-    return helper.make_node(op, ins, outs, name=f"{op}_{outs[0]}", **attrs)
-
-
-def _attr(out: str, attr: str, kind: int) -> NodeProto:
-    node = helper.make_node("Constant", [], [out], name=f"attr_{attr}")
-    a = AttributeProto()
-    a.name, a.ref_attr_name, a.type = ("value_float" if kind == _FLOAT else "value_int"), attr, kind
-    node.attribute.append(a)
-    return node
 
 
 def _scan_over_time(initial: list[str], body: GraphProto) -> list[NodeProto]:
@@ -149,8 +139,8 @@ def _step() -> GraphProto:
 
 def leaky_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _attr("beta", "beta", _FLOAT), _attr("thr", "threshold", _FLOAT),
-        _attr("mech", "reset_mechanism", _INT), _attr("delay_i", "reset_delay", _INT),
+        attr_const("beta", "beta", _FLOAT), attr_const("thr", "threshold", _FLOAT),
+        attr_const("mech", "reset_mechanism", _INT), attr_const("delay_i", "reset_delay", _INT),
         helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
         helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),
@@ -180,8 +170,8 @@ def _lifbox_step() -> GraphProto:
 
 def lifbox_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _attr("k", "dt_tau_inv", _FLOAT), _attr("v_leak", "v_leak", _FLOAT), _attr("v_th", "v_th", _FLOAT),
-        _attr("v_reset", "v_reset", _FLOAT), _attr("sub_i", "reset_subtract", _INT),
+        attr_const("k", "dt_tau_inv", _FLOAT), attr_const("v_leak", "v_leak", _FLOAT), attr_const("v_th", "v_th", _FLOAT),
+        attr_const("v_reset", "v_reset", _FLOAT), attr_const("sub_i", "reset_subtract", _INT),
         helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
         _n("Cast", ["sub_i"], ["subtract"], to=TensorProto.BOOL),
         *_scan_over_time(["v_leak"], _lifbox_step()),
@@ -208,7 +198,7 @@ def _lif_current_step() -> GraphProto:
 
 def lif_current_function(opset: int, domain: str, doc: str) -> FunctionProto:
     names = ["k_mem", "k_syn", "v_leak", "v_th", "v_reset"]
-    nodes = [_attr(a, a, _FLOAT) for a in names] + [
+    nodes = [attr_const(a, a, _FLOAT) for a in names] + [
         helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
         *_scan_over_time(["v_leak", "zero"], _lif_current_step()),
@@ -234,8 +224,8 @@ def _synaptic_step() -> GraphProto:
 
 def synaptic_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _attr("alpha", "alpha", _FLOAT), _attr("beta", "beta", _FLOAT), _attr("thr", "threshold", _FLOAT),
-        _attr("mech", "reset_mechanism", _INT), _attr("delay_i", "reset_delay", _INT),
+        attr_const("alpha", "alpha", _FLOAT), attr_const("beta", "beta", _FLOAT), attr_const("thr", "threshold", _FLOAT),
+        attr_const("mech", "reset_mechanism", _INT), attr_const("delay_i", "reset_delay", _INT),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
         helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),
         helper.make_node("Constant", [], ["i1"], value_int=1, name="const_i1"),
@@ -268,8 +258,8 @@ def _sj_lif_step() -> GraphProto:
 
 def sj_lif_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _attr("factor", "factor", _FLOAT), _attr("divide_i", "divide", _INT), _attr("decay_i", "decay_input", _INT),
-        _attr("v_th", "v_threshold", _FLOAT), _attr("v_reset", "v_reset", _FLOAT), _attr("soft_i", "soft_reset", _INT),
+        attr_const("factor", "factor", _FLOAT), attr_const("divide_i", "divide", _INT), attr_const("decay_i", "decay_input", _INT),
+        attr_const("v_th", "v_threshold", _FLOAT), attr_const("v_reset", "v_reset", _FLOAT), attr_const("soft_i", "soft_reset", _INT),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
         _n("Cast", ["divide_i"], ["divide"], to=TensorProto.BOOL),
         _n("Cast", ["decay_i"], ["decay"], to=TensorProto.BOOL),
@@ -312,7 +302,7 @@ def sinabs_function(opset: int, domain: str, doc: str) -> FunctionProto:
              "max_spikes": "max_i", "reset_to_value": "to_value_i", "reset_amount": "amount", "min_v_mem": "v_min",
              "has_min": "has_min_i"}
     kinds = {"norm_input": _INT, "multi_spike": _INT, "max_spikes": _INT, "reset_to_value": _INT, "has_min": _INT}
-    nodes = [_attr(local[a], a, kinds.get(a, _FLOAT)) for a in names] + [
+    nodes = [attr_const(local[a], a, kinds.get(a, _FLOAT)) for a in names] + [
         helper.make_node("Constant", [], ["one"], value_float=1.0, name="const_one"),
         helper.make_node("Constant", [], ["zero"], value_float=0.0, name="const_zero"),
         helper.make_node("Constant", [], ["i0"], value_int=0, name="const_i0"),

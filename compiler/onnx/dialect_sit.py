@@ -24,7 +24,9 @@ its own: torch.onnx writes its loop unrolled in standard ops.
 
 from __future__ import annotations
 
-from onnx import AttributeProto, FunctionProto, NodeProto, TensorProto, helper
+from onnx import AttributeProto, FunctionProto, TensorProto, helper
+
+from snnc.onnx.function_nodes import attr_const, node as _n
 
 _FLOAT, _INT, _FLOATS = AttributeProto.FLOAT, AttributeProto.INT, AttributeProto.FLOATS
 
@@ -37,18 +39,6 @@ OPS = {
     "SINorm": ("si_norm", "SIT SI-norm neuron, Fig. 5b (Eq. 5, 10): max(0, n_spike*w/sum_axis(w)), "
                           "0 where the sum is <= 0."),
 }
-
-
-def _n(op: str, ins: list[str], outs: list[str], **attrs) -> NodeProto:
-    return helper.make_node(op, ins, outs, name=f"{op}_{outs[0]}", **attrs)
-
-
-def _ref_attr(out: str, attr: str, field: str, kind: int) -> NodeProto:
-    node = helper.make_node("Constant", [], [out], name=f"attr_{attr}")
-    a = AttributeProto()
-    a.name, a.ref_attr_name, a.type = field, attr, kind
-    node.attribute.append(a)
-    return node
 
 
 def _vec(name: str, rank: int = 1):
@@ -68,9 +58,9 @@ def _si_exp_step():
 
 def si_exp_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _ref_attr("T_tab", "T", "value_floats", _FLOATS),
-        _ref_attr("h_tab", "h", "value_floats", _FLOATS),
-        _ref_attr("d_tab", "d", "value_floats", _FLOATS),
+        attr_const("T_tab", "T", _FLOATS),
+        attr_const("h_tab", "h", _FLOATS),
+        attr_const("d_tab", "d", _FLOATS),
         _n("Shape", ["X"], ["x_shape"]),
         helper.make_node("Constant", [], ["m1"], value_ints=[-1], name="const_m1"),
         helper.make_node("Constant", [], ["ax0"], value_ints=[0], name="const_ax0"),
@@ -90,8 +80,8 @@ def si_exp_function(opset: int, domain: str, doc: str) -> FunctionProto:
 
 def si_norm_function(opset: int, domain: str, doc: str) -> FunctionProto:
     nodes = [
-        _ref_attr("axis_s", "axis", "value_int", _INT),
-        _ref_attr("n_spike", "n_spike", "value_float", _FLOAT),
+        attr_const("axis_s", "axis", _INT),
+        attr_const("n_spike", "n_spike", _FLOAT),
         helper.make_node("Constant", [], ["ax0"], value_ints=[0], name="const_ax0"),
         _n("Unsqueeze", ["axis_s", "ax0"], ["axes"]),
         _n("ReduceSum", ["X", "axes"], ["v_th"], keepdims=1),                 # Eq. 5
