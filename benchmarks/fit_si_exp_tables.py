@@ -2,12 +2,17 @@
 
     python benchmarks/fit_si_exp_tables.py [--ks 4-16] [--seed 0] [--restarts 3] [--beams 1,2]
                                            [--hops 8] [--out PATH]
+    python benchmarks/fit_si_exp_tables.py --lanes 12,6,0.5 --ks 40,48,64 [--seed 0] [--out PATH]
 
 Runs :func:`snnc.nn.sit_fit.search_si_exp_series` (SIT Section 3.3: 10,000 evenly spaced
 points in [−1, 1] against exp; a structural search: thermometer-step insertion, coordinate
 line search with d exact, basin hops, 3 chains, best per K) and writes
 ``compiler/nn/si_exp_tables.json`` (``snnc.nn.SIExp.from_table(K)`` reads it; nothing
 trains at import time). Prints each K's RMSE against SIT's 0.0015413.
+``--lanes M,B,SPREAD`` instead builds :func:`snnc.nn.sit_lanes.lane_table` (M lanes of B
+binary steps, K = M·(B + 1)), polishes it and prunes it one step at a time down to each
+``--ks`` (:func:`snnc.nn.sit_lanes.prune_si_exp_series`), keeping per K the better of it
+and the table already in ``--out``.
 Deterministic for a seed; two searches (beam 1 and 2, best per K kept), about 12 min for
 K = 4…16 on one free core (numpy only, single-threaded).
 """
@@ -50,6 +55,10 @@ def main(argv=None) -> int:
                     help="tables kept per K in each chain; one search per value, best per K kept")
     ap.add_argument("--hops", type=int, default=8, help="basin hops per K")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--lanes", default=None, metavar="M,B[,SPREAD]",
+                    help="instead of growing: build the lane table of M lanes of B bits "
+                         "(snnc.nn.sit_lanes), polish it, prune it down to each --ks; per K the "
+                         "better of it and --out's table is kept")
     ap.add_argument("--extend", type=int, default=None, metavar="K0",
                     help="grow from the K0 table already in --out and add the fitted K's to it "
                          "(the other tables stay as they are)")
@@ -67,6 +76,8 @@ def main(argv=None) -> int:
     # no one beam width wins at every K (the chains' greedy paths diverge): run each, keep
     # the lowest RMSE per K
     start, old = None, {}
+    if args.lanes is not None:
+        return _lanes(args, show)
     if args.extend is not None:
         if not args.out.is_file():
             print(f"error: --extend {args.extend}: no tables file {args.out}; give --out an existing "
@@ -101,15 +112,57 @@ def main(argv=None) -> int:
     else:
         tables["meta"] = {"fitted_by": "benchmarks/fit_si_exp_tables.py (snnc.nn.sit_fit.search_si_exp_series)",
                           "points": "10000 evenly spaced in [-1, 1], float32", **settings}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, suffix=".tmp")
+    _write(args.out, tables)
+    return 0
+
+
+def _lanes(args, show) -> int:
+    """``--lanes``: prune a lane table down to each K; keep the better table per K."""
+    from snnc.nn.sit_lanes import prune_si_exp_series
+
+    try:
+        m, b, *rest = args.lanes.split(",")
+        lanes, bits, spread = int(m), int(b), float(rest[0]) if rest else 0.5
+    except ValueError:
+        print(f"error: --lanes {args.lanes!r}: give M,B or M,B,SPREAD (e.g. 12,6,0.5)", file=sys.stderr)
+        return 2
+    old = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    fits = prune_si_exp_series(parse_ks(args.ks), lanes, bits, spread, seed=args.seed, progress=show)
+    tables = merge_best(old, {str(K): {k: fit[k] for k in ("T", "h", "d", "rmse", "start")}
+                              for K, fit in fits.items()})
+    meta = tables.setdefault("meta", {})
+    meta.setdefault("lanes", {})[args.ks] = {"lanes": lanes, "bits": bits, "spread": spread, "seed": args.seed}
+    tables["meta"] = meta
+    _write(args.out, tables)
+    return 0
+
+
+def merge_best(old: dict, new: dict) -> dict:
+    """Per K the lower-RMSE table of ``old`` and ``new``; a K whose table is no better
+    than a smaller K's is dropped (it would cost more steps for a worse exp). Keys other
+    than K's (``meta``) come from ``old``."""
+    ks = sorted({int(k) for k in (*old, *new) if k.isdigit()})
+    tables = {k: v for k, v in old.items() if not k.isdigit()}
+    best = float("inf")
+    for K in ks:
+        tab = min((t[str(K)] for t in (old, new) if str(K) in t), key=lambda t: t["rmse"])
+        if tab["rmse"] < best:
+            tables[str(K)] = tab
+            best = min(best, tab["rmse"])
+        else:
+            print(f"K={K}: dropped ({tab['rmse']:.6f} >= {best:.6f} at a smaller K)")
+    return tables
+
+
+def _write(out: Path, tables: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(tables, f, indent=1)
         f.write("\n")
     os.chmod(tmp, 0o644)
-    os.replace(tmp, args.out)
-    print(f"wrote {args.out}")
-    return 0
+    os.replace(tmp, out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
