@@ -51,25 +51,11 @@ def _quantize(graph, feeds, **options):
 
 
 def _mean_errors(graph, q, feeds) -> dict[str, float]:
-    """Per value of ``graph`` that ``q`` computes too, the relative error of its running
-    mean at the last step (what a converted network answers: ECMT's estimate of the ANN's
-    value), the Loihi numerics cut at the value's lag vs the float graph. The program runs
-    whole in the simulator's loihi numerics on inputs padded by the deepest lag: inside the
-    Lava run that is the run's own arithmetic (Lava equals it, tested below)."""
-    from snnc.backends.loihi.latency import latency
-    from snnc.ir.interpret import record
+    """Per value, the relative error of its running mean at the last step, Loihi (cut at
+    its lag) vs float (:func:`snnc.verification.fidelity`)."""
+    from snnc.verification import fidelity
 
-    lag = latency(q)
-    pad = max(lag.values())
-    floats = record(graph, feeds)
-    loihi = record(q, {k: np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)]) for k, a in feeds.items()})
-    out = {}
-    for v, f in floats.items():
-        if v in loihi and q.values[v].dtype.startswith("float") and f.ndim > 1 and f.shape[0] == T:
-            f = f.astype(np.float64).mean(axis=0)
-            s = loihi[v][lag[v]:lag[v] + T].astype(np.float64).mean(axis=0)
-            out[v] = float(np.linalg.norm(s - f) / (np.linalg.norm(f) or 1.0))
-    return out
+    return {row["value"]: row["mean_error"] for row in fidelity(graph, q, feeds)["values"]}
 
 
 def test_clocked_host_ops_in_the_run_count_time_from_their_input_lag(mlp):
