@@ -6,6 +6,10 @@ run count time from the step their input arrives (its lag), not from the run's f
 The tests build a tiny GELU MLP, convert it with ``--method ecmt`` and check the clocked
 ops against numpy's running mean of what they read, the program's output against the
 float graph's (better than with the rule off), and Lava against the simulator.
+
+``reader-exponent``: a Dense reading graded spikes whose scale the 16-bit input bounds
+shifts its sum right (Lava's negative ``weight_exp``), so its 8-bit weights keep their
+resolution: checked on the weights the chip multiplies by against the float layer's.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ def mlp():
     return _mlp()
 
 
-def _mlp():
+def _mlp(hidden: int = 24):
     """An MLP (GELU, LayerNorm, GELU) converted with ECMT: its LayerNorm is
     expectation-compensated on the host between chip layers (inside the Lava run)."""
     from snnc.backends.sim import shape_inputs
@@ -36,7 +40,8 @@ def _mlp():
 
     torch.manual_seed(0)
     nn = torch.nn
-    ann = nn.Sequential(nn.Linear(8, 24), nn.GELU(), nn.Linear(24, 24), nn.LayerNorm(24), nn.Linear(24, 24),
+    h = hidden
+    ann = nn.Sequential(nn.Linear(8, h), nn.GELU(), nn.Linear(h, 24), nn.LayerNorm(24), nn.Linear(24, 24),
                         nn.GELU(), nn.Linear(24, 4)).eval()
     x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
     snn, _ = convert(export_ann(ann, torch.from_numpy(x[:1])), x, method="ecmt")
@@ -121,6 +126,63 @@ def test_lava_equals_the_simulator_with_clocked_host_ops(mlp, lava):
     small = {k: v[:, :2] for k, v in feeds.items()}
     sim, got = run_loihi(q, small), run_loihi(q, small, engine="lava")
     assert sim.values.keys() == got.values.keys()
+    for v in sim.values:
+        np.testing.assert_array_equal(got.values[v], sim.values[v])
+    for o in sim.outputs:
+        np.testing.assert_array_equal(got.outputs[o], sim.outputs[o])
+
+
+# -- reader-exponent ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def wide():
+    """A 128-wide GELU layer read by a Linear: ECMT's fixed GELU thresholds (0.5 / 0.08)
+    make its payload 9+ bits, and a fan-in of 128 such payloads bounds the reader's scale
+    by the 16-bit input."""
+    return _mlp(hidden=128)
+
+
+def _effective_weights(q, graph) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
+    """Per Dense reading a multi-threshold payload, read back on the host: (its float
+    weights, the integer weights times 2^weight_exp times the dequantiser's scale over the
+    payload's (float units per payload unit), weight_exp): what the chip multiplies by."""
+    from snnc.backends.loihi.quant_mt import payload_of
+
+    out = {}
+    for node in q.nodes:
+        mt = payload_of(q, node.inputs[0]) if node.op == "loihi_dense" else None
+        readers = [r for r in q.users(node.outputs[0]) if r.op == "loihi_dequant"]
+        if mt is not None and readers and node.name in graph:
+            w = graph.node(node.name).params["weight"].astype(np.float64)
+            scale = readers[0].attrs["scale"] * 2.0 ** node.attrs["weight_exp"] / mt.attrs["scale"]
+            out[node.name] = (w, node.params["weight"] * scale, node.attrs["weight_exp"])
+    return out
+
+
+def test_reader_exponent_gives_a_wide_payload_reader_fine_weights(wide):
+    from snnc.backends.loihi.widths import problems
+
+    graph, feeds = wide
+    q_on, q_off = _quantize(graph, feeds), _quantize(graph, feeds, reader_exp=False)
+    on, off = _effective_weights(q_on, graph), _effective_weights(q_off, graph)
+    shifted = [name for name, (_, _, exp) in on.items() if exp < 0]
+    assert shifted and all(off[name][2] == 0 for name in shifted) and not problems(q_on)
+    for name in shifted:
+        err_on = np.linalg.norm(on[name][1] - on[name][0]) / np.linalg.norm(on[name][0])
+        err_off = np.linalg.norm(off[name][1] - off[name][0]) / np.linalg.norm(off[name][0])
+        assert err_on < 0.02 < err_off and err_on < err_off / 4, (name, err_on, err_off)
+        # its output (read back, dequantised) follows the float layer's more closely
+        assert _mean_errors(graph, q_on, feeds)[name] < _mean_errors(graph, q_off, feeds)[name]
+
+
+@pytest.mark.lava
+def test_lava_equals_the_simulator_with_a_right_shifting_reader(wide, lava):
+    from snnc.backends.loihi.run import run_loihi
+
+    graph, feeds = wide
+    small = {k: v[:, :2] for k, v in feeds.items()}
+    q = _quantize(graph, small)
+    assert any(n.op == "loihi_dense" and n.attrs["weight_exp"] < 0 for n in q.nodes)
+    sim, got = run_loihi(q, small), run_loihi(q, small, engine="lava")
     for v in sim.values:
         np.testing.assert_array_equal(got.values[v], sim.values[v])
     for o in sim.outputs:

@@ -91,11 +91,12 @@ def thresholds(k: float, thp: np.ndarray, thn: np.ndarray) -> tuple[np.ndarray, 
     return tp.astype(np.int32), tn.astype(np.int32), unit
 
 
-def _input_max(w_int: np.ndarray, x_max: int, bias) -> int:
-    """The largest |a + bias| the synapse can deliver to the neuron in one step."""
-    from snnc.backends.loihi.widths import worst_input
+def _input_max(w_int: np.ndarray, x_max: int, bias, exp: int = 0) -> int:
+    """The largest |a + bias| the synapse can deliver to the neuron in one step (its sum
+    shifted by ``exp``, Lava's weight_exp)."""
+    from snnc.backends.loihi.widths import shifted, worst_input
 
-    return worst_input(w_int, x_max) + (0 if bias is None else int(np.abs(bias).max(initial=0)))
+    return shifted(worst_input(w_int, x_max), exp) + (0 if bias is None else int(np.abs(bias).max(initial=0)))
 
 
 def _channel_shaped(values: np.ndarray, rank: int) -> np.ndarray:
@@ -123,7 +124,8 @@ def fuse_mt(q, graph: Graph, m: Match) -> None:
     thp = np.asarray(mt.attrs["theta_pos"], np.float64).reshape(-1)
     thn = np.asarray(mt.attrs["theta_neg"], np.float64).reshape(-1)
     x, w, b, x_max, bits = q._weights(graph, syn, 1.0, None)
-    k, w_int, limit = scales.mt_scale(w, np.concatenate([thp, thn]), levels, gap, x_max, mt.name)
+    shift = q.reader_exp and syn.op == "linear" and bits > 0      # reader-exponent: a Dense reading graded spikes
+    k, w_int, limit, exp = scales.mt_scale(w, np.concatenate([thp, thn]), levels, gap, x_max, mt.name, shift)
     rank = q.rank(mt.inputs[0])
     tp, tn, unit = thresholds(k, thp, thn)
     params = {"theta_pos": _channel_shaped(tp, rank), "theta_neg": _channel_shaped(tn, rank)}
@@ -132,18 +134,20 @@ def fuse_mt(q, graph: Graph, m: Match) -> None:
     graph.remove_node(syn.name, drop_outputs=False)
     graph.remove_node(mt.name, drop_outputs=False)
     q.put(graph, syn, SYNAPSES[syn.op], [x], name=syn.name, outputs=[syn.outputs[0]], source=syn.source,
-          attrs=_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), params={"weight": w_int})
+          attrs={**_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), "weight_exp": exp},
+          params={"weight": w_int})
     node = q.put(graph, syn, "loihi_mt", [syn.outputs[0]], name=mt.name, outputs=[mt.outputs[0]],
                  source=mt.source, attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k,
-                                          "input_max": _input_max(w_int, x_max, params.get("bias"))},
+                                          "input_max": _input_max(w_int, x_max, params.get("bias"), exp)},
                  params=params)
     _refresh_views(graph, mt.outputs[0])
     theta_err = max(float(np.abs(tp / k - thp).max()), float(np.abs(tn / k - thn).max()))
     q.layers.append({
         "layer": syn.name, "op": syn.op, "neuron": mt.name, "neuron_op": "multi_threshold",
         "input": "spikes" if bits == 0 else f"graded({bits})", "scale": k, "limited_by": limit,
-        "weight_error": scales.rel_error(w_int / k, w), "weight_levels": int(np.unique(w_int).size),
-        "theta": float(thp.max()), "threshold_error": theta_err, "bias_error": 0.0 if b is None else 0.5 / k,
+        "weight_error": scales.rel_error(w_int * 2.0 ** exp / k, w), "weight_levels": int(np.unique(w_int).size),
+        "weight_exp": exp, "theta": float(thp.max()), "threshold_error": theta_err,
+        "bias_error": 0.0 if b is None else 0.5 / k,
         "output": f"graded({payload_bits(node)})",
         "notes": [f"multi-threshold neuron on chip (microcoded on Loihi 2): {levels} levels per sign, "
                   f"θ+ {sorted(set(tp.tolist()))[:4]} θ− {sorted(set(tn.tolist()))[:4]} integer units, "

@@ -16,7 +16,8 @@ Options (``run_pipeline(..., options={"loihi-quantize": {...}})``): ``calibratio
 (graph input -> samples in run-time layout: the ranges of the float values synapses
 read), ``input_bits`` (the graded-spike width of those inputs) and ``lag_align`` (False: the
 rule that delays a multi-input op's earlier inputs to one lag off, for comparisons), ``time_origin``
-(False: ECMT's clocked host ops in the run count the lag's empty steps too). The per-layer table
+(False: ECMT's clocked host ops in the run count the lag's empty steps too) and ``reader_exp``
+(False: no right shift on a Dense reading graded spikes). The per-layer table
 is in ``q.meta["loihi"]``; the pass log counts the layers put on chip and lists every node
 left on the host with the reason.
 """
@@ -34,7 +35,7 @@ from snnc.passes.manager import PassLog, register
 @register("loihi-quantize", requires=("fold-bias", "fold-bn"))
 def loihi_quantize(graph: Graph, log: PassLog | None = None, *,
                    calibration: dict[str, np.ndarray] | None = None, input_bits: int | None = None,
-                   lag_align: bool = True, time_origin: bool = True) -> Graph:
+                   lag_align: bool = True, time_origin: bool = True, reader_exp: bool = True) -> Graph:
     """Quantise to Loihi 2 numerics (the loihi op family), calibrated on input samples."""
     try:
         from snnc.backends.loihi.quantize import quantize
@@ -43,7 +44,7 @@ def loihi_quantize(graph: Graph, log: PassLog | None = None, *,
                         f"lacks ({err}); use --numerics float") from err
     log = log if log is not None else PassLog("loihi-quantize")
     q = quantize(graph, calibration=calibration, input_bits=input_bits, lag_align=lag_align,
-                 time_origin=time_origin)
+                 time_origin=time_origin, reader_exp=reader_exp)
     meta = q.meta[PROGRAM_META]
     log.add("on_chip", len(meta["layers"]))
     log.counts.setdefault("host", 0)
