@@ -41,7 +41,8 @@ def _all_host_macs(graph, steps: int) -> int:
 
 
 #: rules ``--off`` can turn off -> the quantiser option that does
-OPTIONS = {"time-origin": "time_origin", "lag-align": "lag_align", "reader-exponent": "reader_exp"}
+OPTIONS = {"time-origin": "time_origin", "lag-align": "lag_align", "reader-exponent": "reader_exp",
+           "fine-thresholds": "fine_thresholds"}
 #: ops that move values without computing (left out of the fidelity listing)
 _MOVES = ("reshape", "transpose", "gather", "concat", "constant", "loihi_dequant")
 

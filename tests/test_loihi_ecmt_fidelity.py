@@ -7,6 +7,9 @@ The tests build a tiny GELU MLP, convert it with ``--method ecmt`` and check the
 ops against numpy's running mean of what they read, the program's output against the
 float graph's (better than with the rule off), and Lava against the simulator.
 
+``fine-thresholds``: the integer ladders within 0.5% of the float thresholds, 256 encoder
+levels in the smallest one (checked against the float neuron's θ).
+
 ``reader-exponent``: a Dense reading graded spikes whose scale the 16-bit input bounds
 shifts its sum right (Lava's negative ``weight_exp``), so its 8-bit weights keep their
 resolution: checked on the weights the chip multiplies by against the float layer's.
@@ -187,3 +190,30 @@ def test_lava_equals_the_simulator_with_a_right_shifting_reader(wide, lava):
         np.testing.assert_array_equal(got.values[v], sim.values[v])
     for o in sim.outputs:
         np.testing.assert_array_equal(got.outputs[o], sim.outputs[o])
+
+
+# -- fine-thresholds -----------------------------------------------------------------------
+def _ladder_errors(graph, q) -> dict[str, float]:
+    """Per multi-threshold neuron, the largest relative distance of its integer thresholds
+    in float units (θ_int·scale/unit) from the float neuron's θ, both signs."""
+    out = {}
+    for node in q.nodes:
+        if node.op == "loihi_mt":
+            per_unit = node.attrs["scale"] / node.attrs["unit"]
+            errors = []
+            for side in ("theta_pos", "theta_neg"):
+                theta = np.asarray(graph.node(node.name).attrs[side], np.float64).ravel()
+                errors.append(np.abs(np.ravel(node.params[side]) * per_unit - theta) / theta)
+            out[node.name] = float(np.concatenate(errors).max())
+    return out
+
+
+def test_fine_thresholds_put_the_integer_ladder_within_half_a_percent(mlp):
+    graph, feeds = mlp
+    q_fine, q_coarse = _quantize(graph, feeds), _quantize(graph, feeds, fine_thresholds=False)
+    fine, coarse = _ladder_errors(graph, q_fine), _ladder_errors(graph, q_coarse)
+    assert fine and max(fine.values()) <= 0.005 + 1e-9 < max(coarse.values())
+    # the first neuron reads an exact float value: only its encoding differs from the float one
+    first = next(n.name for n in q_fine.nodes if n.op == "loihi_mt")
+    err_fine, err_coarse = _mean_errors(graph, q_fine, feeds)[first], _mean_errors(graph, q_coarse, feeds)[first]
+    assert err_fine < err_coarse, (err_fine, err_coarse)

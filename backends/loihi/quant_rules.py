@@ -103,9 +103,11 @@ def _per_channel(values: np.ndarray, syn: Node, rank: int) -> np.ndarray:
 class Quantiser:
     """What the rules share while rewriting one graph (``graph``: the float graph as given)."""
 
-    def __init__(self, graph: Graph, calibration, input_bits: int | None, reader_exp: bool = True):
+    def __init__(self, graph: Graph, calibration, input_bits: int | None, reader_exp: bool = True,
+                 fine_thresholds: bool = True):
         self.g, self.calibration, self.input_bits = graph, calibration, input_bits
         self.reader_exp = reader_exp        # reader-exponent: a Dense reading graded spikes may shift right
+        self.precision = "fine" if fine_thresholds else "coarse"     # quant_mt.PRECISION
         self.pos = {node.name: i for i, node in enumerate(graph.nodes)}
         self.order: dict[str, tuple[int, int]] = {}      # new node -> (position of the node it replaces, i)
         self._placed: dict[int, int] = {}                 # position -> nodes put there so far

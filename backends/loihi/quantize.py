@@ -73,7 +73,7 @@ __all__ = ["choose_scale", "latency", "quantize", "table_lines"]
 
 def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
              input_bits: int | None = None, residual: bool = True, lag_align: bool = True,
-             time_origin: bool = True, reader_exp: bool = True) -> Graph:
+             time_origin: bool = True, reader_exp: bool = True, fine_thresholds: bool = True) -> Graph:
     """The graph in Loihi numerics (module doc); ``graph`` is not changed.
 
     ``calibration`` maps graph inputs to sample arrays; the range of each float value a
@@ -89,11 +89,13 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     running means and products inside the run then count the lag's empty steps too.
     ``reader_exp=False`` turns ``reader-exponent`` off: a Dense reading graded spikes into a
     multi-threshold neuron then keeps ``weight_exp = 0`` (its weights bound by the 16-bit input).
+    ``fine_thresholds=False``: multi-threshold neurons' integer thresholds within 5% of k·θ
+    and 16 encoder levels in the smallest θ, not 0.5% and 256 (``quant_mt.PRECISION``).
     """
     if input_bits is not None and not 2 <= input_bits <= widths.WIDTHS["num_message_bits"].hi:
         raise SnncError(f"input_bits={input_bits}: Loihi's graded spikes carry 2..24 bits")
     _check_supported(graph)
-    quantiser = Quantiser(graph, calibration, input_bits, reader_exp)
+    quantiser = Quantiser(graph, calibration, input_bits, reader_exp, fine_thresholds)
     # the residual rule first: it copies the synapses of a residual add into the neuron the
     # add feeds, and the layers it copied from may then pair with their own neurons
     first = quant_residual.rule(quantiser)
