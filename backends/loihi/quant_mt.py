@@ -19,7 +19,7 @@ does up to that rounding (:mod:`snnc.ir.ops.loihi_mt`). Its readers:
 
 The second is how ECMT's ReLU networks get their neurons on chip: there every neuron reads
 an expectation-compensated value computed on the host, never a synapse. ``x`` is injected
-as 8- to 16-bit graded spikes (the fewest bits with 16 levels in the smallest threshold;
+as 8- to 16-bit graded spikes (the fewest bits with 256 levels in the smallest threshold, :data:`PRECISION`;
 ``input_bits`` when given) and an identity synapse feeds the
 neuron (one synapse of weight 1 per neuron: a = the input level), so k = the encoder's levels per
 float unit. The readers of a payload, either way:
