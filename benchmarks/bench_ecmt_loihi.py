@@ -1,6 +1,6 @@
 """ECMT-converted digits networks on Loihi 2: what runs on chip, what stays on the host.
 
-    python benchmarks/bench_ecmt_loihi.py [--epochs 3] [--samples 8] [--verify] [--fidelity 32 [--off RULE]]
+    python benchmarks/bench_ecmt_loihi.py [--epochs 3] [--samples 8] [--verify] [--sit] [--fidelity 32 [--off RULE]]
 
 The digits CNN and ViT of :mod:`snnc.models.digits_ann` (trained here, seconds), converted
 with ``--method ecmt`` (p99), compiled for loihi2 on the first ``--samples`` digits
@@ -70,7 +70,7 @@ def _fidelity(graph, samples: int, off: list[str]) -> None:
 
 
 def _one(name: str, model, x: np.ndarray, samples: int, verify: bool, fidelity: int = 0,
-         off: list[str] | None = None) -> None:
+         off: list[str] | None = None, method: str = "ecmt") -> None:
     import torch
 
     from snnc.backends.sim import digits_inputs
@@ -80,7 +80,7 @@ def _one(name: str, model, x: np.ndarray, samples: int, verify: bool, fidelity: 
     from snnc.onnx.importer import import_onnx
 
     ann = export_ann(model, torch.from_numpy(x[:1]))
-    snn, _ = convert(ann, x[:200], method="ecmt")
+    snn, _ = convert(ann, x[:200], method=method)
     graph = import_onnx(snn)
     inputs, _ = digits_inputs(graph, samples)
     start = time.perf_counter()
@@ -91,7 +91,7 @@ def _one(name: str, model, x: np.ndarray, samples: int, verify: bool, fidelity: 
     mts = [n.name for n in c.program.nodes if n.op == "loihi_mt"]
     host_mt = [n.name for n in c.program.nodes if n.op == "multi_threshold"]
     kinds = collections.Counter(h["op"] for h in dep["host"])
-    print(f"\n{name} (ecmt, T = {steps}; compiled in {seconds:.1f} s)")
+    print(f"\n{name} ({method}, T = {steps}; compiled in {seconds:.1f} s)")
     print(f"  chip layers             {len(dep['layers'])} on {dep['cores']} core(s)")
     print(f"  multi-threshold on chip {len(mts)} of {len(mts) + len(host_mt)}")
     print(f"  host ops                {sum(kinds.values())}: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of each ANN (default 3)")
     parser.add_argument("--samples", type=int, default=8, help="digits compiled and simulated (default 8)")
     parser.add_argument("--verify", action="store_true", help="also run snnc verify's comparison (Lava)")
+    parser.add_argument("--sit", action="store_true", help="also the ViT converted with --method sit "
+                        "(ECMT with SIT's Spiking-Softmax)")
     parser.add_argument("--fidelity", type=int, default=0, metavar="N",
                         help="float vs loihi per value on N digits (e.g. 32; simulator only)")
     parser.add_argument("--off", action="append", default=[], choices=sorted(OPTIONS),
@@ -132,7 +134,10 @@ def main() -> None:
 
     x, _ = digits_images()
     _one("digits CNN", train_cnn(epochs=args.epochs), x, args.samples, args.verify, args.fidelity, args.off)
-    _one("digits ViT", train_vit(epochs=args.epochs), x, args.samples, args.verify, args.fidelity, args.off)
+    vit = train_vit(epochs=args.epochs)
+    _one("digits ViT", vit, x, args.samples, args.verify, args.fidelity, args.off)
+    if args.sit:
+        _one("digits ViT", vit, x, args.samples, args.verify, args.fidelity, args.off, method="sit")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,21 @@ def _mean_errors(graph, q, feeds) -> dict[str, float]:
     return {row["value"]: row["mean_error"] for row in fidelity(graph, q, feeds)["values"]}
 
 
+def test_a_traced_run_keeps_every_value_and_the_same_probes(mlp):
+    from snnc.backends.loihi.run import run_loihi
+    from snnc.ir.errors import SnncError
+
+    graph, feeds = mlp
+    q = _quantize(graph, feeds)
+    plain, traced = run_loihi(q, feeds, align=True), run_loihi(q, feeds, align=True, trace=True)
+    for v, a in plain.values.items():
+        np.testing.assert_array_equal(traced.values[v], a)
+    host = [n.outputs[0] for n in q.nodes if n.op in ("cum_mean", "layernorm", "delta")]
+    assert all(traced.values[v].shape[0] == T for v in host)
+    with pytest.raises(SnncError, match="trace"):
+        run_loihi(q, feeds, engine="lava", trace=True)
+
+
 def test_clocked_host_ops_in_the_run_count_time_from_their_input_lag(mlp):
     from snnc.backends.loihi.chip import plan
     from snnc.backends.loihi.latency import latency

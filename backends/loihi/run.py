@@ -129,8 +129,9 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
         if node.op in ALIASES and node.name not in host and node.inputs[0] in env:
             _run_nodes(interp, [node], env)
     _run_nodes(interp, p.after, env)
-    if trace:
-        values = {**values, **{v: env[v] for n in p.after for v in n.outputs}}
+    if trace:       # the host's values before the chip (lag 0: as they were) and after it
+        values = {**{v: env[v] for n in p.before for v in n.outputs}, **values,
+                  **{v: env[v] for n in p.after for v in n.outputs}}
     missing = [o for o in graph.outputs if o not in env]
     if missing:
         raise SnncError(f"graph outputs {missing} are computed on the chip but not read back")
