@@ -92,7 +92,7 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
     """Run quantised ``graph`` on ``inputs`` with the chip region on ``engine`` (module doc);
     Lava runs take ``max_batch`` samples at most each and fail past ``timeout`` seconds.
     ``trace`` (sim only): ``values`` holds every value the chip region computes, the host
-    values in the run included (each cut at its lag with ``align``), and those after it."""
+    values in the run included (each cut at its lag with ``align``), and those before and after it."""
     import time
 
     if engine not in ENGINES:
