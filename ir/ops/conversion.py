@@ -141,8 +141,9 @@ def cum_mean(node, arrays):
     traits={TEMPORAL}, attrs={"start": Attr(int, 0)})
 def delta(node, arrays):
     """t·z(t) − (t−1)·z(t−1): per-step outputs whose running mean is z (ECMT Theorem 1)."""
-    z = arrays[0]
-    tz = np.maximum(_time_index(z, int(node.attrs.get("start", 0))), 0) * z
+    start = int(node.attrs.get("start", 0))
+    z = _from(arrays[0], start)
+    tz = np.maximum(_time_index(z, start), 0) * z
     return [(tz - _shift(tz)).astype(z.dtype, copy=False)]
 
 
