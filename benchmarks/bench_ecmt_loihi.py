@@ -1,6 +1,6 @@
 """ECMT-converted digits networks on Loihi 2: what runs on chip, what stays on the host.
 
-    python benchmarks/bench_ecmt_loihi.py [--epochs 3] [--samples 8] [--verify]
+    python benchmarks/bench_ecmt_loihi.py [--epochs 3] [--samples 8] [--verify] [--sit] [--fidelity 32 [--off RULE]]
 
 The digits CNN and ViT of :mod:`snnc.models.digits_ann` (trained here, seconds), converted
 with ``--method ecmt`` (p99), compiled for loihi2 on the first ``--samples`` digits
@@ -10,7 +10,12 @@ dense MACs per sample against the whole graph's (everything on the host: what sn
 before the multi-threshold neuron had a chip lowering), and with ``--verify`` what
 ``snnc verify`` checks (Lava equal to the interpreter bit for bit; 4 digits, T = 4), the
 top-1 agreement of the float and Loihi logits and the level agreement of each
-multi-threshold layer.
+multi-threshold layer. ``--fidelity N`` prints where the Loihi program leaves the float
+graph (``snnc.verification.fidelity`` on N digits, T = 4, the simulator's loihi numerics,
+every value cut at its lag): per value in program order, the relative error of its running
+mean at the last step and each multi-threshold layer's level agreement, then the top-1
+agreement of the logits per step and of their running mean; ``--off time-origin`` (or
+another rule of :data:`OPTIONS`) quantises with that rule off, for the before figures.
 """
 
 from __future__ import annotations
@@ -35,7 +40,37 @@ def _all_host_macs(graph, steps: int) -> int:
     return total
 
 
-def _one(name: str, model, x: np.ndarray, samples: int, verify: bool) -> None:
+#: rules ``--off`` can turn off -> the quantiser option that does
+OPTIONS = {"time-origin": "time_origin", "lag-align": "lag_align", "reader-exponent": "reader_exp",
+           "fine-thresholds": "fine_thresholds"}
+#: ops that move values without computing (left out of the fidelity listing)
+_MOVES = ("reshape", "transpose", "gather", "concat", "constant", "loihi_dequant")
+
+
+def _fidelity(graph, samples: int, off: list[str]) -> None:
+    from snnc.backends.sim import digits_inputs, shape_inputs
+    from snnc.passes import DEFAULT_PIPELINE, run_pipeline
+    from snnc.verification import fidelity
+
+    feeds = shape_inputs(graph, digits_inputs(graph, samples)[0], 4)
+    folded = run_pipeline(graph, DEFAULT_PIPELINE)
+    options = {"calibration": feeds, **{OPTIONS[rule]: False for rule in off}}
+    q = run_pipeline(folded, "loihi-quantize", options={"loihi-quantize": options})
+    r = fidelity(folded, q, feeds)
+    print(f"  fidelity ({samples} digits, T=4{', off: ' + ', '.join(off) if off else ''}): float vs loihi, "
+          "relative error of each value's running mean at the last step")
+    for row in r["values"]:
+        if row["op"] in _MOVES:
+            continue
+        levels = "" if row["level_agreement"] is None else f"   levels agree {row['level_agreement']:.1%}"
+        print(f"    {row['value'][:44]:44s} {row['op']:15s} lag {row['lag']:2d}  {row['mean_error']:.3f}{levels}")
+    for out in r["outputs"]:
+        print(f"  top-1 float~loihi ({samples} digits): per step {out['top1_per_step']:.1%}, "
+              f"running mean at the last step {out['top1_mean']:.1%}")
+
+
+def _one(name: str, model, x: np.ndarray, samples: int, verify: bool, fidelity: int = 0,
+         off: list[str] | None = None, method: str = "ecmt") -> None:
     import torch
 
     from snnc.backends.sim import digits_inputs
@@ -45,7 +80,7 @@ def _one(name: str, model, x: np.ndarray, samples: int, verify: bool) -> None:
     from snnc.onnx.importer import import_onnx
 
     ann = export_ann(model, torch.from_numpy(x[:1]))
-    snn, _ = convert(ann, x[:200], method="ecmt")
+    snn, _ = convert(ann, x[:200], method=method)
     graph = import_onnx(snn)
     inputs, _ = digits_inputs(graph, samples)
     start = time.perf_counter()
@@ -56,7 +91,7 @@ def _one(name: str, model, x: np.ndarray, samples: int, verify: bool) -> None:
     mts = [n.name for n in c.program.nodes if n.op == "loihi_mt"]
     host_mt = [n.name for n in c.program.nodes if n.op == "multi_threshold"]
     kinds = collections.Counter(h["op"] for h in dep["host"])
-    print(f"\n{name} (ecmt, T = {steps}; compiled in {seconds:.1f} s)")
+    print(f"\n{name} ({method}, T = {steps}; compiled in {seconds:.1f} s)")
     print(f"  chip layers             {len(dep['layers'])} on {dep['cores']} core(s)")
     print(f"  multi-threshold on chip {len(mts)} of {len(mts) + len(host_mt)}")
     print(f"  host ops                {sum(kinds.values())}: " + ", ".join(f"{k} {v}" for k, v in kinds.most_common()))
@@ -78,6 +113,8 @@ def _one(name: str, model, x: np.ndarray, samples: int, verify: bool) -> None:
         print(f"  verify (4 digits, T=4)  Lava == interpreter: {report['bit_exact']}; top-1 float~loihi "
               f"{out['top1_float_loihi']:.1%}; level agreement per neuron layer "
               + ", ".join(f"{r['float_loihi_agreement']:.0%}" for r in report["layers"]))
+    if fidelity:
+        _fidelity(graph, fidelity, off or [])
 
 
 def main() -> None:
@@ -85,13 +122,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of each ANN (default 3)")
     parser.add_argument("--samples", type=int, default=8, help="digits compiled and simulated (default 8)")
     parser.add_argument("--verify", action="store_true", help="also run snnc verify's comparison (Lava)")
+    parser.add_argument("--sit", action="store_true", help="also the ViT converted with --method sit "
+                        "(ECMT with SIT's Spiking-Softmax)")
+    parser.add_argument("--fidelity", type=int, default=0, metavar="N",
+                        help="float vs loihi per value on N digits (e.g. 32; simulator only)")
+    parser.add_argument("--off", action="append", default=[], choices=sorted(OPTIONS),
+                        help="quantise with this rule off (with --fidelity; repeatable)")
     args = parser.parse_args()
 
     from snnc.models.digits_ann import digits_images, train_cnn, train_vit
 
     x, _ = digits_images()
-    _one("digits CNN", train_cnn(epochs=args.epochs), x, args.samples, args.verify)
-    _one("digits ViT", train_vit(epochs=args.epochs), x, args.samples, args.verify)
+    _one("digits CNN", train_cnn(epochs=args.epochs), x, args.samples, args.verify, args.fidelity, args.off)
+    vit = train_vit(epochs=args.epochs)
+    _one("digits ViT", vit, x, args.samples, args.verify, args.fidelity, args.off)
+    if args.sit:
+        _one("digits ViT", vit, x, args.samples, args.verify, args.fidelity, args.off, method="sit")
 
 
 if __name__ == "__main__":

@@ -125,3 +125,36 @@ def compare(model: Path, graph: Graph, feeds) -> dict:
             "onnxruntime": bool(ort), "layers": rows, "outputs": outputs,
             "lava": {"runs": lava.lava_runs, "seconds": lava.seconds}, "loihi_seconds": sim.seconds,
             "quantization": q.meta.get("loihi", {}), "host_in_run": host_table(plan(q))}
+
+
+def fidelity(graph: Graph, q: Graph, feeds) -> dict:
+    """Float graph ``graph`` vs its quantised program ``q`` on ``feeds``, value by value in
+    program order (the simulator's loihi numerics, every value cut at its lag): where the
+    Loihi program leaves the float one. Per value both compute (host values in and after the
+    run, neuron layers): the relative error of its running mean at the last step (what a
+    converted network's estimate of the ANN value is: ECMT Eq. 2), and for a multi-threshold
+    layer the level agreement; per output, the top-1 agreement per step and of the running
+    mean at the last step."""
+    from snnc.backends.loihi.run import run_loihi
+
+    floats = record(graph, feeds)
+    run = run_loihi(q, feeds, align=True, trace=True)
+    got = {**run.values, **run.outputs}
+    rows = []
+    for node in q.nodes:
+        for v in node.outputs:
+            f, s = floats.get(v), got.get(v)
+            graded = node.op == "loihi_mt"
+            if f is None or s is None or f.shape != s.shape or not q.values[v].timed \
+                    or not (graded or q.values[v].dtype.startswith("float")):
+                continue
+            s = s.astype(np.float64) * (node.attrs["scale"] if graded else 1.0)
+            f = f.astype(np.float64)
+            mf, ms = f.mean(axis=0), s.mean(axis=0)
+            rows.append({"value": v, "op": node.op, "lag": run.lag.get(v, 0),
+                         "mean_error": float(np.linalg.norm(ms - mf) / (np.linalg.norm(mf) or 1.0)),
+                         "level_agreement": _levels_agree(f, s, 1.0) if graded else None})
+    outputs = [{"output": o, "top1_per_step": _top1(floats[o], run.outputs[o]),
+                "top1_mean": _top1(floats[o].mean(axis=0), run.outputs[o].mean(axis=0))} for o in graph.outputs]
+    return {"values": rows, "outputs": outputs}
+

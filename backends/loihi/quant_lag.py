@@ -33,6 +33,23 @@ table):
   for host traffic, the opposite of what the chip rules are for;
 - an op after the chip (a decoder, the head's residual add): it runs on read-back values,
   which ``run_loihi(..., align=True)`` cuts each at its own lag, so they are aligned there.
+
+A second rule moves the clock of the ops that count time (ECMT's ``cum_mean``, ``delta``,
+``spiking_matmul``: S(t)/t, t·z(t), Supplement Eq. 2, Theorems 1-2) to the step their input
+arrives:
+
+    time-origin
+        %m = cum_mean|delta|spiking_matmul(%x)   (a host op in the Lava run; lag(x) = L > 0)
+        ->  %m = cum_mean|delta|spiking_matmul[start=L](%x)
+
+Inside the run such an op is stepped from the run's first step, but its input is the
+float input L steps late, with L empty steps before it: the running mean at step L + t
+was S(t)/(L + t) where the float op has S(t)/t (the digits ViT's attention scores at
+L = 3, its MLP at L = 8 and T = 4: the mean shrunk to a half and a third), and Delta's
+t·z(t) weighed the steps wrongly as much. With ``start = L`` the op's t counts from the
+input's first step, so its output is the float op's on the values it reads, L steps late
+(the lag ``latency`` already gives it). Ops after the chip need nothing: ``align`` cuts
+their inputs at their lags.
 """
 
 from __future__ import annotations
@@ -125,6 +142,39 @@ def align(q, graph: Graph, m: Match) -> None:
             delayed[v] = _delay(q, graph, v, top - d, node)
     q.lag_notes[node.name] = {"node": node.name, "op": node.op, "lags": lags,
                               "delayed": {v: top - lags[v] for v in delayed}, "reason": None}
+
+
+ORIGIN = "time-origin"
+#: ops whose output depends on the step number t (ir/ops/conversion.py)
+CLOCKED = frozenset({"cum_mean", "delta", "spiking_matmul"})
+
+
+def _input_lag(graph: Graph, node: Node) -> int:
+    lag = latency(graph)
+    return max((lag.get(v, 0) for v in node.inputs if graph.values[v].timed), default=0)
+
+
+def _clock_off(graph: Graph, node: Node) -> bool:
+    return node.op in CLOCKED and node.attrs.get("start", 0) != _input_lag(graph, node)
+
+
+def _in_run(graph: Graph, m: Match) -> str | None:
+    try:
+        p = plan(graph)
+    except UnsupportedError as err:
+        return f"no Lava plan ({err})"
+    if m.root.name not in set(p.host):
+        return "not a host op in the Lava run (after the chip, align cuts its inputs at their lags)"
+    return None
+
+
+def _set_origin(graph: Graph, m: Match) -> None:
+    m.root.attrs["start"] = _input_lag(graph, m.root)
+
+
+def origin_rule() -> Rule:
+    """time-origin (module doc): a clocked host op in the run counts time from its input's lag."""
+    return Rule(ORIGIN, Pat(where=_clock_off), _set_origin, check=_in_run)
 
 
 def rule(q) -> Rule:

@@ -19,7 +19,7 @@ does up to that rounding (:mod:`snnc.ir.ops.loihi_mt`). Its readers:
 
 The second is how ECMT's ReLU networks get their neurons on chip: there every neuron reads
 an expectation-compensated value computed on the host, never a synapse. ``x`` is injected
-as 8- to 16-bit graded spikes (the fewest bits with 16 levels in the smallest threshold;
+as 8- to 16-bit graded spikes (the fewest bits with 256 levels in the smallest threshold, :data:`PRECISION`;
 ``input_bits`` when given) and an identity synapse feeds the
 neuron (one synapse of weight 1 per neuron: a = the input level), so k = the encoder's levels per
 float unit. The readers of a payload, either way:
@@ -39,10 +39,16 @@ from snnc.ir.rewrite import Match, single_use
 
 #: graded-spike width of a float value a multi-threshold neuron reads (encoded-multi-threshold)
 ENCODE_BITS = 8
-#: input levels the encoder puts in the smallest threshold, at least (up to 16 bits)
-THETA_STEPS = 16
-#: how far (relative) a threshold may move to share the payload unit of the others
-THETA_TOLERANCE = 0.05
+#: (input levels the encoder puts in the smallest threshold, at least (up to 16 bits); how far
+#: (relative) a threshold may move to share the payload unit of the others), by precision:
+#: ``fine`` (the option ``fine_thresholds``, default) or ``coarse`` (what snnc did first).
+#: The float neuron amplifies small differences: the digits ViT's float SNN itself answers
+#: differently on 13% of its logits' steps when its input moves by 1% (bench_ecmt_loihi.py),
+#: so a ladder 5% off and 16 input levels per θ (first layer: 96% of levels, 0.106 error of
+#: the running mean) were the largest error left once reader-exponent let the readers take
+#: the wider payloads that 0.5% and 256 levels cost (100%, 0.025): docs/loihi.md.
+PRECISION = {"fine": (256, 0.005), "coarse": (16, 0.05)}
+THETA_STEPS, THETA_TOLERANCE = PRECISION["fine"]
 #: the longest axis an identity conv may have (Lava's Conv: int8 geometry, int8 groups)
 LAVA_CONV_AXIS_MAX = 127
 #: values these make are on the chip (integers): a neuron reading one is not encoded
@@ -75,27 +81,29 @@ def _views(graph: Graph, value: str) -> list[str]:
     return out
 
 
-def thresholds(k: float, thp: np.ndarray, thn: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def thresholds(k: float, thp: np.ndarray, thn: np.ndarray,
+               tolerance: float = THETA_TOLERANCE) -> tuple[np.ndarray, np.ndarray, int]:
     """``(θ+_int, θ−_int, unit)``: θ_int ≈ k·θ (>= 1), each a multiple of the payload
     unit, the largest unit (at most the smallest θ_int) that moves no θ by more than
-    :data:`THETA_TOLERANCE` of itself. One θ on both signs: unit = θ_int, exact, and the
+    ``tolerance`` of itself (:data:`PRECISION`). One θ on both signs: unit = θ_int, exact, and the
     payload is ±gap^k; two-sided or per-channel θ: a coarser unit keeps the payload, and
     so the worst-case input of its readers, small (their weights keep their bits)."""
     both = k * np.concatenate([thp, thn])
     smallest = max(1, int(np.rint(both.min())))
     for unit in range(smallest, 0, -1):
         ints = np.maximum(np.rint(both / unit), 1) * unit
-        if np.all(np.abs(ints - both) <= THETA_TOLERANCE * both) or unit == 1:
+        if np.all(np.abs(ints - both) <= tolerance * both) or unit == 1:
             break
     tp, tn = (np.maximum(np.rint(k * th / unit), 1).astype(np.int64) * unit for th in (thp, thn))
     return tp.astype(np.int32), tn.astype(np.int32), unit
 
 
-def _input_max(w_int: np.ndarray, x_max: int, bias) -> int:
-    """The largest |a + bias| the synapse can deliver to the neuron in one step."""
-    from snnc.backends.loihi.widths import worst_input
+def _input_max(w_int: np.ndarray, x_max: int, bias, exp: int = 0) -> int:
+    """The largest |a + bias| the synapse can deliver to the neuron in one step (its sum
+    shifted by ``exp``, Lava's weight_exp)."""
+    from snnc.backends.loihi.widths import shifted, worst_input
 
-    return worst_input(w_int, x_max) + (0 if bias is None else int(np.abs(bias).max(initial=0)))
+    return shifted(worst_input(w_int, x_max), exp) + (0 if bias is None else int(np.abs(bias).max(initial=0)))
 
 
 def _channel_shaped(values: np.ndarray, rank: int) -> np.ndarray:
@@ -123,27 +131,30 @@ def fuse_mt(q, graph: Graph, m: Match) -> None:
     thp = np.asarray(mt.attrs["theta_pos"], np.float64).reshape(-1)
     thn = np.asarray(mt.attrs["theta_neg"], np.float64).reshape(-1)
     x, w, b, x_max, bits = q._weights(graph, syn, 1.0, None)
-    k, w_int, limit = scales.mt_scale(w, np.concatenate([thp, thn]), levels, gap, x_max, mt.name)
+    shift = q.reader_exp and syn.op == "linear" and bits > 0      # reader-exponent: a Dense reading graded spikes
+    k, w_int, limit, exp = scales.mt_scale(w, np.concatenate([thp, thn]), levels, gap, x_max, mt.name, shift)
     rank = q.rank(mt.inputs[0])
-    tp, tn, unit = thresholds(k, thp, thn)
+    tp, tn, unit = thresholds(k, thp, thn, PRECISION[q.precision][1])
     params = {"theta_pos": _channel_shaped(tp, rank), "theta_neg": _channel_shaped(tn, rank)}
     if b is not None:
         params["bias"] = _per_channel(np.rint(k * b).astype(np.int32), syn, rank)
     graph.remove_node(syn.name, drop_outputs=False)
     graph.remove_node(mt.name, drop_outputs=False)
     q.put(graph, syn, SYNAPSES[syn.op], [x], name=syn.name, outputs=[syn.outputs[0]], source=syn.source,
-          attrs=_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), params={"weight": w_int})
+          attrs={**_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), "weight_exp": exp},
+          params={"weight": w_int})
     node = q.put(graph, syn, "loihi_mt", [syn.outputs[0]], name=mt.name, outputs=[mt.outputs[0]],
                  source=mt.source, attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k,
-                                          "input_max": _input_max(w_int, x_max, params.get("bias"))},
+                                          "input_max": _input_max(w_int, x_max, params.get("bias"), exp)},
                  params=params)
     _refresh_views(graph, mt.outputs[0])
     theta_err = max(float(np.abs(tp / k - thp).max()), float(np.abs(tn / k - thn).max()))
     q.layers.append({
         "layer": syn.name, "op": syn.op, "neuron": mt.name, "neuron_op": "multi_threshold",
         "input": "spikes" if bits == 0 else f"graded({bits})", "scale": k, "limited_by": limit,
-        "weight_error": scales.rel_error(w_int / k, w), "weight_levels": int(np.unique(w_int).size),
-        "theta": float(thp.max()), "threshold_error": theta_err, "bias_error": 0.0 if b is None else 0.5 / k,
+        "weight_error": scales.rel_error(w_int * 2.0 ** exp / k, w), "weight_levels": int(np.unique(w_int).size),
+        "weight_exp": exp, "theta": float(thp.max()), "threshold_error": theta_err,
+        "bias_error": 0.0 if b is None else 0.5 / k,
         "output": f"graded({payload_bits(node)})",
         "notes": [f"multi-threshold neuron on chip (microcoded on Loihi 2): {levels} levels per sign, "
                   f"θ+ {sorted(set(tp.tolist()))[:4]} θ− {sorted(set(tn.tolist()))[:4]} integer units, "
@@ -184,12 +195,13 @@ def _thetas(mt: Node) -> np.ndarray:
 
 def _encode_bits(q, x: str, thetas: np.ndarray) -> int:
     """``input_bits`` when given; else the fewest bits from 8 up to 16 that put at least
-    :data:`THETA_STEPS` input levels in the smallest threshold (a threshold of one or two
-    levels would fire on the encoder's rounding, not on the input)."""
+    :data:`PRECISION`'s input levels in the smallest threshold (a threshold of few levels
+    fires on the encoder's rounding, not on the input)."""
     if q.input_bits:
         return q.input_bits
+    steps = PRECISION[q.precision][0]
     for bits in range(ENCODE_BITS, 17):
-        if scales.levels(q.input_range(x), bits)[0] * float(thetas.min()) >= THETA_STEPS:
+        if scales.levels(q.input_range(x), bits)[0] * float(thetas.min()) >= steps:
             return bits
     return 16
 
@@ -226,7 +238,7 @@ def encode_mt(q, graph: Graph, m: Match) -> None:
                     params={"weight": np.eye(width, dtype=np.int32)})
     thp = np.asarray(mt.attrs["theta_pos"], np.float64).reshape(-1)
     thn = np.asarray(mt.attrs["theta_neg"], np.float64).reshape(-1)
-    tp, tn, unit = thresholds(k, thp, thn)
+    tp, tn, unit = thresholds(k, thp, thn, PRECISION[q.precision][1])
     node = q.put(graph, mt, "loihi_mt", [syn.outputs[0]], name=mt.name, outputs=[mt.outputs[0]], source=mt.source,
                  attrs={"levels": levels, "gap": gap, "unit": unit, "scale": unit / k,
                         "input_max": int(q.encoded[x][2])},

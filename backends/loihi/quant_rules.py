@@ -103,8 +103,11 @@ def _per_channel(values: np.ndarray, syn: Node, rank: int) -> np.ndarray:
 class Quantiser:
     """What the rules share while rewriting one graph (``graph``: the float graph as given)."""
 
-    def __init__(self, graph: Graph, calibration, input_bits: int | None):
+    def __init__(self, graph: Graph, calibration, input_bits: int | None, reader_exp: bool = True,
+                 fine_thresholds: bool = True):
         self.g, self.calibration, self.input_bits = graph, calibration, input_bits
+        self.reader_exp = reader_exp        # reader-exponent: a Dense reading graded spikes may shift right
+        self.precision = "fine" if fine_thresholds else "coarse"     # quant_mt.PRECISION
         self.pos = {node.name: i for i, node in enumerate(graph.nodes)}
         self.order: dict[str, tuple[int, int]] = {}      # new node -> (position of the node it replaces, i)
         self._placed: dict[int, int] = {}                 # position -> nodes put there so far
@@ -244,17 +247,20 @@ class Quantiser:
         """bare-synapse: the synapse on chip, its integer output dequantised on the host."""
         syn = m["syn"]
         x, w, b, x_max, bits = self._weights(graph, syn, 1.0, None)
-        k, _, w_int, limit = scales.choose_scale(w, None, x_max, syn.name)
+        shift = self.reader_exp and syn.op == "linear" and bits > 0      # reader-exponent (scales.reader_scale)
+        k, w_int, limit, exp = scales.reader_scale(w, x_max, syn.name, shift)
         graph.remove_node(syn.name, drop_outputs=False)
         raw = graph.fresh_name(f"{syn.outputs[0]}.int")
         self.put(graph, syn, SYNAPSES[syn.op], [x], name=syn.name, outputs=[raw], source=syn.source,
-                 attrs=_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), params={"weight": w_int})
+                 attrs={**_synapse_attrs(syn, synapse_geometry(syn), bits, w_int), "weight_exp": exp},
+                 params={"weight": w_int})
         params = {} if b is None else {"bias": _per_channel(b, syn, self.rank(syn.outputs[0])).astype(np.float32)}
         self.put(graph, syn, "loihi_dequant", [raw], name=graph.fresh_name(f"{syn.name}.dequant"),
                  outputs=[syn.outputs[0]], attrs={"scale": 1.0 / k}, params=params)
         self.layers.append({"layer": syn.name, "op": syn.op, "neuron": None, "neuron_op": None,
                             "input": "spikes" if bits == 0 else f"graded({bits})", "scale": k, "limited_by": limit,
-                            "weight_error": scales.rel_error(w_int / k, w), "weight_levels": int(np.unique(w_int).size),
+                            "weight_error": scales.rel_error(w_int * 2.0 ** exp / k, w),
+                            "weight_levels": int(np.unique(w_int).size), "weight_exp": exp,
                             "notes": ["no neuron reads it: its integer output is read back and dequantised on "
                                       "the host, bias added there"]})
 

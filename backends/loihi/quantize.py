@@ -18,6 +18,8 @@ Rewrites, each ``# before -> after`` (rules on :mod:`snnc.ir.rewrite`, in
     %z = op(%x, %y), lag(x) < lag(y), in the Lava run
                                            ->  %z = op(delay[lag(y)-lag(x)](%x), %y)   (lag-align,
                                                last: quant_lag.py)
+    %m = cum_mean|delta|spiking_matmul(%x), lag(x) = L, in the Lava run
+                                           ->  %m = ...[start=L](%x)   (time-origin, after it)
 
 and leaves every other node on the host, as it was (the report says why; so is a layer
 whose threshold is below one integer step at the largest scale its weights allow). The files, by
@@ -70,7 +72,8 @@ __all__ = ["choose_scale", "latency", "quantize", "table_lines"]
 
 
 def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
-             input_bits: int | None = None, residual: bool = True, lag_align: bool = True) -> Graph:
+             input_bits: int | None = None, residual: bool = True, lag_align: bool = True,
+             time_origin: bool = True, reader_exp: bool = True, fine_thresholds: bool = True) -> Graph:
     """The graph in Loihi numerics (module doc); ``graph`` is not changed.
 
     ``calibration`` maps graph inputs to sample arrays; the range of each float value a
@@ -82,12 +85,17 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     neuron on the host (the rule ``residual-synapses`` off: for comparisons). ``lag_align=False``
     turns ``lag-align`` off: a multi-input op then combines its inputs at their own lags
     (``q.meta["loihi"]["lags"]`` lists every op with inputs at different lags, and what the
-    rule did or why it could not).
+    rule did or why it could not). ``time_origin=False`` turns ``time-origin`` off: ECMT's
+    running means and products inside the run then count the lag's empty steps too.
+    ``reader_exp=False`` turns ``reader-exponent`` off: a Dense reading graded spikes into a
+    multi-threshold neuron then keeps ``weight_exp = 0`` (its weights bound by the 16-bit input).
+    ``fine_thresholds=False``: multi-threshold neurons' integer thresholds within 5% of k·θ
+    and 16 encoder levels in the smallest θ, not 0.5% and 256 (``quant_mt.PRECISION``).
     """
     if input_bits is not None and not 2 <= input_bits <= widths.WIDTHS["num_message_bits"].hi:
         raise SnncError(f"input_bits={input_bits}: Loihi's graded spikes carry 2..24 bits")
     _check_supported(graph)
-    quantiser = Quantiser(graph, calibration, input_bits)
+    quantiser = Quantiser(graph, calibration, input_bits, reader_exp, fine_thresholds)
     # the residual rule first: it copies the synapses of a residual add into the neuron the
     # add feeds, and the layers it copied from may then pair with their own neurons
     first = quant_residual.rule(quantiser)
@@ -99,6 +107,7 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
     dequant_payloads(quantiser, rewritten)
     last = quant_lag.rule(quantiser)     # last: the lags are those of the finished program
     rewritten, aligned = apply_rules(rewritten, [last] if lag_align else [])
+    rewritten, aligned = apply_rules(rewritten, [quant_lag.origin_rule()] if time_origin else [], aligned)
     q = _in_order(rewritten, quantiser)
     lag = latency(q)
     for node in q.nodes:        # each neuron starts when its first input arrives
@@ -111,8 +120,9 @@ def quantize(graph: Graph, *, calibration: dict[str, np.ndarray] | None = None,
                    for k, v in quantiser.encoded.items()},
         "rules": {rule.name: log.count(rule.name) for rule in [first, *quantiser.rules()] if log.count(rule.name)},
         "lags": [quantiser.lag_notes[n.name] for n in q.nodes if n.name in quantiser.lag_notes]}
-    if aligned.count(last.name):
-        q.meta[PROGRAM_META]["rules"][last.name] = aligned.count(last.name)
+    for name in (last.name, quant_lag.ORIGIN):
+        if aligned.count(name):
+            q.meta[PROGRAM_META]["rules"][name] = aligned.count(name)
     found = widths.problems(q)
     if found:   # the scales are chosen to fit: this is a bug, said plainly
         raise SnncError(f"quantised graph {graph.name!r} exceeds Loihi's bit widths", problems=found)

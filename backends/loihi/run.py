@@ -51,12 +51,15 @@ def _run_nodes(interp: Interpreter, nodes, env: dict) -> None:
         env.update(zip(node.outputs, interp.run_node(node, [env[v] for v in node.inputs])))
 
 
-def run_chip_sim(p: ChipPlan, sources: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The chip region by the registry's numpy semantics (the simulator's loihi numerics)."""
+def run_chip_sim(p: ChipPlan, sources: dict[str, np.ndarray], trace: bool = False) -> dict[str, np.ndarray]:
+    """The chip region by the registry's numpy semantics (the simulator's loihi numerics);
+    ``trace``: every value it computes, not only the probes."""
     interp = Interpreter(p.graph)
     interp.timesteps, interp.batch = sources[p.sources[0]].shape[:2]
     env = dict(sources)
     _run_nodes(interp, p.chip, env)           # chip layers and the host nodes between them
+    if trace:
+        return {v: env[v] for n in p.chip for v in n.outputs}
     return {v: env[v] for v in p.probes + p.host_saves}
 
 
@@ -85,20 +88,25 @@ def chip_sources(graph: Graph, inputs: dict[str, np.ndarray]) -> tuple[ChipPlan,
 
 
 def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim", align: bool = False,
-              max_batch: int = 16, timeout: float = 600.0) -> LoihiRun:
+              max_batch: int = 16, timeout: float = 600.0, trace: bool = False) -> LoihiRun:
     """Run quantised ``graph`` on ``inputs`` with the chip region on ``engine`` (module doc);
-    Lava runs take ``max_batch`` samples at most each and fail past ``timeout`` seconds."""
+    Lava runs take ``max_batch`` samples at most each and fail past ``timeout`` seconds.
+    ``trace`` (sim only): ``values`` holds every value the chip region computes, the host
+    values in the run included (each cut at its lag with ``align``), and those before and after it."""
     import time
 
     if engine not in ENGINES:
         raise SnncError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "sim" and not align and not _one_piece(graph):
+    if trace and engine != "sim":
+        raise SnncError("trace=True records the simulator's values; Lava's are its probes only")
+    if engine == "sim" and not align and not trace and not _one_piece(graph):
         return _run_whole(graph, inputs)
     if _no_chip(graph):         # all on the host (no synaptic layer): nothing for an engine to run
         return _run_whole(graph, inputs)
     p, interp, env = _host_before(graph, inputs)
     steps = env[p.sources[0]].shape[0]
-    lag = {v: d for v, d in latency(graph).items() if v in p.probes or v in p.host_saves}
+    lag = {v: d for v, d in latency(graph).items() if v in p.probes or v in p.host_saves
+           or trace and graph.values[v].axes == "TN"}
     pad = max(lag.values(), default=0) if align else 0
     sources = {v: _padded(graph, v, env[v], pad) for v in p.sources + p.host_inputs}
     start = time.perf_counter()
@@ -109,11 +117,11 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
         result = run_chip(p, sources, max_batch=max_batch, timeout=timeout)
         values, lava_runs = result.values, result.runs
     else:
-        values = run_chip_sim(p, sources)
+        values = run_chip_sim(p, sources, trace)
     seconds = time.perf_counter() - start
     raw = values
     if align:
-        values = {v: a[lag[v]:lag[v] + steps] for v, a in values.items()}
+        values = {v: a[lag[v]:lag[v] + steps] if v in lag else a for v, a in values.items()}
     interp.timesteps = steps
     env.update(values)
     host = set(p.host)
@@ -121,6 +129,9 @@ def run_loihi(graph: Graph, inputs: dict[str, np.ndarray], *, engine: str = "sim
         if node.op in ALIASES and node.name not in host and node.inputs[0] in env:
             _run_nodes(interp, [node], env)
     _run_nodes(interp, p.after, env)
+    if trace:       # the host's values before the chip (lag 0: as they were) and after it
+        values = {**{v: env[v] for n in p.before for v in n.outputs}, **values,
+                  **{v: env[v] for n in p.after for v in n.outputs}}
     missing = [o for o in graph.outputs if o not in env]
     if missing:
         raise SnncError(f"graph outputs {missing} are computed on the chip but not read back")

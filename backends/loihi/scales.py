@@ -25,6 +25,9 @@ WEIGHT_MAX = 254            # 8-bit mixed sign on Lava's scale: even values, |w|
 A_IN_MAX = widths.WIDTHS["a_in"].hi
 VTH_MAX = widths.WIDTHS["vth"].hi
 BIAS_MAX = widths.WIDTHS["bias_mant"].hi * 2 ** widths.WIDTHS["bias_exp"].hi      # 4095 << 7
+ACC_MAX = widths.WIDTHS["a_accum"].hi
+#: the largest right shift a Dense's weight_exp gives (its range is −8..7)
+SHIFT_MAX = -widths.WIDTHS["weight_exp"].lo
 
 
 class ThresholdTooFine(UnsupportedError):
@@ -50,18 +53,19 @@ def decay(tau: float | None) -> int:
     return 0 if tau is None else int(min(max(round(4096.0 / tau), 0), 4095))
 
 
-def choose_scale(w: np.ndarray, theta: float | None, x_max, name: str, bias_max: float = 0.0):
+def choose_scale(w: np.ndarray, theta: float | None, x_max, name: str, bias_max: float = 0.0,
+                 a_max: int = A_IN_MAX):
     """``(k, θ_int, W_int, limited_by)``: the largest scale k (integer units per float unit)
     with even weights in [−254, 254], θ_int = k·θ an integer <= 2^17, a worst-case
-    synaptic input within 16 bits, and a bias (64·k·b) within 13 bits << 7. ``x_max``
-    bounds |input|: one number, or one per column of ``w`` flattened to ``[O, -1]``."""
+    synaptic input within 16 bits (``a_max``), and a bias (64·k·b) within 13 bits << 7.
+    ``x_max`` bounds |input|: one number, or one per column of ``w`` flattened to ``[O, -1]``."""
     wmax = float(np.abs(w).max(initial=0.0))
     flat = w.reshape(w.shape[0], -1)
     driven = flat * np.asarray(x_max, np.float64)          # x_max: a bound, or one per column
     worst_f = max(np.where(driven > 0, driven, 0).sum(axis=1).max(initial=0.0),
                   np.where(driven < 0, -driven, 0).sum(axis=1).max(initial=0.0))
     limits = {"weights": WEIGHT_MAX / wmax if wmax else np.inf,
-              "16-bit input": A_IN_MAX / worst_f if worst_f else np.inf}
+              "16-bit input": a_max / worst_f if worst_f else np.inf}
     if theta is not None:
         limits["17-bit threshold"] = (VTH_MAX + 1) / theta
     if bias_max:
@@ -81,7 +85,7 @@ def choose_scale(w: np.ndarray, theta: float | None, x_max, name: str, bias_max:
         else:
             theta_int = None
         w_int = (2 * np.rint(k * w / 2)).astype(np.int32)
-        if np.abs(w_int).max(initial=0) <= WEIGHT_MAX and widths.worst_input(w_int, x_max) <= A_IN_MAX:
+        if np.abs(w_int).max(initial=0) <= WEIGHT_MAX and widths.worst_input(w_int, x_max) <= a_max:
             return k, theta_int, w_int, limit
         k *= 0.98       # rounding pushed a weight or a sum over the edge: shrink a little
     raise UnsupportedError(f"{name!r}: no scale fits its weights into Loihi's 8-bit synapses")
@@ -131,20 +135,42 @@ def pick_bits(value_range: tuple[float, float] | None, w: np.ndarray, theta: flo
     return best[1] if best else 8
 
 
-def mt_scale(w: np.ndarray, thetas: np.ndarray, levels: int, gap: int, x_max: int, name: str):
-    """``(k, W_int, limited_by)`` of a synapse feeding a multi-threshold neuron: the
-    largest k that :func:`choose_scale` allows (no threshold term: θ_int = rint(k·θ) is
+def reader_scale(w: np.ndarray, x_max, name: str, shift: bool = False):
+    """``(k, W_int, limited_by, weight_exp)`` of a synapse with no threshold of its own:
+    :func:`choose_scale`'s k, and with ``shift`` (a Dense: the rule ``reader-exponent``)
+    a right shift where the 16-bit input bounds k. Lava's Dense sums W_int·s and then
+    shifts right by e = −weight_exp (floor), so a = ⌊W_int·s / 2^e⌋ ≈ k·W·s with
+    W_int ≈ k·2^e·W: the 16-bit bound holds for the shifted sum (the sum itself within 24
+    bits), and the weights get 2^e times finer. e is the smallest (<= 8) that lets the
+    weights' own 8 bits bind, so k stays within a factor 2 of the unshifted one; the floor
+    costs under one unit of k per step, where the unshifted weights lost up to half a step
+    at every input of the fan-in (a reader of payloads to ±255 over 128 inputs: 19.6%)."""
+    k, _, w_int, limit = choose_scale(w, None, x_max, name)
+    exp = 0
+    if shift and limit == "16-bit input":
+        for e in range(1, SHIFT_MAX + 1):
+            k_e, _, w_int, bound = choose_scale(w, None, x_max, name, a_max=min(A_IN_MAX << e, ACC_MAX))
+            k, exp, limit = k_e / 2 ** e, -e, f"{bound} >> {e}"
+            if bound != "16-bit input":
+                break
+    return k, w_int, limit, exp
+
+
+def mt_scale(w: np.ndarray, thetas: np.ndarray, levels: int, gap: int, x_max: int, name: str,
+             shift: bool = False):
+    """``(k, W_int, limited_by, weight_exp)`` of a synapse feeding a multi-threshold neuron:
+    the largest k that :func:`reader_scale` allows (no threshold term: θ_int = rint(k·θ) is
     rounded per sign and channel), lowered until the largest level θ_int·gap^(levels−1)
     fits the neuron's 24-bit membrane. Raises when a threshold falls below one step."""
     from snnc.ir.ops.loihi_mt import V_MAX
 
-    k, _, w_int, limit = choose_scale(w, None, x_max, name)
+    k, w_int, limit, exp = reader_scale(w, x_max, name, shift)
     top = float(np.max(thetas)) * gap ** (levels - 1)
     if k * top + 0.5 > V_MAX:
         k = (V_MAX - 0.5) / top
-        w_int = (2 * np.rint(k * w / 2)).astype(np.int32)       # monotone in k: still within bounds
+        w_int = (2 * np.rint(k * 2.0 ** -exp * w / 2)).astype(np.int32)   # monotone in k: still within bounds
         limit = "24-bit levels"
     if np.rint(k * float(np.min(thetas))) < 1:
         raise ThresholdTooFine(f"{name!r}: threshold {float(np.min(thetas)):g} is below one integer step at the "
                                f"largest scale its {limit} allow (k = {k:.3g})")
-    return k, w_int, limit
+    return k, w_int, limit, exp

@@ -43,6 +43,10 @@ WIDTHS: dict[str, Width] = {
     "num_message_bits": Width(0, 24, "Dense/Conv num_message_bits precision=5; Lava types graded spikes 24-bit"),
     # the synaptic input a neuron receives per step (LIF a_in: int16, precision=16)
     "a_in": Width(-(1 << 15), (1 << 15) - 1, "AbstractPyLifModelFixed.a_in precision=16"),
+    # a Dense sum before weight_exp's right shift (a_accum; Lava accumulates in int64 and
+    # shifts after, dense/models.py): held to the 24-bit state width (the chip's is uncertain)
+    "a_accum": Width(-(1 << 23) + 1, (1 << 23) - 1, "AbstractPyDenseModelBitAcc a_accum (int64 in Lava; "
+                     "24 bits assumed, uncertain)"),
     # neuron parameters
     "vth": Width(0, (1 << 17) - 1, "PyLifModelBitAcc.vth precision=17 (unsigned)"),
     "du": Width(0, 4095, "AbstractPyLifModelFixed.du precision=12 (unsigned)"),
@@ -52,6 +56,13 @@ WIDTHS: dict[str, Width] = {
     # state (u wraps, v saturates at these)
     "uv": Width(-(1 << 23) + 1, (1 << 23) - 1, "AbstractPyLifModelFixed uv_bitwidth=24"),
 }
+
+
+def shifted(worst, exp: int):
+    """The largest |a| a synapse delivers once Lava shifts a sum of at most ``worst`` by
+    ``weight_exp``: ``worst << exp``, or for a right shift (floors: −worst becomes
+    −ceil(worst / 2^−exp)) ``ceil(worst / 2^−exp)``; ints or integer arrays."""
+    return worst << exp if exp >= 0 else -((-worst) >> -exp)
 
 
 def worst_input(weight: np.ndarray, x_max, per_output_axis: int = 0) -> int:
@@ -93,7 +104,7 @@ def _check_input_max(graph: Graph, node, found: list[str]) -> None:
     syn = graph.producer(node.inputs[0])
     if m <= 0 or syn is None or syn.op not in ops_with(SYNAPTIC, TEMPORAL):
         return
-    worst = worst_input(syn.params["weight"], _input_max(graph, syn)) << max(syn.attrs["weight_exp"], 0)
+    worst = shifted(worst_input(syn.params["weight"], _input_max(graph, syn)), syn.attrs["weight_exp"])
     if "bias" in node.params:
         worst += int(np.abs(node.params["bias"]).max(initial=0))
     if worst > m:
@@ -109,7 +120,7 @@ def _check_dendrites(graph: Graph, node, found: list[str]) -> None:
         return
     # per output channel (axis 0 of every synapse's weights: the neuron's channels), the
     # positive drives add up, and the negative ones; mixed layouts fall back to the bound
-    drives = [[d << max(s.attrs["weight_exp"], 0) for d in _drive(s.params["weight"], _input_max(graph, s))]
+    drives = [[shifted(d, s.attrs["weight_exp"]) for d in _drive(s.params["weight"], _input_max(graph, s))]
               for s in syns]
     if len({len(p) for p, _ in drives}) == 1:
         a = int(max(sum(p for p, _ in drives).max(initial=0), sum(n for _, n in drives).max(initial=0)))
@@ -143,8 +154,11 @@ def problems(graph: Graph) -> list[str]:
                     found.append(f"{node.name!r} (loihi_dense): {int((used != w).sum())} weights change when Lava "
                                  f"truncates them to {node.attrs['num_weight_bits']} bits "
                                  f"({sign_mode(w)} sign: {'even values' if sign_mode(w) == 'mixed' else 'any'})")
-            e = max(node.attrs["weight_exp"], 0)
-            a = worst_input(w, _input_max(graph, node)) << e
+            pre = worst_input(w, _input_max(graph, node))
+            a = shifted(pre, node.attrs["weight_exp"])
+            if node.attrs["weight_exp"] < 0 and pre > WIDTHS["a_accum"].hi:
+                found.append(f"{node.name!r} ({node.op}): worst-case sum {pre} before the shift by weight_exp "
+                             f"{node.attrs['weight_exp']} exceeds {WIDTHS['a_accum']} ({WIDTHS['a_accum'].source})")
             if a > WIDTHS["a_in"].hi:
                 found.append(f"{node.name!r} ({node.op}): worst-case synaptic input {a} exceeds the neuron's "
                              f"16-bit input {WIDTHS['a_in']} ({WIDTHS['a_in'].source})")

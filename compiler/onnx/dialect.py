@@ -50,9 +50,15 @@ class OpSchema:
     outputs: int
 
 
+#: IR attributes only a quantised Loihi program sets, never written to or read from ONNX:
+#: ``start``, the step a clocked op (cum_mean, delta, spiking_matmul) in the Lava run counts
+#: time from (the quantiser's ``time-origin`` rule); a float graph has 0, the ONNX semantics
+PROGRAM_ONLY = frozenset({"start"})
+
+
 def _schema(name: str, ir_name: str, doc: str) -> OpSchema:
     opdef = ir_op(ir_name)
-    attributes = {a: ONNX_ATTRIBUTE_TYPE[spec.type] for a, spec in opdef.attrs.items()}
+    attributes = {a: ONNX_ATTRIBUTE_TYPE[spec.type] for a, spec in opdef.attrs.items() if a not in PROGRAM_ONLY}
     return OpSchema(name, ir_name, attributes, doc, opdef.arity, opdef.n_outputs)
 
 

@@ -61,6 +61,9 @@ def timed_snnc_op(lw: Lowering, node: Node) -> None:
     """One ``snnc::`` node (a neuron, or ECMT's :mod:`snnc.onnx.dialect_conversion` ops) over
     ``[T, N, ...]`` inputs, every attribute of its schema written."""
     schema = dialect.SCHEMAS[dialect.ONNX_OPS[node.op]]
+    if any(node.attrs.get(a) for a in dialect.PROGRAM_ONLY):
+        raise UnsupportedError(f"node {node.name!r}: a {node.op} whose clock starts late (start="
+                               f"{node.attrs['start']}) belongs to a Loihi program; export the float graph")
     attrs = {name: _AS_ONNX[kind](node.attrs[name]) for name, kind in schema.attributes.items()}
     lw.emit(node, schema.name, [lw.tensor(v, "TN") for v in node.inputs], layout="TN", domain=dialect.DOMAIN,
             **attrs)

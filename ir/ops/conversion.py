@@ -8,6 +8,12 @@ mean and its inverse, and the spiking matrix product. All see the time axis (``T
     delta            Delta(z)(t) = t·z(t) − (t−1)·z(t−1)     (Thm 1)  -> analog
     spiking_matmul   O(t) = S_A(t)S_B(t)/t − S_A(t−1)S_B(t−1)/(t−1)  (Thm 2, Eq. 5-7, 11-12)
 
+The last three count time: t is the step number from 1. ``start`` (default 0) moves their
+clock: t = step − start + 1, and steps before ``start`` output 0 (their inputs there are
+ignored). A float graph leaves it at 0; on Loihi the quantiser's ``time-origin`` rule sets
+it to the lag of the op's input (the steps Lava's synaptic delays put before its first
+value), so S(t)/t divides by the steps that carried the input, not by the empty ones too.
+
 Expectation compensation of a stateless f (Theorem 1) is ``delta(f(cum_mean(x)))``: no op
 of its own. Numerics follow :mod:`snnc.nn.conversion` and the ``snnc`` dialect's function
 bodies (float32; the multi-threshold neuron spike for spike).
@@ -93,8 +99,24 @@ def multi_threshold(node, arrays):
     return [out]
 
 
-def _time_index(x: np.ndarray) -> np.ndarray:
-    return np.arange(1, x.shape[0] + 1, dtype=x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+def _time_index(x: np.ndarray, start: int = 0) -> np.ndarray:
+    """t = step − start + 1 per step (<= 0 before ``start``), shaped to broadcast over x."""
+    return (np.arange(1, x.shape[0] + 1) - start).astype(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def _from(x: np.ndarray, start: int) -> np.ndarray:
+    """x with the steps before ``start`` zeroed (the op's clock has not started)."""
+    if start <= 0:
+        return x
+    x = x.copy()
+    x[:start] = 0
+    return x
+
+
+def _over_t(s: np.ndarray, start: int) -> np.ndarray:
+    """S(t)/t on the op's clock, 0 before it starts."""
+    t = _time_index(s, start)
+    return np.where(t > 0, s / np.maximum(t, 1), 0).astype(s.dtype, copy=False)
 
 
 def _shift(x: np.ndarray) -> np.ndarray:
@@ -107,19 +129,21 @@ def _elementwise_flops(node, ins, outs):
 
 
 @op("cum_mean", arity=1, shape=same_shape, kind=_analog, axes=_timed, flops=_elementwise_flops,
-    traits={TEMPORAL})
+    traits={TEMPORAL}, attrs={"start": Attr(int, 0)})
 def cum_mean(node, arrays):
     """Running mean over time, S(t)/t (ECMT supplement Eq. 2): the ANN activation estimate."""
-    x = arrays[0]
-    return [(np.cumsum(x, axis=0) / _time_index(x)).astype(x.dtype, copy=False)]
+    start = int(node.attrs.get("start", 0))
+    x = _from(arrays[0], start)
+    return [_over_t(np.cumsum(x, axis=0), start).astype(x.dtype, copy=False)]
 
 
 @op("delta", arity=1, shape=same_shape, kind=_analog, axes=_timed, flops=_elementwise_flops,
-    traits={TEMPORAL})
+    traits={TEMPORAL}, attrs={"start": Attr(int, 0)})
 def delta(node, arrays):
     """t·z(t) − (t−1)·z(t−1): per-step outputs whose running mean is z (ECMT Theorem 1)."""
-    z = arrays[0]
-    tz = _time_index(z) * z
+    start = int(node.attrs.get("start", 0))
+    z = _from(arrays[0], start)
+    tz = np.maximum(_time_index(z, start), 0) * z
     return [(tz - _shift(tz)).astype(z.dtype, copy=False)]
 
 
@@ -136,14 +160,14 @@ def _smm_flops(node, ins, outs):
 
 
 @op("spiking_matmul", arity=2, shape=_smm_shape, kind=_analog, axes=_timed, flops=_smm_flops,
-    traits={TEMPORAL})
+    traits={TEMPORAL}, attrs={"start": Attr(int, 0)})
 def spiking_matmul(node, arrays):
     """ECMT Theorem 2: the product of two spike streams, S_K(t)/t − S_K(t−1)/(t−1) with
     S_K(t) = S_A(t)·S_B(t) (Eq. 11-12); its running mean is CumMean(A) @ CumMean(B)."""
-    a, b = arrays
+    start = int(node.attrs.get("start", 0))
+    a, b = (_from(x, start) for x in arrays)
     rank = max(a.ndim, b.ndim)
     a = a.reshape(*a.shape[:2], *([1] * (rank - a.ndim)), *a.shape[2:])
     b = b.reshape(*b.shape[:2], *([1] * (rank - b.ndim)), *b.shape[2:])
-    sk = np.matmul(np.cumsum(a, axis=0), np.cumsum(b, axis=0))
-    q = sk / _time_index(sk)
+    q = _over_t(np.matmul(np.cumsum(a, axis=0), np.cumsum(b, axis=0)), start)
     return [(q - _shift(q)).astype(a.dtype, copy=False)]
