@@ -124,3 +124,63 @@ def test_gather_nd_across_the_batch_is_refused():
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(Exception, match="GatherND.*include the batch axis"):
         import_onnx(proto)
+
+
+class _WindowAttention(nn.Module):
+    """timm Swin's window attention on ``[N, H, W, C]``: windows merged into the batch
+    (``[N*windows, L, C]``), then ``qkv.permute(2, 0, 3, 1, 4)``, ``[3, N*windows, heads,
+    L, d]``: at a fixed batch of 1 its shapes also read as the batch merged into axis 0."""
+
+    def __init__(self, dim: int = 8, heads: int = 2, window: int = 2):
+        super().__init__()
+        self.heads, self.window, self.scale = heads, window, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        n, h, w, c = x.shape
+        s = self.window
+        x = x.view(n, h // s, s, w // s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, s * s, c)
+        rows, length, _ = x.shape
+        qkv = self.qkv(x).reshape(rows, length, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        attn = ((q * self.scale) @ k.transpose(-2, -1)).softmax(-1)
+        x = self.proj((attn @ v).transpose(1, 2).reshape(rows, length, c))
+        return x.view(n, h // s, w // s, s, s, c).permute(0, 1, 3, 2, 4, 5).reshape(n, h, w, c)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_window_attention_with_the_batch_merged_then_moved(dynamo, tmp_path):
+    torch.manual_seed(2)
+    graph = _check(_WindowAttention(), (4, 4, 8), tmp_path / "swin.onnx", dynamo)
+    assert [n.op for n in graph.nodes].count("softmax") == 1
+
+
+class _Unfold(nn.Module):
+    """timm MobileViT's unfold to patches and fold back (``MobileVitBlock.forward``):
+    ``[N, C, H, W] -> [N*C*n_h, p_h, n_w, p_w] -> [N*P, patches, C]``, a per-token linear,
+    and the way back. With one patch per row (n_w = 1) at a fixed batch of 1,
+    ``[N*C*n_h, p_h, 1, p_w]`` also reads as the batch third."""
+
+    def __init__(self, channels: int = 4, patch: int = 2):
+        super().__init__()
+        self.patch = patch
+        self.mix = nn.Linear(channels, channels)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        p = self.patch
+        nh, nw = h // p, w // p
+        x = x.reshape(n * c * nh, p, nw, p).transpose(1, 2)
+        x = x.reshape(n, c, nh * nw, p * p).transpose(1, 3).reshape(n * p * p, nh * nw, -1)
+        x = self.mix(x)
+        x = x.contiguous().view(n, p * p, nh * nw, -1).transpose(1, 3).reshape(n * c * nh, nw, p, p)
+        return x.transpose(1, 2).reshape(n, c, nh * p, nw * p)
+
+
+@pytest.mark.parametrize("size", [2, 4], ids=["one-patch", "2x2-patches"])
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_mobilevit_unfold_and_fold(dynamo, size, tmp_path):
+    torch.manual_seed(3)
+    graph = _check(_Unfold(), (4, size, size), tmp_path / "unfold.onnx", dynamo)
+    assert "matmul" in [n.op for n in graph.nodes] or "linear" in [n.op for n in graph.nodes]
