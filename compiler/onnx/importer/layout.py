@@ -20,6 +20,11 @@ Layouts are read off the probes by value: with T and N probed at two different p
 a dimension equal to T, N or T·N in both is that axis (N·k for one k > 1: merged); one
 equal in neither is a feature. When T is a constant of the file (a repeat encoder
 inside the model) the axis order decides: T comes right before N.
+
+A file with its batch fixed at 1 may be readable at that one probe only, where every
+unit axis reads as N. There the op decides: Transpose, Slice, Split, Squeeze, Unsqueeze
+and Gather carry their input's block along the axes they keep (:func:`carried`), and a
+reshape takes the reading with as many values in front of the batch as its input has.
 """
 
 from __future__ import annotations
