@@ -4,11 +4,15 @@ importer. Prints one line per model and exporter — ``ok`` with the IR's node c
 the first line of the refusal — then the counts, and the refusal reasons grouped.
 
     python benchmarks/bench_zoo.py [--exporters legacy,dynamo] [--models resnet18,...]
-                                   [--timm] [--size 64] [--limit N]
+                                   [--timm] [--size 64] [--limit N] [--verify]
     python benchmarks/bench_zoo.py --table run1.log run2.log    # the docs' tables from runs' output
 
 Random initialisation, eval mode, batch axis dynamic (legacy) or fixed at 1 (dynamo),
-opset 17/18. Models whose architecture fixes the input size (the ViTs: 224 px) use it;
+opset 17/18. ``--verify`` also runs each imported graph in the IR interpreter on a batch
+of 2 and compares it with onnxruntime running the file (a sample at a time where the
+file fixes its batch): ``ok`` then states the largest difference, and a model whose
+outputs differ by more than 1e-3 x max(1, their largest magnitude) is ``wrong``. Models
+whose architecture fixes the input size (the ViTs: 224 px) use it;
 the rest use ``--size`` px to keep the run short. torchvision is loaded the way
 ``tests/zoo.py`` does (its CUDA wheel's compiled ops are not needed).
 """
@@ -55,7 +59,27 @@ def _export(model, x, exporter: str, path: Path) -> None:
     program.save(str(path))
 
 
-def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
+def _verify(graph, path: Path, px: int) -> tuple[str, str]:
+    """The IR interpreter against onnxruntime on one random batch of 2."""
+    import numpy as np
+    import onnx
+
+    from snnc.ir.interpret import Interpreter
+    from onnx_helpers import run_ort
+
+    proto = onnx.load(str(path))
+    name = proto.graph.input[0].name
+    x = np.random.default_rng(0).standard_normal((2, 3, px, px)).astype(np.float32)
+    (mine,) = Interpreter(graph).run({name: x}).values()
+    fixed = proto.graph.input[0].type.tensor_type.shape.dim[0].HasField("dim_value")
+    runs = [run_ort(proto, {name: x[i:i + 1]}) for i in range(2)] if fixed else [run_ort(proto, {name: x})]
+    theirs = np.concatenate([next(iter(r.values())) for r in runs])
+    diff, scale = float(np.abs(mine - theirs).max()), float(np.abs(theirs).max())
+    status = "ok" if diff <= 1e-3 * max(scale, 1.0) else "wrong"
+    return status, f"max |IR - onnxruntime| {diff:.1e} (outputs up to {scale:.1e})"
+
+
+def _try(name: str, build, size: int, exporter: str, verify: bool = False) -> tuple[str, str]:
     import torch
 
     from snnc.onnx.importer import import_onnx
@@ -75,12 +99,15 @@ def _try(name: str, build, size: int, exporter: str) -> tuple[str, str]:
         del model
         try:
             graph = import_onnx(path)
-            return "ok", f"{len(graph)} nodes"
         except Exception as err:  # noqa: BLE001
             return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+        if not verify:
+            return "ok", f"{len(graph)} nodes"
+        status, detail = _verify(graph, path, px)
+        return status, f"{len(graph)} nodes, {detail}"
 
 
-LINE = re.compile(r"^(legacy|dynamo|dynamo-dyn) +(\S+) +(ok|refused|export|build) +[\d.]+s  (.*)$")
+LINE = re.compile(r"^(legacy|dynamo|dynamo-dyn) +(\S+) +(ok|wrong|refused|export|build) +[\d.]+s  (.*)$")
 
 
 def _family(name: str) -> str:
@@ -96,7 +123,7 @@ def _summary(rows: list[tuple[str, str, str, str]]) -> None:
     reasons = Counter((e, s, d.split(":")[0] + ": " + d.split(": ", 1)[-1][:70]) for e, _, s, d in rows if s != "ok")
     for exporter in dict.fromkeys(e for e, *_ in rows):
         statuses = Counter(s for e, _, s, _ in rows if e == exporter)
-        counts = ", ".join(f"{s} {statuses[s]}" for s in ("ok", "refused", "export", "build") if statuses[s])
+        counts = ", ".join(f"{s} {statuses[s]}" for s in ("ok", "wrong", "refused", "export", "build") if statuses[s])
         print(f"{exporter}: {sum(statuses.values())} models: {counts}")
     for (exporter, status, reason), n in reasons.most_common():
         print(f"  {n:3} x {exporter}/{status}: {reason}")
@@ -141,6 +168,8 @@ def main() -> None:
     parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="only the first N torchvision models (0: none)")
+    parser.add_argument("--verify", action="store_true",
+                        help="also compare the IR interpreter with onnxruntime on a batch of 2")
     parser.add_argument("--table", nargs="+", metavar="LOG",
                         help="run nothing: read the result lines of earlier runs' output and print the "
                              "summary and a markdown table per exporter (docs/zoo.md)")
@@ -168,7 +197,7 @@ def main() -> None:
     for exporter in args.exporters.split(","):
         for name, build in cases:
             start = time.perf_counter()
-            status, detail = _try(name.split("/")[-1], build, args.size, exporter)
+            status, detail = _try(name.split("/")[-1], build, args.size, exporter, args.verify)
             rows.append((exporter, name, status, detail))
             print(f"{exporter:10} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
     print()

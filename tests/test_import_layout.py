@@ -387,3 +387,21 @@ def test_window_attention(dynamo, tmp_path):
     for i in (0, 2):
         theirs = run_ort(onnx.load(path), {"x": x[i:i + 2]})["y"]
         np.testing.assert_allclose(mine[i:i + 2], theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_batch_carried_by_the_op_at_a_fixed_batch_of_one():
+    """At N = 1 Swin's ``qkv.permute(2, 0, 3, 1, 4)`` of ``[N*64, 49, 3, 3, 32]`` is
+    ``[3, N*64, 3, 49, 32]``, but its shapes also read as the batch merged into axis 0;
+    the permute decides. Squeezing the batch away leaves the shapes to decide (None)."""
+    from snnc.onnx.importer.layout import Layout, Sizes, carried, classify
+
+    one = [Sizes(None, 1)]
+    rows = Layout(("N",), (64, 49, 3, 3, 32), 0, "major")
+    dims = [(3, 64, 3, 49, 32)]
+    assert classify(dims, one, [rows]).pos == 0                     # what the shapes say
+    assert carried(rows, [2, 0, 3, 1, 4], dims, one) == Layout(("N",), (3, 64, 3, 49, 32), 1, "major")
+    q = carried(Layout(("N",), (3, 64, 3, 49, 32), 1, "major"), [1, 2, 3, 4], [(64, 3, 49, 32)], one)
+    assert q == Layout(("N",), (64, 3, 49, 32), 0, "major")          # qkv[0]: Gather / Squeeze of axis 0
+    tokens = Layout(("N",), (49, 96))
+    assert carried(tokens, [None, 0, 1, 2], [(1, 1, 49, 96)], one) == Layout(("1", "N"), (49, 96))
+    assert carried(tokens, [1, 2], [(49, 96)], one) is None          # x.squeeze(0) drops the batch

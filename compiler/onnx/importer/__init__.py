@@ -149,7 +149,22 @@ def import_model(model: onnx.ModelProto, name: str = "main") -> ImportResult:
             raise
         # the file fixes its batch size (constants shaped by it): read layouts at that size
         sizes = sizes[:1]
+    try:
+        return _convert(model, name, nodes, specs, probes, sizes, timesteps, opset)
+    except SnncError as err:
+        if len(probes) == 1 or not optional_second:
+            raise
+        # the resized probe read a stale reshape target consistently, but not as the model
+        # means it (MobileViT's [N*4, 1, 288] -> [4, N, 3, 4, 24]): the file's batch decides
+        try:
+            return _convert(model, name, nodes, specs, probes[:1], sizes[:1], timesteps, opset)
+        except SnncError:
+            raise err from None
 
+
+def _convert(model: onnx.ModelProto, name: str, nodes: list[onnx.NodeProto], specs: list[InputSpec],
+             probes: list, sizes: list[Sizes], timesteps: int | None, opset: int) -> ImportResult:
+    """Steps 3-5 of the module docstring, at the probes given."""
     graph = Graph(name)
     ctx = Context(graph, probes, sizes, timesteps, opset)
     result = ImportResult(graph)

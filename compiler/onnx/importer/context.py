@@ -16,7 +16,7 @@ from onnx import helper
 from snnc.ir.build import emit
 from snnc.ir.errors import IRError, UnsupportedError
 from snnc.ir.graph import Graph
-from snnc.onnx.importer.layout import Layout, Sizes, classify, constant_layout
+from snnc.onnx.importer.layout import Layout, Sizes, carried, classify, constant_layout, readings
 from snnc.onnx.importer.probe import CONST, DATA, Probe, node_label
 
 Converter = Callable[["Context", onnx.NodeProto], None]
@@ -115,6 +115,20 @@ class Context:
         if self.node is None or tensor not in self.node.output:
             return []
         return [self._layouts[i] for i in self.node.input if i in self._layouts and self.is_data(i)]
+
+    def carry(self, tensor: str, src: str, source: list[int | None]) -> None:
+        """Output ``tensor``'s axis ``j`` is input ``src``'s axis ``source[j]`` (None: new):
+        its batch block sits where those axes put it (:func:`.layout.carried`), not where
+        its shapes read it; where that cannot be told, the shapes decide."""
+        if tensor in self._layouts or not self.is_data(tensor) or not self.is_data(src):
+            return
+        found = carried(self.layout(src), source, self.shapes(tensor), self._sizes())
+        if found is not None:
+            self._layouts[tensor] = found
+
+    def readings(self, tensor: str) -> list[Layout]:
+        """Every layout ``tensor``'s shapes allow, the one :meth:`layout` reads first."""
+        return list(readings(self.shapes(tensor), self._sizes(), self._hints(tensor)))
 
     def set_layout(self, tensor: str, layout: Layout) -> None:
         self._layouts[tensor] = layout

@@ -25,12 +25,23 @@ def _reshape_to_probe(ctx: Context, node) -> None:
     It is a reshape per sample when the axes before the batch block hold as many values
     before and after (row-major order then maps each sample's values onto themselves)."""
     x, out = node.input[0], node.output[0]
+    if node.op_type in ("Squeeze", "Unsqueeze"):
+        ctx.carry(out, x, _squeeze_source(ctx, node))
     src, dst = ctx.layout(x), ctx.layout(out)
     front = src.front(ctx.shapes(x)[0])
-    if dst.merged and dst.front(ctx.shapes(out)[0]) != front:
-        dst = dst.flipped()             # [L, N, E] -> [L*N, E]: the batch merged minor
+
+    def keeps(layout: Layout) -> bool:
+        return _same_time(src, layout) and layout.front(ctx.shapes(out)[0]) == front
+
+    if not keeps(dst):
+        # [L, N, E] -> [L*N, E]: the batch merged minor; at a fixed batch of 1 the shapes
+        # read several ways (MobileViT's [N*96, 2, 1, 2] also as [96, 2, N, 2]): the one
+        # with the same values in front of the batch is the reshape's
+        others = [r for layout in [dst, *ctx.readings(out)]
+                  for r in ([layout, layout.flipped()] if layout.merged else [layout])]
+        dst = next((r for r in others if keeps(r)), dst)
         ctx.set_layout(out, dst)
-    if not _same_time(src, dst) or dst.front(ctx.shapes(out)[0]) != front:
+    if not keeps(dst):
         raise ctx.fail(f"it reshapes {src.describe()} into {dst.describe()}: time and batch axes may "
                        "only fold or unfold together, with the same values in front of them")
     if src.sample == dst.sample:
@@ -43,6 +54,19 @@ for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
     converter(_op)(_reshape_to_probe)
 
 
+def _squeeze_source(ctx: Context, node) -> list[int | None]:
+    """The input axis each output axis of a Squeeze/Unsqueeze is (None: a new unit axis)."""
+    x = ctx.shapes(node.input[0])[0]
+    rank = len(x)
+    axes = _ints(ctx, node.input[1] if len(node.input) > 1 else None) if ctx.opset >= 13 else ctx.attr("axes")
+    if node.op_type == "Unsqueeze":
+        new = {a % (rank + len(axes)) for a in axes}
+        kept = iter(range(rank))
+        return [None if j in new else next(kept) for j in range(rank + len(axes))]
+    gone = {a % rank for a in axes} if axes else {a for a in range(rank) if x[a] == 1}
+    return [a for a in range(rank) if a not in gone]
+
+
 @converter("Transpose")
 def transpose(ctx: Context, node) -> None:
     x = node.input[0]
@@ -53,6 +77,7 @@ def transpose(ctx: Context, node) -> None:
     starts = [j for j in range(rank - src.n_batch + 1) if perm[j:j + src.n_batch] == block]
     if not starts:
         raise ctx.fail(f"perm {perm} splits or reorders the {'/'.join(src.batch)} axes")
+    ctx.carry(node.output[0], x, perm)
     sample_perm = [src.to_sample(p) for p in perm if src.merged or not src.is_batch_axis(p)]
     if sample_perm == sorted(sample_perm):
         ctx.alias(node.output[0], ctx.value(x))
@@ -86,6 +111,7 @@ def slice_(ctx: Context, node) -> None:
     axes = list(axes or range(len(starts)))
     steps = list(steps or [1] * len(axes))
     full = ctx.shapes(x)[0]
+    ctx.carry(node.output[0], x, list(range(rank)))
     sample = {"starts": [], "ends": [], "axes": [], "steps": []}
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis %= rank
@@ -132,6 +158,7 @@ def gather(ctx: Context, node) -> None:
     layout = ctx.layout(x)
     axis = ctx.attr("axis", 0) % layout.full_rank
     indices = ctx.const(idx)
+    ctx.carry(node.output[0], x, [*range(axis), *[None] * indices.ndim, *range(axis + 1, layout.full_rank)])
     if layout.pos == 0 and layout.batch == ("T", "N") and axis == 0 and indices.ndim == 0:
         ctx.set_layout(node.output[0], Layout(("N",), layout.sample))
         ctx.emit("select_time", [ctx.value(x)], attrs={"index": int(indices)})
@@ -196,6 +223,8 @@ def gather_nd(ctx: Context, node) -> None:
 def split(ctx: Context, node) -> None:
     x = node.input[0]
     axis = ctx.sample_axis(x, ctx.attr("axis", 0))
+    for out in node.output:
+        ctx.carry(out, x, list(range(ctx.layout(x).full_rank)))
     sizes = [ctx.layout(o).sample[axis] for o in node.output]
     start = 0
     for i, (out, size) in enumerate(zip(node.output, sizes)):

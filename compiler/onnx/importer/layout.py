@@ -20,6 +20,11 @@ Layouts are read off the probes by value: with T and N probed at two different p
 a dimension equal to T, N or T·N in both is that axis (N·k for one k > 1: merged); one
 equal in neither is a feature. When T is a constant of the file (a repeat encoder
 inside the model) the axis order decides: T comes right before N.
+
+A file with its batch fixed at 1 may be readable at that one probe only, where every
+unit axis reads as N. There the op decides: Transpose, Slice, Split, Squeeze, Unsqueeze
+and Gather carry their input's block along the axes they keep (:func:`carried`), and a
+reshape takes the reading with as many values in front of the batch as its input has.
 """
 
 from __future__ import annotations
@@ -78,6 +83,18 @@ class Layout:
         inner = self.sample[self.pos] if self.merged == "minor" else 1
         return int(math.prod(shape[:self.pos])) * inner
 
+    def shape_at(self, probe: Sizes) -> tuple[int, ...] | None:
+        """The full shape at probe sizes ``probe`` (None where a batch size is unknown)."""
+        sizes = [_size(tag, probe) for tag in self.batch]
+        if None in sizes:
+            return None
+        dims = list(self.sample)
+        if self.merged:
+            dims[self.pos] *= sizes[0]
+        else:
+            dims[self.pos:self.pos] = sizes
+        return tuple(dims)
+
     def flipped(self) -> Layout:
         """The other reading of a merged axis (major <-> minor)."""
         return replace(self, merged={"major": "minor", "minor": "major"}[self.merged])
@@ -131,6 +148,12 @@ def classify(dims: list[tuple[int, ...]], probes: list[Sizes], hints: list[Layou
     ``hints`` (the layouts of the producing op's inputs) are tried first: a shape such as
     ``[1, N, ...]`` reads both as a unit time axis before the batch and as a batch in
     second place, and the op that made it decides which."""
+    return next(readings(dims, probes, hints), None)
+
+
+def readings(dims: list[tuple[int, ...]], probes: list[Sizes], hints: list[Layout] = ()):
+    """Every layout the shapes allow, the likeliest first (:func:`classify` takes the first;
+    a reshape takes the first that keeps the values in front of the batch)."""
     rank = len(dims[0])
     candidates = [(h.pos, h.batch, h.merged) for h in hints if h.batch]
     candidates += [(0, p, "") for p in _LEADING] + [(i, p, "") for i in range(1, rank) for p in _INNER]
@@ -146,8 +169,37 @@ def classify(dims: list[tuple[int, ...]], probes: list[Sizes], hints: list[Layou
         else:
             continue
         if len(samples) == 1:
-            return Layout(pattern, samples.pop(), pos, merged)
-    return None
+            yield Layout(pattern, samples.pop(), pos, merged)
+
+
+def carried(src: Layout, source: list[int | None], dims: list[tuple[int, ...]],
+            probes: list[Sizes]) -> Layout | None:
+    """The layout of an op's output whose axis ``j`` is input axis ``source[j]`` (None: an
+    axis the op makes), given the input's layout ``src`` and the output's shape ``dims[k]``
+    at probe ``probes[k]``. Transpose (``source`` = perm), Slice and Split (every axis kept),
+    Squeeze, Unsqueeze and Gather (axes dropped or made) move the batch block with the axes
+    that carry it, whatever its size: at a fixed batch of 1 the shapes alone cannot tell
+    ``[3, N*64, 3, 49, 32]`` (Swin's ``qkv.permute(2, 0, 3, 1, 4)``) from a batch merged
+    into its first axis. None when the block does not come through whole and in order
+    (squeezed away, split or reordered): the shapes then decide (:func:`classify`)."""
+    block = [src.pos] if src.merged else list(range(src.pos, src.pos + src.n_batch))
+    if not src.batch or any(source.count(b) != 1 for b in block):
+        return None
+    at = [source.index(b) for b in block]
+    if at != list(range(at[0], at[0] + len(at))):
+        return None
+    pos, first = at[0], dims[0]
+    if src.merged:
+        size = _size(src.batch[0], probes[0])
+        if not size or first[pos] % size:
+            return None
+        sample = first[:pos] + (first[pos] // size,) + first[pos + 1:]
+    else:
+        sample = first[:pos] + first[pos + len(at):]
+    out = Layout(src.batch, tuple(sample), pos, src.merged)
+    if out.batch == ("N",) and not out.merged and pos == 1 and source[0] is None and sample[0] == 1:
+        out = Layout(("1", "N"), tuple(sample[1:]))     # x.unsqueeze(0): where time will go
+    return out if all(out.shape_at(p) == tuple(d) for d, p in zip(dims, probes)) else None
 
 
 def constant_layout(shape: tuple[int, ...]) -> Layout:

@@ -124,7 +124,7 @@ class Prober:
         if not open_:
             return None
         back = max(open_)
-        self._choices = {i: c for i, c in self._choices.items() if i < back}
+        self._choices = {i: c for i, c in self._choices.items() if i <= back}   # later ones start over
         self._choices[back] = self._choices.get(back, 0) + 1
         self._readings = {i: r for i, r in self._readings.items() if i <= back}
         return back

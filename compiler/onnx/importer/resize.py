@@ -73,11 +73,19 @@ def reshape_targets(target: list[int], first: tuple[int, ...], now: tuple[int, .
     front as the input has in front of its batch (a per-sample reshape keeps that count;
     a batch merged into the input's axis puts 1 or k there). Order: a target entry that
     is the batch size itself; the batch starting an axis (``[L, N*h, d]``: torch's
-    attention views); the batch ending one (``[L*N, E]``)."""
+    attention views); the batch ending one (``[L*N, E]``). A ``-1`` is first read as what
+    it stood for at the first probe (left stale, it would take in the batch: Swin's
+    ``[64, 49, 3, 3, -1]``); the target as written comes last."""
     count = int(np.prod(now))
     resolved = [now[i] if d == 0 and i < len(now) else d for i, d in enumerate(target)]
+    if -1 in target:        # what it stood for at the first probe: a stale -1 would take in the batch
+        known = int(np.prod([first[i] if d == 0 and i < len(first) else d
+                             for i, d in enumerate(target) if d != -1]))
+        if not known or int(np.prod(first)) % known:
+            return [target]
+        resolved[target.index(-1)] = int(np.prod(first)) // known
     moved = _moved(first, now)
-    if -1 in resolved or int(np.prod(resolved)) == count or not moved:
+    if int(np.prod(resolved)) == count or not moved:
         return [target]
     j = moved[0]
     ks = {now[j] // b for a, b in resize.items() if now[j] % b == 0 and first[j] == a * (now[j] // b)}
@@ -89,7 +97,7 @@ def reshape_targets(target: list[int], first: tuple[int, ...], now: tuple[int, .
                 reading = [d if found[i] == resolved[i] else found[i] for i, d in enumerate(target)]
                 if reading not in readings:
                     readings.append(reading)
-    return readings or [target]
+    return readings + [target] if -1 in target and target not in readings else readings or [target]
 
 
 def _rescalings(resolved: list[int], front: int, count: int, resize: dict[int, int], rank: str):
