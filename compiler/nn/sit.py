@@ -82,7 +82,7 @@ class SIExp(nn.Module):
 
     @classmethod
     def from_table(cls, K: int) -> "SIExp":
-        """SI-exp with the shipped tables for this K (``si_exp_tables.json``, K = 4…33)."""
+        """SI-exp with the shipped tables for this K (``si_exp_tables.json``: :func:`shipped_ks`)."""
         tables = load_tables()
         if str(K) not in tables:
             raise ValueError(f"SIExp.from_table: no shipped table for K = {K}; "

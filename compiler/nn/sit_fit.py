@@ -1,7 +1,9 @@
 """Fitting SI-exp's tables T(t), h(t), d(t) (SIT Section 3.3 and 4.2).
 
 SIT fits the K-step tables on 10,000 evenly spaced points in [−1, 1] against exp(x).
-Two fitters live here; the shipped tables come from the second.
+Two fitters live here; the shipped tables up to K = 27 come from the second, most larger
+ones (and SIT's 0.0015413, met at K = 47) from :mod:`snnc.nn.sit_lanes`, which builds a
+layout and prunes it with this module's polish.
 
 **Surrogate training**, :func:`fit_si_exp` (one K, seconds): z = Θ(v − T) has no
 gradient, so (1) starts :func:`binary_init` / :func:`mixed_init` with a seeded jitter and
