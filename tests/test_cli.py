@@ -33,16 +33,31 @@ def test_every_subcommand_has_help(command, capsys):
     assert "usage: snnc" in capsys.readouterr().out
 
 
-def test_export_writes_a_checked_model_and_refuses_to_overwrite(tmp_path):
-    out = tmp_path / "tiny.onnx"
-    done = snnc_cli("export", "spikingformer-tiny", "-o", out)
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """``snnc export`` run as a user would: spikingformer-tiny to a new file, again (refused),
+    then spikformer-tiny over it with --force. One file, two exports (about 10 s each): the
+    overwrite test asserts on the runs, the show test reads the spikformer it left."""
+    out = tmp_path_factory.mktemp("export") / "tiny.onnx"
+    first = snnc_cli("export", "spikingformer-tiny", "-o", out)
+    written = onnx.load(out) if first.returncode == 0 else None
+    again = snnc_cli("export", "spikingformer-tiny", "-o", out)
+    unchanged = onnx.load(out) == written if written is not None else None
+    forced = snnc_cli("export", "spikformer-tiny", "-o", out, "--force")
+    return out, first, written, again, unchanged, forced
+
+
+def test_export_writes_a_checked_model_and_refuses_to_overwrite(exported):
+    out, done, written, again, unchanged, forced = exported
     assert done.returncode == 0, done.stderr
     assert f"wrote {out}" in done.stdout and "snnc: 11 LIF" in done.stdout
-    onnx.checker.check_model(onnx.load(out), full_check=True)
-    again = snnc_cli("export", "spikingformer-tiny", "-o", out)
+    onnx.checker.check_model(written, full_check=True)
     assert again.returncode == 2
     assert again.stderr.strip() == f"snnc: error: {out} exists; pass --force to overwrite it"
-    assert snnc_cli("export", "spikingformer-tiny", "-o", out, "--force").returncode == 0
+    assert unchanged                                      # the refused run left the file alone
+    assert forced.returncode == 0, forced.stderr
+    # --force really overwrote it: the spikformer's Adds are not the spikingformer's
+    assert onnx.load(out).graph.node != written.graph.node
 
 
 def test_unknown_model_is_one_line_exit_2(tmp_path):
@@ -52,12 +67,12 @@ def test_unknown_model_is_one_line_exit_2(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_show_prints_the_ir_and_json_loads_back(tmp_path):
+def test_show_prints_the_ir_and_json_loads_back(exported, tmp_path):
     from snnc.ir.serialize import from_json
     from snnc.onnx.importer import import_onnx
 
-    model = tmp_path / "tiny.onnx"
-    snnc_cli("export", "spikformer-tiny", "-o", model, check=True)
+    model, forced = exported[0], exported[-1]       # spikformer-tiny, written by `snnc export --force`
+    assert forced.returncode == 0, forced.stderr
     text = snnc_cli("show", model, check=True).stdout
     assert text.startswith("graph tiny(%x: analog[3,16,16]) {")
     assert "%block.0.attn.attn_lif = lif[v_threshold=0.5](" in text

@@ -1,6 +1,7 @@
 """Spikingformer-8-512 at 224 px compiled for Loihi 2: the issue's full-size must-show.
 
-One export (about 10 s) and one compile (about 7 s, no simulation) serve every test."""
+One export (about 10 s), one compile (about 7 s, no simulation) and one load of the
+written artifact serve every test."""
 
 from __future__ import annotations
 
@@ -33,9 +34,16 @@ def big(tmp_path_factory):
     return c, root / "art", x
 
 
-def test_cores_and_chips(big):
-    c, art, _ = big
-    manifest, _, mapping = load_artifact(art)
+@pytest.fixture(scope="module")
+def loaded(big):
+    """``load_artifact`` of the written artifact (hashes verified, every op re-inferred: seconds
+    at this size), once for the tests that read it back."""
+    return load_artifact(big[1])
+
+
+def test_cores_and_chips(big, loaded):
+    c = big[0]
+    manifest, _, mapping = loaded
     cores, chips = len(mapping["cores"]), mapping["chips"]
     print(f"\nSpikingformer-8-512 (224 px) on loihi2: {cores} cores on {chips} chips, "
           f"{len(mapping['host'])} host ops")
@@ -52,9 +60,8 @@ def test_cores_and_chips(big):
     assert all(h["reason"] for h in mapping["host"])
 
 
-def test_every_core_load_holds_the_loihi2_table(big):
-    _, art, _ = big
-    _, program, mapping = load_artifact(art)
+def test_every_core_load_holds_the_loihi2_table(loaded):
+    _, program, mapping = loaded
     loads = recompute_loads(program, mapping)
     assert [core["load"] for core in mapping["cores"]] == loads
     assert check_limits(loads, LOIHI2) == []

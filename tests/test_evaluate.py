@@ -52,9 +52,16 @@ def _evaluate(tmp, *extra):
                           capture_output=True, text=True)
 
 
-def test_table_matches_onnxruntime_and_torch(converted):
+@pytest.fixture(scope="module")
+def table(converted):
+    """The JSON table of one worker, batches of 70 (the last one short): the figures test
+    checks it, the Ray test compares two workers' table with it."""
+    return _evaluate(converted[0], "--labels", str(converted[0] / "y.npy"), "--format", "json", "--batch-size", "70")
+
+
+def test_table_matches_onnxruntime_and_torch(converted, table):
     tmp, model, x, y = converted
-    r = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "70")
+    r = table
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     with torch.no_grad():
@@ -108,11 +115,11 @@ def test_bad_arguments_are_one_line(converted, args, needle):
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
-def test_ray_workers_give_the_same_table_to_the_last_count(converted):
+def test_ray_workers_give_the_same_table_to_the_last_count(converted, table):
     require("ray")
     tmp, *_ = converted
-    one = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "50")
-    two = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "50", "--workers", "2")
+    one = table     # the same arguments, one worker: batches of 70, so the workers' shares differ
+    two = _evaluate(tmp, "--labels", str(tmp / "y.npy"), "--format", "json", "--batch-size", "70", "--workers", "2")
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-2000:]
     a, b = json.loads(one.stdout), json.loads(two.stdout)
     assert (a.pop("workers"), b.pop("workers")) == (1, 2)
