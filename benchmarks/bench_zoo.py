@@ -1,10 +1,10 @@
-"""Import coverage of the ANN zoo: every torchvision classification model (and a stated
-list of timm models), exported with both torch.onnx exporters, through ``snnc show``'s
+"""Import coverage of the ANN zoo: every torchvision classification model (and stated
+lists of timm and transformers models), exported with both torch.onnx exporters, through ``snnc show``'s
 importer. Prints one line per model and exporter — ``ok`` with the IR's node count, or
 the first line of the refusal — then the counts, and the refusal reasons grouped.
 
     python benchmarks/bench_zoo.py [--exporters legacy,dynamo] [--models resnet18,...]
-                                   [--timm] [--size 64] [--limit N] [--verify]
+                                   [--timm] [--transformers] [--size 64] [--limit N] [--verify]
     python benchmarks/bench_zoo.py --table run1.log run2.log    # the docs' tables from runs' output
 
 Random initialisation, eval mode, batch axis dynamic (legacy) or fixed at 1 (dynamo),
@@ -40,27 +40,67 @@ TIMM_MODELS = ["vit_tiny_patch16_224", "vit_small_patch16_224", "deit_tiny_patch
 # when the input is a multiple of them)
 FIXED_224 = ("vit_", "swin_", "maxvit_", "deit", "levit_", "alexnet", "vgg")
 SIZE = {"inception_v3": 299}
+# transformers: tiny random configurations (no download), token ids + padding mask in,
+# sequence-classification logits out (ViT: pixels in); <name>: (config, model, config kwargs)
+_TINY = dict(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+             max_position_embeddings=24, num_labels=3)
+TRANSFORMERS_MODELS = {
+    "bert": ("BertConfig", "BertForSequenceClassification", _TINY),
+    "roberta": ("RobertaConfig", "RobertaForSequenceClassification", _TINY),
+    "electra": ("ElectraConfig", "ElectraForSequenceClassification", {**_TINY, "embedding_size": 16}),
+    "albert": ("AlbertConfig", "AlbertForSequenceClassification", {**_TINY, "embedding_size": 16}),
+    "distilbert": ("DistilBertConfig", "DistilBertForSequenceClassification",
+                   dict(vocab_size=50, dim=32, n_layers=2, n_heads=4, hidden_dim=64, max_position_embeddings=24,
+                        num_labels=3)),
+    "vit": ("ViTConfig", "ViTForImageClassification",
+            dict(image_size=32, patch_size=8, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                 num_attention_heads=4, intermediate_size=64, num_labels=3)),
+}
+TOKENS = 8
 
 
-def _export(model, x, exporter: str, path: Path) -> None:
+def _images(px: int):
+    """Inputs ``n -> {"x": [n, 3, px, px]}`` (random, seeded)."""
+    import numpy as np
+
+    return lambda n: {"x": np.random.default_rng(n).standard_normal((n, 3, px, px)).astype(np.float32)}
+
+
+def _tokens(n: int) -> dict:
+    """``n`` rows of TOKENS random token ids with right padding of random length."""
+    import numpy as np
+
+    rng = np.random.default_rng(n)
+    mask = np.ones((n, TOKENS), dtype=np.int64)
+    for i in range(n):
+        mask[i, TOKENS - rng.integers(0, TOKENS // 2):] = 0
+    return {"input_ids": rng.integers(1, 50, (n, TOKENS)).astype(np.int64), "attention_mask": mask}
+
+
+def _export(model, inputs, exporter: str, path: Path) -> None:
     """Write the model to ``path`` as a user would: a file (weights past protobuf's 2 GiB,
     e.g. regnet_y_128gf's, go to external data beside it); no ``torch.no_grad()``, under
-    which nn.MultiheadAttention takes a fused kernel the legacy exporter cannot write."""
+    which nn.MultiheadAttention takes a fused kernel the legacy exporter cannot write.
+    ``inputs(n)``: the named example inputs at batch n, in the order forward takes them."""
     import torch
 
     if exporter == "legacy":
-        torch.onnx.export(model, (x,), str(path), input_names=["x"], opset_version=17, dynamo=False,
-                          dynamic_axes={"x": {0: "n"}})
+        example = inputs(1)
+        torch.onnx.export(model, tuple(torch.from_numpy(v) for v in example.values()), str(path),
+                          input_names=list(example), opset_version=17, dynamo=False,
+                          dynamic_axes={name: {0: "n"} for name in example})
         return
     # dynamo-dyn: a dynamic batch; torch.export specialises a size-1 example, so export at 2
-    dynamic = {"dynamic_shapes": ({0: torch.export.Dim("n")},)} if exporter == "dynamo-dyn" else {}
-    x = x.expand(2, *x.shape[1:]).contiguous() if dynamic else x
-    program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False, **dynamic)
+    example = inputs(2 if exporter == "dynamo-dyn" else 1)
+    batch = torch.export.Dim("n")
+    dynamic = {"dynamic_shapes": tuple({0: batch} for _ in example)} if exporter == "dynamo-dyn" else {}
+    program = torch.onnx.export(model, tuple(torch.from_numpy(v) for v in example.values()), dynamo=True,
+                                opset_version=18, verbose=False, **dynamic)
     program.save(str(path))
 
 
-def _verify(graph, path: Path, px: int) -> tuple[str, str]:
-    """The IR interpreter against onnxruntime on one random batch of 2."""
+def _verify(graph, path: Path, inputs) -> tuple[str, str]:
+    """The IR interpreter against onnxruntime on one batch of 2."""
     import numpy as np
     import onnx
 
@@ -68,31 +108,35 @@ def _verify(graph, path: Path, px: int) -> tuple[str, str]:
     from onnx_helpers import run_ort
 
     proto = onnx.load(str(path))
-    name = proto.graph.input[0].name
-    x = np.random.default_rng(0).standard_normal((2, 3, px, px)).astype(np.float32)
-    (mine,) = Interpreter(graph).run({name: x}).values()
+    feed = dict(zip([i.name for i in proto.graph.input], inputs(2).values()))
+    (mine,) = Interpreter(graph).run(feed).values()
     fixed = proto.graph.input[0].type.tensor_type.shape.dim[0].HasField("dim_value")
-    runs = [run_ort(proto, {name: x[i:i + 1]}) for i in range(2)] if fixed else [run_ort(proto, {name: x})]
+    runs = ([run_ort(proto, {k: v[i:i + 1] for k, v in feed.items()}) for i in range(2)] if fixed
+            else [run_ort(proto, feed)])
     theirs = np.concatenate([next(iter(r.values())) for r in runs])
     diff, scale = float(np.abs(mine - theirs).max()), float(np.abs(theirs).max())
     status = "ok" if diff <= 1e-3 * max(scale, 1.0) else "wrong"
     return status, f"max |IR - onnxruntime| {diff:.1e} (outputs up to {scale:.1e})"
 
 
-def _try(name: str, build, size: int, exporter: str, verify: bool = False) -> tuple[str, str]:
+def _seeded(cls, config):
     import torch
 
+    torch.manual_seed(0)
+    return cls(config)
+
+
+def _try(name: str, build, inputs, exporter: str, verify: bool = False) -> tuple[str, str]:
     from snnc.onnx.importer import import_onnx
 
     try:
         model = build().eval()
     except Exception as err:  # noqa: BLE001 -- report, do not stop the survey
         return "build", f"{type(err).__name__}: {str(err).splitlines()[0][:100]}"
-    px = SIZE.get(name, 224 if name.startswith(FIXED_224) else size)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.onnx"
         try:
-            _export(model, torch.rand(1, 3, px, px), exporter, path)
+            _export(model, inputs, exporter, path)
         except Exception as err:  # noqa: BLE001
             text = str(err).strip()
             return "export", f"{type(err).__name__}: {text.splitlines()[0][:100] if text else ''}"
@@ -103,7 +147,7 @@ def _try(name: str, build, size: int, exporter: str, verify: bool = False) -> tu
             return "refused", f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
         if not verify:
             return "ok", f"{len(graph)} nodes"
-        status, detail = _verify(graph, path, px)
+        status, detail = _verify(graph, path, inputs)
         return status, f"{len(graph)} nodes, {detail}"
 
 
@@ -163,9 +207,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exporters", default="legacy,dynamo",
                         help="legacy, dynamo (batch fixed at 1), dynamo-dyn (batch dynamic)")
-    parser.add_argument("--models", help="comma-separated torchvision model names, or timm/<name> "
+    parser.add_argument("--models", help="comma-separated torchvision model names, timm/<name> or transformers/<name> "
                                          "(default: all torchvision classifiers)")
     parser.add_argument("--timm", action="store_true", help=f"also timm: {', '.join(TIMM_MODELS)}")
+    parser.add_argument("--transformers", action="store_true",
+                        help=f"also transformers (tiny random configurations): {', '.join(TRANSFORMERS_MODELS)}")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--limit", type=int, help="only the first N torchvision models (0: none)")
     parser.add_argument("--verify", action="store_true",
@@ -185,19 +231,32 @@ def main() -> None:
     tv = zoo.torchvision()
     names = args.models.split(",") if args.models else tv.models.list_models(module=tv.models)
     timm_names = [n.split("/", 1)[1] for n in names if n.startswith("timm/")]
-    names = [n for n in names if not n.startswith("timm/")]
+    names = [n for n in names if "/" not in n]
     names = names[:args.limit] if args.limit is not None else names
-    cases = [(n, (lambda n=n: tv.models.get_model(n, weights=None, num_classes=10))) for n in names]
+    def px(name: str) -> int:
+        return SIZE.get(name, 224 if name.startswith(FIXED_224) else args.size)
+
+    cases = [(n, (lambda n=n: tv.models.get_model(n, weights=None, num_classes=10)), _images(px(n)))
+             for n in names]
     timm_names += TIMM_MODELS if args.timm else []
     if timm_names:
         timm = zoo.timm()
-        cases += [(f"timm/{n}", (lambda n=n: timm.create_model(n, pretrained=False, num_classes=10)))
-                  for n in timm_names]
+        cases += [(f"timm/{n}", (lambda n=n: timm.create_model(n, pretrained=False, num_classes=10)),
+                   _images(px(n))) for n in timm_names]
+    tf_names = [n.split("/", 1)[1] for n in (args.models or "").split(",") if n.startswith("transformers/")]
+    tf_names += list(TRANSFORMERS_MODELS) if args.transformers else []
+    if tf_names:
+        tf = zoo.transformers()
+        for n in tf_names:
+            config, model, kwargs = TRANSFORMERS_MODELS[n]
+            build = (lambda c=config, m=model, kw=kwargs: _seeded(getattr(tf, m), getattr(tf, c)(**kw)))
+            inputs = _images(kwargs["image_size"]) if "image_size" in kwargs else _tokens
+            cases.append((f"transformers/{n}", build, inputs))
     rows = []
     for exporter in args.exporters.split(","):
-        for name, build in cases:
+        for name, build, inputs in cases:
             start = time.perf_counter()
-            status, detail = _try(name.split("/")[-1], build, args.size, exporter, args.verify)
+            status, detail = _try(name.split("/")[-1], build, inputs, exporter, args.verify)
             rows.append((exporter, name, status, detail))
             print(f"{exporter:10} {name:32} {status:8} {time.perf_counter() - start:6.1f}s  {detail}", flush=True)
     print()
