@@ -21,12 +21,14 @@ from onnx_helpers import run_ort
 from zoo import transformers
 
 
-def _bert():
+def _bert(family: str = "Bert"):
+    """``BertForSequenceClassification`` (or ``RobertaFor…`` for "Roberta", whose position
+    ids are a CumSum of the padding mask and its token types a GatherElements)."""
     tf = transformers()
-    cfg = tf.BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=16, num_labels=3)
+    cfg = getattr(tf, f"{family}Config")(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                         intermediate_size=64, max_position_embeddings=16, num_labels=3)
     torch.manual_seed(0)
-    return tf.BertForSequenceClassification(cfg).eval()
+    return getattr(tf, f"{family}ForSequenceClassification")(cfg).eval()
 
 
 def _tokens(n: int, length: int = 8, seed: int = 0):
@@ -53,9 +55,10 @@ def _export(model, path, dynamo: bool):
                               dynamic_axes={"input_ids": {0: "n"}, "attention_mask": {0: "n"}, "logits": {0: "n"}})
 
 
+@pytest.mark.parametrize("family", ["Bert", "Roberta"])
 @pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
-def test_transformers_bert_imports_and_runs_equal(dynamo, tmp_path):
-    model = _bert()
+def test_transformers_bert_imports_and_runs_equal(dynamo, family, tmp_path):
+    model = _bert(family)
     _export(model, tmp_path / "bert.onnx", dynamo)
     graph = import_onnx(tmp_path / "bert.onnx")
     ids, mask = _tokens(5, seed=1)

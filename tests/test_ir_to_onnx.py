@@ -126,7 +126,9 @@ def case_normalise():
     c = emit(g, "softmax", [b], name="sm", attrs={"axis": 0}).outputs[0]
     d = emit(g, "batchnorm", [c], name="bn1d", params={"scale": w(5), "bias": w(5), "mean": w(5),
                                                         "var": np.abs(w(5)) + 0.5}).outputs[0]
-    g.outputs = [d]
+    e = emit(g, "cumsum", [d], name="cs", attrs={"axis": 1}).outputs[0]
+    e = emit(g, "cumsum", [e], name="cs_rev", attrs={"axis": 0, "exclusive": 1, "reverse": 1}).outputs[0]
+    g.outputs = [e]
     return g
 
 

@@ -20,6 +20,7 @@ from snnc.ir.graph import Node
 from snnc.ir.ops.common import norm_axis
 from snnc.ir.ops.pool_norm import pool_geometry
 from snnc.ir.ops.synaptic import conv_geometry
+from snnc.ir.registry import get as get_op
 from snnc.onnx import dialect
 from snnc.onnx.lowering import Lowering
 
@@ -61,7 +62,7 @@ def timed_snnc_op(lw: Lowering, node: Node) -> None:
     """One ``snnc::`` node (a neuron, or ECMT's :mod:`snnc.onnx.dialect_conversion` ops) over
     ``[T, N, ...]`` inputs, every attribute of its schema written."""
     schema = dialect.SCHEMAS[dialect.ONNX_OPS[node.op]]
-    if any(node.attrs.get(a) for a in dialect.PROGRAM_ONLY):
+    if any(node.attrs[a] for a in dialect.PROGRAM_ONLY if a in get_op(node.op).attrs):   # only ops that declare it
         raise UnsupportedError(f"node {node.name!r}: a {node.op} whose clock starts late (start="
                                f"{node.attrs['start']}) belongs to a Loihi program; export the float graph")
     attrs = {name: _AS_ONNX[kind](node.attrs[name]) for name, kind in schema.attributes.items()}
@@ -165,6 +166,13 @@ def layernorm(lw: Lowering, node: Node) -> None:
 def softmax(lw: Lowering, node: Node) -> None:
     axis = norm_axis(node.attrs["axis"], _rank(lw, node.inputs[0])) + 1
     lw.emit(node, "Softmax", [lw.arg(node.inputs[0])], axis=axis)
+
+
+@lowering("cumsum")
+def cumsum(lw: Lowering, node: Node) -> None:
+    axis = norm_axis(node.attrs["axis"], _rank(lw, node.inputs[0])) + 1
+    lw.emit(node, "CumSum", [lw.arg(node.inputs[0]), lw.init(np.array(axis, np.int64), f"{node.name}.axis")],
+            exclusive=int(node.attrs["exclusive"]), reverse=int(node.attrs["reverse"]))
 
 
 @lowering("maxpool", "avgpool")

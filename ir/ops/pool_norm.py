@@ -174,3 +174,18 @@ def softmax(node, arrays):
     axis = norm_axis(node.attrs["axis"], x.ndim - 1) + 1
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return [(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)]
+
+
+@op("cumsum", arity=1, shape=same_shape, kind=_analog, flops=lambda node, ins, outs: prod(ins[0].shape),
+    traits={NONSPIKE}, attrs={"axis": Attr(int, -1), "exclusive": Attr(int, 0), "reverse": Attr(int, 0)})
+def cumsum(node, arrays):
+    """Running sum along ``axis`` (per-sample; ONNX CumSum): ``exclusive`` leaves the
+    element itself out, ``reverse`` sums from the end. transformers' RoBERTa numbers its
+    tokens with it: position ids = cumsum(ids != pad) · mask + pad."""
+    x = arrays[0]
+    axis = norm_axis(node.attrs["axis"], x.ndim - 1) + 1
+    y = np.flip(x, axis) if node.attrs["reverse"] else x
+    out = np.cumsum(y, axis=axis, dtype=x.dtype)
+    if node.attrs["exclusive"]:
+        out = out - y
+    return [np.flip(out, axis) if node.attrs["reverse"] else out]

@@ -86,6 +86,14 @@ def softmax(ctx: Context, node) -> None:
     ctx.emit("softmax", [ctx.value(x)], attrs={"axis": axis})
 
 
+@converter("CumSum")
+def cumsum(ctx: Context, node) -> None:
+    x, axis = node.input
+    ctx.emit("cumsum", [ctx.value(x)], attrs={"axis": ctx.sample_axis(x, int(ctx.const(axis))),
+                                              "exclusive": ctx.attr("exclusive", 0),
+                                              "reverse": ctx.attr("reverse", 0)})
+
+
 @converter("Where")
 def where(ctx: Context, node) -> None:
     _broadcast(ctx, "where", list(node.input))

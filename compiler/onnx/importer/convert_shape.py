@@ -219,6 +219,25 @@ def gather_nd(ctx: Context, node) -> None:
     ctx.emit("gather", [rows], attrs={"axis": 0}, params={"indices": flat.astype(np.int64)})
 
 
+@converter("GatherElements")
+def gather_elements(ctx: Context, node) -> None:
+    """``data`` indexed along ``axis`` at the network's indices, where ``data`` is one
+    constant row repeated over every other axis: then every output element is
+    ``row[index]``, an ``embedding`` of the row. transformers' RoBERTa reads its token-type
+    ids so: a registered zero buffer ``expand``ed over the batch, gathered at the
+    position ids."""
+    x, idx = node.input
+    if ctx.is_data(x) or not ctx.is_data(idx):
+        raise ctx.fail("only GatherElements of a constant table at the network's indices is supported")
+    axis = ctx.attr("axis", 0)
+    rows = [np.moveaxis(v, axis % v.ndim, -1).reshape(-1, v.shape[axis % v.ndim]) for v in ctx.probe_values(x)]
+    if any(r.shape[1] != rows[0].shape[1] or len(r) == 0 or (r != r[:1]).any() or (r[0] != rows[0][0]).any()
+           for r in rows):
+        raise ctx.fail("its table varies along the axes it does not index; only one constant row repeated "
+                       "over them (a lookup table) is supported")
+    ctx.emit("embedding", [ctx.value(idx)], params={"weight": rows[0][0].copy()})
+
+
 @converter("Split")
 def split(ctx: Context, node) -> None:
     x = node.input[0]
