@@ -50,7 +50,7 @@ DEFAULT_STEPS = 12
 
 
 def si_exp_attrs(steps: int) -> dict:
-    """The ``si_exp`` attributes from the shipped fitted tables (K = 4…33)."""
+    """The ``si_exp`` attributes from the shipped fitted tables (``snnc.nn.sit.shipped_ks()``)."""
     from snnc.ir.errors import SnncError
     from snnc.nn.sit import load_tables, shipped_ks
 

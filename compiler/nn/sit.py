@@ -5,9 +5,10 @@ composition, and the fitter of the SI-exp tables.
 
 - :class:`SIExp` (Eq. 2-4) turns one float into at most K spikes whose weighted sum is
   ≈ exp(x) on [−1, 1]; its per-step tables T(t), h(t), d(t) are fitted once, offline, by
-  :func:`snnc.nn.sit_fit.search_si_exp_series` (SIT Section 3.3: 10,000 evenly spaced
-  points in [−1, 1]; :func:`fit_si_exp` fits one K by surrogate gradients). The
-  fitted tables for K = 4…33 ship in ``si_exp_tables.json`` (written by
+  :func:`snnc.nn.sit_fit.search_si_exp_series` and :mod:`snnc.nn.sit_lanes` (SIT Section
+  3.3: 10,000 evenly spaced points in [−1, 1]; :func:`fit_si_exp` fits one K by surrogate
+  gradients). The fitted tables (K = 4…84, :func:`shipped_ks`; SIT's RMSE met from K = 47)
+  ship in ``si_exp_tables.json`` (written by
   ``benchmarks/fit_si_exp_tables.py``): nothing trains at import time.
 - :class:`SINorm` (Eq. 5-10): threshold V_th = Σ exp_i, weight w = exp_i, output
   ``max(0, N_spike·w / V_th)`` spikes.
@@ -205,7 +206,7 @@ class SpikingSoftmax(nn.Module):
         e = SIExp_K(s)                                     (≈ exp(s) on [−1, 1])
         y = SINorm(e) / N_spike = max(0, e / Σ_dim e)       (Eq. 10 decoded as a rate)
 
-    ``K`` picks the shipped SI-exp table (4…33) unless ``si_exp`` is given. The tables are
+    ``K`` picks the shipped SI-exp table (:func:`shipped_ks`) unless ``si_exp`` is given. The tables are
     fitted on [−1, 1] only; SIT puts a sigmoid before the softmax of models whose softmax
     inputs leave that range (Section 4.3.3), so ``pre_sigmoid=True`` approximates
     ``softmax(sigmoid(x))`` — a different function, which the ANN must be fine-tuned with.
