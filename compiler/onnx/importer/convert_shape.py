@@ -13,7 +13,8 @@ import numpy as np
 
 from snnc.onnx.importer.context import Context, converter
 from snnc.onnx.importer.layout import Layout
-from snnc.onnx.importer.probe import SHAPE
+from snnc.onnx.importer.probe import CONST, SHAPE
+from snnc.onnx.importer.resize import vmapped_indices
 
 def _same_time(a: Layout, b: Layout) -> bool:
     return (a.axes == "TN") == (b.axes == "TN") and bool(a.batch) == bool(b.batch)
@@ -193,6 +194,22 @@ def _reads_in_order(ctx: Context, x: str, idx: str, axis: int | None) -> bool:
     return True
 
 
+def _vmapped_in_order(ctx: Context, x: str, idx: str) -> bool:
+    """Constant GatherND indices written at a fixed batch as ``(b, …)`` tuples (the probes
+    read them at every batch, :func:`.resize.vmapped_indices`) that at the file's batch read
+    the indexed leading axes whole, in order: the fixed-batch export of the vmapped padding
+    mask ``mask[b, k]``, a reshape like its dynamic-batch twin in :func:`_reads_in_order`."""
+    if not ctx.is_data(x) or ctx.status(idx) != CONST:
+        return False
+    indices, shape = ctx.const(idx), ctx.shapes(x)[0]
+    if not shape or vmapped_indices(indices, shape, (shape[0] + 1, *shape[1:])) is None:
+        return False
+    dims, tuples = shape[:indices.shape[-1]], indices.reshape(-1, indices.shape[-1])
+    if len(dims) != indices.shape[-1] or (tuples < 0).any() or (tuples >= np.array(dims)).any():
+        return False
+    return np.array_equal(np.ravel_multi_index(tuple(tuples.T), dims), np.arange(int(np.prod(dims))))
+
+
 @converter("GatherND")
 def gather_nd(ctx: Context, node) -> None:
     """``data[idx[..., 0], …, idx[..., r-1]]`` at constant indices over per-sample leading
@@ -200,7 +217,7 @@ def gather_nd(ctx: Context, node) -> None:
     ``[H, W, N, C]`` gathered at ``[7, 7, kh, kw, 2]``). Row-major, those r axes are one
     axis of their product, so it is a reshape and one gather at the raveled indices."""
     x, idx = node.input
-    if not ctx.attr("batch_dims", 0) and _reads_in_order(ctx, x, idx, None):
+    if not ctx.attr("batch_dims", 0) and (_reads_in_order(ctx, x, idx, None) or _vmapped_in_order(ctx, x, idx)):
         _reshape_to_probe(ctx, node)
         return
     if ctx.attr("batch_dims", 0) or not ctx.is_data(x) or ctx.is_data(idx):

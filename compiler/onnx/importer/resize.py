@@ -49,6 +49,12 @@ def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, 
         if fixed != target:
             values[node.input[1]] = np.array(fixed, dtype=np.int64)
         return shapes, values, len(readings)
+    if node.op_type == "GatherND" and node.input[1] in values and status.get(node.input[1]) != DATA:
+        fixed = vmapped_indices(values[node.input[1]], *data[0])
+        if fixed is not None:
+            values[node.input[1]] = fixed
+            shapes[node.input[1]] = fixed.shape
+        return shapes, values, 1
     if node.op_type not in _ALIGNED:
         return shapes, values, 1
     for name in node.input:             # a constant operand that meets network values
@@ -59,6 +65,22 @@ def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, 
             shapes[name] = new
             values.pop(name, None)
     return shapes, values, 1
+
+
+def vmapped_indices(indices: np.ndarray, first: tuple[int, ...], now: tuple[int, ...]) -> np.ndarray | None:
+    """GatherND indices written at the file's batch as ``(b, …)`` tuples along their own
+    first axis — ``indices[b, …, 0] == b``, over data whose axis 0 is the batch (changed
+    between the probes): transformers' vmapped padding mask ``mask[b, k]`` exported at a
+    fixed batch. Returns them at this probe's batch (the tuples of sample 0 repeated with
+    b = 0 … N−1), or None when they are not such indices."""
+    if indices.ndim < 2 or not first or not now or first[0] == now[0] or indices.shape[0] != first[0]:
+        return None
+    b = np.arange(first[0]).reshape(-1, *[1] * (indices.ndim - 2))
+    if not np.issubdtype(indices.dtype, np.integer) or not (indices[..., 0] == b).all():
+        return None
+    out = np.repeat(indices[:1], now[0], axis=0)
+    out[..., 0] = np.arange(now[0]).reshape(-1, *[1] * (indices.ndim - 2))
+    return out
 
 
 def _moved(first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
