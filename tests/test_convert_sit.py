@@ -97,9 +97,12 @@ def test_pre_sigmoid_and_shift_sit_before_the_si_exp(digits_vit):
 
 
 def test_unknown_softmax_steps_is_a_user_error(digits_vit, tmp_path):
+    from snnc.nn.sit import shipped_ks
+
     tmp, _ = digits_vit
+    missing = next(k for k in range(4, 200) if k not in shipped_ks())      # a K with no fitted table
     r = subprocess.run(SNNC + ["convert", str(tmp / "ann.onnx"), "--calib", str(tmp / "calib.npy"), "-o",
-                               str(tmp_path / "x.onnx"), "--method", "sit", "--softmax-steps", "40"],
+                               str(tmp_path / "x.onnx"), "--method", "sit", "--softmax-steps", str(missing)],
                        capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.startswith("snnc: error: --softmax-steps 40")
+    assert r.returncode == 2 and r.stderr.startswith(f"snnc: error: --softmax-steps {missing}")
     assert not (tmp_path / "x.onnx").exists()
