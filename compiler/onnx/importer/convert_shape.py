@@ -14,7 +14,7 @@ import numpy as np
 from snnc.onnx.importer.context import Context, converter
 from snnc.onnx.importer.layout import Layout
 from snnc.onnx.importer.probe import CONST, SHAPE
-from snnc.onnx.importer.resize import vmapped_indices
+from snnc.onnx.importer.resize import is_vmapped
 
 def _same_time(a: Layout, b: Layout) -> bool:
     return (a.axes == "TN") == (b.axes == "TN") and bool(a.batch) == bool(b.batch)
@@ -181,17 +181,22 @@ def _reads_in_order(ctx: Context, x: str, idx: str, axis: int | None) -> bool:
         if not np.issubdtype(indices.dtype, np.integer):
             return False
         if axis is not None:
-            dims, flat = (shape[axis % len(shape)],), indices.reshape(-1)
-        else:
-            if indices.ndim < 1 or not 0 < indices.shape[-1] <= len(shape):
+            if not np.array_equal(indices.reshape(-1), np.arange(shape[axis % len(shape)])):
                 return False
-            dims, tuples = shape[:indices.shape[-1]], indices.reshape(-1, indices.shape[-1])
-            if (tuples < 0).any() or (tuples >= np.array(dims)).any():
-                return False
-            flat = np.ravel_multi_index(tuple(tuples.T), dims)
-        if not np.array_equal(flat, np.arange(int(np.prod(dims)))):
+        elif not _tuples_in_order(indices, shape):
             return False
     return True
+
+
+def _tuples_in_order(indices: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """GatherND index tuples over the leading axes of ``shape`` that ravel to ``arange``:
+    every element of those axes, once, in row-major order."""
+    if indices.ndim < 1 or not 0 < indices.shape[-1] <= len(shape):
+        return False
+    dims, tuples = shape[:indices.shape[-1]], indices.reshape(-1, indices.shape[-1])
+    if (tuples < 0).any() or (tuples >= np.array(dims)).any():
+        return False
+    return np.array_equal(np.ravel_multi_index(tuple(tuples.T), dims), np.arange(int(np.prod(dims))))
 
 
 def _vmapped_in_order(ctx: Context, x: str, idx: str) -> bool:
@@ -202,12 +207,7 @@ def _vmapped_in_order(ctx: Context, x: str, idx: str) -> bool:
     if not ctx.is_data(x) or ctx.status(idx) != CONST:
         return False
     indices, shape = ctx.const(idx), ctx.shapes(x)[0]
-    if not shape or vmapped_indices(indices, shape, (shape[0] + 1, *shape[1:])) is None:
-        return False
-    dims, tuples = shape[:indices.shape[-1]], indices.reshape(-1, indices.shape[-1])
-    if len(dims) != indices.shape[-1] or (tuples < 0).any() or (tuples >= np.array(dims)).any():
-        return False
-    return np.array_equal(np.ravel_multi_index(tuple(tuples.T), dims), np.arange(int(np.prod(dims))))
+    return bool(shape) and is_vmapped(indices, shape[0]) and _tuples_in_order(indices, shape)
 
 
 @converter("GatherND")

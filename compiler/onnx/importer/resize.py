@@ -67,20 +67,27 @@ def resize_inputs(node, shapes: dict, values: dict, status: dict, before: dict, 
     return shapes, values, 1
 
 
+def is_vmapped(indices: np.ndarray, batch: int) -> bool:
+    """GatherND indices written at a fixed ``batch`` as ``(b, …)`` tuples along their own
+    first axis, ``indices[b, …, 0] == b``: transformers' vmapped padding mask ``mask[b, k]``
+    exported at a fixed batch."""
+    return (indices.ndim >= 2 and indices.shape[0] == batch and np.issubdtype(indices.dtype, np.integer)
+            and bool((indices[..., 0] == _along_first(np.arange(batch), indices.ndim - 1)).all()))
+
+
 def vmapped_indices(indices: np.ndarray, first: tuple[int, ...], now: tuple[int, ...]) -> np.ndarray | None:
-    """GatherND indices written at the file's batch as ``(b, …)`` tuples along their own
-    first axis — ``indices[b, …, 0] == b``, over data whose axis 0 is the batch (changed
-    between the probes): transformers' vmapped padding mask ``mask[b, k]`` exported at a
-    fixed batch. Returns them at this probe's batch (the tuples of sample 0 repeated with
-    b = 0 … N−1), or None when they are not such indices."""
-    if indices.ndim < 2 or not first or not now or first[0] == now[0] or indices.shape[0] != first[0]:
-        return None
-    b = np.arange(first[0]).reshape(-1, *[1] * (indices.ndim - 2))
-    if not np.issubdtype(indices.dtype, np.integer) or not (indices[..., 0] == b).all():
+    """:func:`is_vmapped` indices over data whose axis 0 is the batch (changed between the
+    probes), at this probe's batch: the tuples of sample 0 repeated with b = 0 … N−1; None
+    when they are not such indices."""
+    if not first or not now or first[0] == now[0] or not is_vmapped(indices, first[0]):
         return None
     out = np.repeat(indices[:1], now[0], axis=0)
-    out[..., 0] = np.arange(now[0]).reshape(-1, *[1] * (indices.ndim - 2))
+    out[..., 0] = _along_first(np.arange(now[0]), indices.ndim - 1)
     return out
+
+
+def _along_first(values: np.ndarray, ndim: int) -> np.ndarray:
+    return values.reshape(-1, *[1] * (ndim - 1))
 
 
 def _moved(first: tuple[int, ...], now: tuple[int, ...]) -> list[int]:
